@@ -1,0 +1,76 @@
+"""One exception hierarchy for tether.
+
+Every error carries a ``hint``: the next thing the user should do. The CLI prints
+the message and the hint, never a traceback (unless ``--debug``).
+"""
+
+from __future__ import annotations
+
+
+class TetherError(Exception):
+    """Root of every error tether raises on purpose."""
+
+    default_hint = "Run with --debug for the full traceback."
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint or self.default_hint
+        super().__init__(f"{message}\n  -> {self.hint}")
+
+
+class SpecError(TetherError, ValueError):
+    """A ModelSpec is invalid (unknown class, bad dtype, class and task both set...)."""
+
+    default_hint = "Fix the spec field named above; `tether spec --help` lists every field."
+
+
+class SourceNotFoundError(TetherError, FileNotFoundError):
+    """The model source is neither a local directory nor in the Hugging Face cache."""
+
+    default_hint = (
+        "Pass an existing local directory, or download the repo first "
+        "(`huggingface-cli download REPO`) and unset HF_HUB_OFFLINE if you are online."
+    )
+
+
+class LoadGuardError(TetherError):
+    """A guard refused to load a model that would silently differ from what was asked."""
+
+
+class UntrustedCustomCodeError(LoadGuardError):
+    """The model needs its own code (``auto_map``) but trust_remote_code is off."""
+
+
+class WeightMismatchError(LoadGuardError):
+    """Weights are missing, unexpected, newly initialised or of the wrong shape."""
+
+
+class UnsafeWeightsError(LoadGuardError):
+    """Only pickle weight files are present and the spec does not allow them."""
+
+
+class TokenizerError(LoadGuardError):
+    """The tokenizer is missing or does not fit the model."""
+
+
+class MissingExtraError(TetherError, ImportError):
+    """An optional dependency is not installed."""
+
+
+class InputError(TetherError, ValueError):
+    """Input data cannot be read or has the wrong shape."""
+
+    default_hint = "Check the input file and the column options (`--text-column`, `--id-column`)."
+
+
+def require_extra(module: str, extra: str) -> object:
+    """Import ``module`` or raise MissingExtraError naming the pip extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingExtraError(
+            f"This feature needs the Python package {module!r}, which is not installed ({exc}).",
+            hint=f"Install it with `pip install 'tether[{extra}]'`.",
+        ) from exc

@@ -1,0 +1,228 @@
+"""Deterministic tiny models built from configs, so tests run offline and fast.
+
+Each builder writes a real ``save_pretrained`` directory (config, safetensors weights,
+tokenizer) that loads through the ordinary transformers path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+CORPUS = [
+    "the quick brown fox jumps over the lazy dog",
+    "a model that needs its own code must be trusted explicitly",
+    "embeddings turn text into vectors of numbers",
+    "hello world, this is a tiny test sentence.",
+    "Paris is the capital of France and Berlin is the capital of Germany",
+    "numbers like 42 and 3.14 appear in text too",
+    "tether keeps the model you run exactly the model you tested",
+    "short",
+    "good great excellent happy bad awful terrible sad",
+] * 4
+
+SIZE = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
+CUSTOM_CODE = '''"""A custom-code BERT: layer 1 uses ReLU in its feed-forward block, not GELU."""
+import torch
+from transformers import BertConfig, BertModel
+
+
+class TinyCustomConfig(BertConfig):
+    model_type = "bert"
+
+
+class TinyCustomModel(BertModel):
+    config_class = TinyCustomConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        # Same weights as BertModel, different forward: the trap the loader guards.
+        self.encoder.layer[1].intermediate.intermediate_act_fn = torch.nn.ReLU()
+'''
+
+
+def _wordpiece_tokenizer(out: Path, lowercase: bool = True) -> int:
+    from transformers import BertTokenizerFast
+
+    words = sorted({w.strip(".,").lower() for line in CORPUS for w in line.split()})
+    chars = sorted({c for line in CORPUS for c in line.lower() if not c.isspace()})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *[f"##{c}" for c in chars]]
+    vocab += [w for w in words if w not in vocab]
+    vocab_file = out / "vocab.txt"
+    out.mkdir(parents=True, exist_ok=True)
+    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tok = BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=lowercase)
+    tok.model_max_length = 128
+    tok.save_pretrained(out)
+    return len(tok)
+
+
+def _byte_bpe_tokenizer(out: Path, kind: str) -> int:
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2TokenizerFast, RobertaTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    specials = (
+        ["<s>", "<pad>", "</s>", "<unk>", "<mask>"] if kind == "roberta" else ["<|endoftext|>"]
+    )
+    bpe.train_from_iterator(CORPUS, vocab_size=400, min_frequency=1, special_tokens=specials)
+    out.mkdir(parents=True, exist_ok=True)
+    bpe.save_model(str(out))
+    if kind == "roberta":
+        tok = RobertaTokenizerFast(vocab=str(out / "vocab.json"), merges=str(out / "merges.txt"))
+    else:
+        tok = GPT2TokenizerFast(vocab=str(out / "vocab.json"), merges=str(out / "merges.txt"))
+        tok.pad_token = tok.eos_token
+    tok.model_max_length = 128
+    tok.save_pretrained(out)
+    return len(tok)
+
+
+def _unigram_tokenizer(out: Path) -> int:
+    from tokenizers import SentencePieceUnigramTokenizer
+    from transformers import XLMRobertaTokenizerFast
+
+    sp = SentencePieceUnigramTokenizer()
+    sp.train_from_iterator(
+        CORPUS,
+        vocab_size=200,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        unk_token="<unk>",
+    )
+    tok = XLMRobertaTokenizerFast(tokenizer_object=sp._tokenizer)
+    tok.model_max_length = 128
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(out)
+    return len(tok)
+
+
+def build_bert(out: Path, head: str = "base") -> Path:
+    from transformers import BertConfig, BertForMaskedLM, BertModel
+
+    vocab = _wordpiece_tokenizer(out)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=vocab, intermediate_size=37, max_position_embeddings=128, **SIZE)
+    model = (BertForMaskedLM if head == "mlm" else BertModel)(config).eval()
+    model.save_pretrained(out)
+    return out
+
+
+def build_roberta(out: Path) -> Path:
+    from transformers import RobertaConfig, RobertaModel
+
+    vocab = _byte_bpe_tokenizer(out, "roberta")
+    torch.manual_seed(1)
+    config = RobertaConfig(
+        vocab_size=vocab,
+        intermediate_size=37,
+        max_position_embeddings=130,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        **SIZE,
+    )
+    RobertaModel(config).eval().save_pretrained(out)
+    return out
+
+
+def build_xlmr(out: Path) -> Path:
+    """XLM-R saved with its masked-LM head (logits are vocabulary-sized)."""
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    vocab = _unigram_tokenizer(out)
+    torch.manual_seed(2)
+    config = XLMRobertaConfig(
+        vocab_size=vocab,
+        intermediate_size=37,
+        max_position_embeddings=130,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        **SIZE,
+    )
+    XLMRobertaForMaskedLM(config).eval().save_pretrained(out)
+    return out
+
+
+def build_distilbert(out: Path) -> Path:
+    """DistilBERT with a 2-label sequence-classification head."""
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    vocab = _wordpiece_tokenizer(out)
+    torch.manual_seed(3)
+    config = DistilBertConfig(
+        vocab_size=vocab,
+        dim=32,
+        n_layers=2,
+        n_heads=2,
+        hidden_dim=37,
+        max_position_embeddings=128,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
+    DistilBertForSequenceClassification(config).eval().save_pretrained(out)
+    return out
+
+
+def build_gpt2(out: Path) -> Path:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    vocab = _byte_bpe_tokenizer(out, "gpt2")
+    torch.manual_seed(4)
+    config = GPT2Config(
+        vocab_size=vocab,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=128,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    GPT2LMHeadModel(config).eval().save_pretrained(out)
+    return out
+
+
+def build_custom(out: Path) -> Path:
+    """A custom-code model (auto_map) whose forward differs from its built-in base class."""
+    import importlib.util
+
+    vocab = _wordpiece_tokenizer(out)
+    (out / "modeling_tiny_custom.py").write_text(CUSTOM_CODE, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(
+        "modeling_tiny_custom", out / "modeling_tiny_custom.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(5)
+    config = module.TinyCustomConfig(
+        vocab_size=vocab, intermediate_size=37, max_position_embeddings=128, **SIZE
+    )
+    config.auto_map = {
+        "AutoConfig": "modeling_tiny_custom.TinyCustomConfig",
+        "AutoModel": "modeling_tiny_custom.TinyCustomModel",
+    }
+    module.TinyCustomModel(config).eval().save_pretrained(out)
+    # save_pretrained copies the code only for classes loaded as remote code; keep it.
+    assert (out / "modeling_tiny_custom.py").is_file()
+    data = json.loads((out / "config.json").read_text())
+    assert data.get("auto_map"), data
+    return out
+
+
+BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "bert": build_bert,
+    "bert-mlm": lambda out: build_bert(out, head="mlm"),
+    "roberta": build_roberta,
+    "xlmr-mlm": build_xlmr,
+    "distilbert-cls": build_distilbert,
+    "gpt2": build_gpt2,
+    "custom": build_custom,
+}
+
+
+def build_all(root: Path) -> dict[str, Path]:
+    return {name: builder(root / name) for name, builder in BUILDERS.items()}
