@@ -242,6 +242,16 @@ def load_cmd(source: str | None, spec_values: dict[str, Any], as_json: bool) -> 
         )
 
 
+def _register_feature_commands() -> None:
+    from tether.commands import beam, bundle, compare, run
+
+    for module in (run, bundle, compare, beam):
+        module.register(cli)
+
+
+_register_feature_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="tether")
 

@@ -1,0 +1,9 @@
+"""`tether` commands for the bundle feature."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(group: click.Group) -> None:
+    """Add this feature's commands to the `tether` group."""
