@@ -276,12 +276,15 @@ def _load_sentence_transformer(spec: ModelSpec, path: Path, device: Any) -> Any:
 
     st = require_extra("sentence_transformers", "sentence-transformers")
     model_kwargs = {"dtype": _torch_dtype(spec.dtype)}
+    extra: dict[str, Any] = {}
+    if spec.tokenizer_kwargs:
+        extra["processor_kwargs"] = spec.tokenizer_kwargs
     model = st.SentenceTransformer(  # type: ignore[attr-defined]
         str(path),
         device=str(device),
         trust_remote_code=spec.trust_remote_code,
         model_kwargs=model_kwargs,
-        tokenizer_kwargs=spec.tokenizer_kwargs or None,
+        **extra,
     )
     if spec.max_length:
         model.max_seq_length = spec.max_length
