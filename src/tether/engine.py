@@ -1,0 +1,155 @@
+"""The batch inference engine: check, encode, batch by tokens, run, restore order.
+
+``Engine.predict`` takes a list and returns one outcome per input, in input order: a
+``Prediction`` or a ``RecordError``. ``Engine.stream`` does the same over any
+iterable in chunks, encoding the next chunk in a background thread while the model
+runs on the current one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from tether.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_TOKENS, plan_batches
+from tether.loading import LoadedModel
+from tether.results import Outcome, Prediction, RecordError
+from tether.tasks import Encoded, RecordProblem, Task, make_task
+
+DEFAULT_CHUNK_SIZE = 4096
+
+
+@dataclass
+class _Prepared:
+    """A chunk after checking and encoding: error rows already placed."""
+
+    examples: list[Any]
+    outcomes: list[Outcome | None]
+    positions: list[int]  # chunk position of each encoded item
+    encoded: list[Encoded]
+
+
+class Engine:
+    """Runs one task of one loaded model over many inputs, fast and without losing any."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        task: str = "embed",
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        **task_options: Any,
+    ) -> None:
+        self.loaded = loaded
+        self.task: Task = make_task(task, loaded, **task_options)
+        self.max_tokens = max_tokens
+        self.max_batch_size = max_batch_size
+        self.model_id = loaded.model_id
+        self.stats: Counter[str] = Counter()
+
+    # -- public ---------------------------------------------------------------------
+
+    def predict(self, examples: Sequence[Any]) -> list[Outcome]:
+        """One outcome per example, in the same order."""
+        return self._run(self._prepare(list(examples)))
+
+    def stream(
+        self, examples: Iterable[Any], chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[Outcome]:
+        """Outcomes for an iterable of any size, in order, with memory bounded by a chunk."""
+        chunks = _chunked(examples, chunk_size)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-encode") as pool:
+            pending: Future[_Prepared] | None = None
+            first = next(chunks, None)
+            if first is not None:
+                pending = pool.submit(self._prepare, first)
+            while pending is not None:
+                prepared = pending.result()
+                following = next(chunks, None)
+                pending = pool.submit(self._prepare, following) if following is not None else None
+                yield from self._run(prepared)
+
+    # -- steps ----------------------------------------------------------------------
+
+    def _prepare(self, examples: list[Any]) -> _Prepared:
+        outcomes: list[Outcome | None] = [None] * len(examples)
+        positions: list[int] = []
+        for i, example in enumerate(examples):
+            try:
+                self.task.check(example)
+            except RecordProblem as problem:
+                outcomes[i] = RecordError(example, problem.reason, problem.kind)
+            else:
+                positions.append(i)
+        encoded = self._encode([examples[i] for i in positions], positions, outcomes)
+        kept = [(p, e) for p, e in zip(positions, encoded, strict=True) if e is not None]
+        return _Prepared(
+            examples, outcomes, [p for p, _ in kept], [e for _, e in kept if e is not None]
+        )
+
+    def _encode(
+        self, examples: list[Any], positions: list[int], outcomes: list[Outcome | None]
+    ) -> list[Encoded | None]:
+        if not examples:
+            return []
+        try:
+            return list(self.task.encode(examples))
+        except Exception:  # one bad record must not sink the chunk: retry one by one
+            result: list[Encoded | None] = []
+            for position, example in zip(positions, examples, strict=True):
+                try:
+                    [item] = self.task.encode([example])
+                    result.append(item)
+                except Exception as exc:
+                    outcomes[position] = RecordError(
+                        example, f"could not encode: {type(exc).__name__}: {exc}", "bad-input"
+                    )
+                    result.append(None)
+            return result
+
+    def _run(self, prepared: _Prepared) -> list[Outcome]:
+        import torch
+
+        outcomes = prepared.outcomes
+        examples = prepared.examples
+        lengths = [item.length for item in prepared.encoded]
+        with torch.inference_mode():
+            for batch in plan_batches(lengths, self.max_tokens, self.max_batch_size):
+                items = [prepared.encoded[j] for j in batch]
+                for j, result in zip(batch, self._forward(items), strict=True):
+                    position = prepared.positions[j]
+                    example = examples[position]
+                    if isinstance(result, RecordProblem):
+                        outcomes[position] = RecordError(example, result.reason, result.kind)
+                    else:
+                        outcomes[position] = Prediction(example, result, self.model_id)
+        self.stats["records"] += len(examples)
+        self.stats["truncated"] += sum(item.truncated for item in prepared.encoded)
+        self.stats["tokens"] += sum(lengths)
+        final = [o for o in outcomes if o is not None]
+        assert len(final) == len(examples), "every record must have an outcome"
+        self.stats["errors"] += sum(isinstance(o, RecordError) for o in final)
+        return final
+
+    def _forward(self, items: list[Encoded]) -> list[Any]:
+        """Run a batch; if it fails, run its items one by one to isolate the bad one."""
+        try:
+            return self.task.forward(items)
+        except RecordProblem as problem:
+            if len(items) == 1:
+                return [problem]
+        except Exception as exc:
+            if len(items) == 1:
+                return [RecordProblem(f"model failed: {type(exc).__name__}: {exc}", "model-error")]
+        return [self._forward([item])[0] for item in items]
+
+
+def _chunked(examples: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(examples)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
