@@ -1,0 +1,228 @@
+"""Beam readers and writers for ``tether beam run``: files in, rows and error rows out.
+
+Readers give ``(key, text)`` pairs, where the key is the ``--id-column`` value (or
+None); a row that cannot be read (bad JSON, missing column) becomes an error row
+instead of failing the job. Every path goes through Beam's FileSystems, so local
+paths, ``gs://`` and ``s3://`` all work where the matching Beam extra is installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics.metric import Metrics
+
+from tether.errors import InputError
+from tether.results import RecordError
+
+INPUT_FORMATS = ("text", "jsonl", "csv", "parquet")
+OUTPUT_FORMATS = ("parquet", "jsonl")
+ERRORS = "errors"
+RUN_NAMESPACE = "tether.run"
+
+_EXTENSIONS = {
+    ".txt": "text",
+    ".text": "text",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def guess_format(path: str, allowed: tuple[str, ...], option: str) -> str:
+    """The format named by a path's extension (``.gz`` ignored), or an InputError."""
+    name = path.lower().removesuffix(".gz")
+    suffix = Path(name.replace("*", "x")).suffix
+    fmt = _EXTENSIONS.get(suffix)
+    if fmt not in allowed:
+        raise InputError(
+            f"Cannot tell the format of {path!r} from its extension {suffix or '(none)'!r}.",
+            f"Pass {option} (one of: {', '.join(allowed)}).",
+        )
+    return fmt  # type: ignore[return-value]
+
+
+class ReadRecords(beam.PTransform):
+    """File(s) -> ``(key, text)`` pairs, plus an ``errors`` output of ``(key, RecordError)``."""
+
+    def __init__(
+        self, path: str, fmt: str, text_column: str = "text", id_column: str | None = None
+    ) -> None:
+        super().__init__()
+        if fmt not in INPUT_FORMATS:
+            raise InputError(
+                f"Unknown input format {fmt!r}.", f"Use one of: {', '.join(INPUT_FORMATS)}."
+            )
+        if fmt == "text" and id_column:
+            raise InputError(
+                "A text file has one record per line and no columns, so --id-column cannot apply.",
+                "Use JSONL, CSV or Parquet input to keep ids, or drop --id-column.",
+            )
+        self._path, self._fmt = path, fmt
+        self._text_column, self._id_column = text_column, id_column
+
+    def expand(self, pbegin: Any) -> Any:
+        path, fmt = self._path, self._fmt
+        if fmt == "text":
+            raw = pbegin | "ReadText" >> beam.io.ReadFromText(path, strip_trailing_newlines=True)
+        elif fmt == "jsonl":
+            raw = pbegin | "ReadJsonl" >> beam.io.ReadFromText(path, strip_trailing_newlines=True)
+        elif fmt == "csv":
+            raw = (
+                pbegin
+                | "MatchCsv" >> beam.io.fileio.MatchFiles(path)
+                | "OpenCsv" >> beam.io.fileio.ReadMatches()
+                | "ReadCsv" >> beam.FlatMap(_csv_rows)
+            )
+        else:
+            columns = [self._text_column] + ([self._id_column] if self._id_column else [])
+            raw = pbegin | "ReadParquet" >> beam.io.ReadFromParquet(path, columns=columns)
+        return raw | "ToRecords" >> beam.ParDo(
+            _ToRecord(fmt, self._text_column, self._id_column)
+        ).with_outputs(ERRORS, main="records")
+
+
+class _ToRecord(beam.DoFn):
+    def __init__(self, fmt: str, text_column: str, id_column: str | None) -> None:
+        self._fmt, self._text_column, self._id_column = fmt, text_column, id_column
+
+    def process(self, raw: Any) -> Any:
+        Metrics.counter(RUN_NAMESPACE, "read").inc()
+        if self._fmt == "text":
+            yield None, raw
+            return
+        row = raw
+        if self._fmt == "jsonl":
+            if not raw.strip():
+                yield _read_error(None, raw, "blank line in JSONL input", "bad-row")
+                return
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                yield _read_error(None, raw, f"not valid JSON: {exc}", "bad-row")
+                return
+            if not isinstance(row, dict):
+                yield _read_error(None, raw, "a JSONL line must be an object", "bad-row")
+                return
+        key = row.get(self._id_column) if self._id_column else None
+        if self._id_column and self._id_column not in row:
+            yield _read_error(key, row, f"no id column {self._id_column!r}", "missing-column")
+        elif self._text_column not in row:
+            yield _read_error(key, row, f"no text column {self._text_column!r}", "missing-column")
+        else:
+            yield key, row[self._text_column]
+
+
+def _read_error(key: Any, row: Any, reason: str, kind: str) -> Any:
+    return beam.pvalue.TaggedOutput(ERRORS, (key, RecordError(row, reason, kind)))
+
+
+def _csv_rows(readable: Any) -> Any:
+    """Rows of one CSV file as dicts (quoted newlines kept; the header names columns)."""
+    with readable.open() as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        yield from csv.DictReader(text)
+
+
+# -- output rows ----------------------------------------------------------------------
+
+
+def prediction_row(element: tuple[Any, Any], task: str, fmt: str) -> dict[str, Any]:
+    """One output row for a ``(key, PredictionResult)``; nested results are JSON in Parquet."""
+    key, result = element
+    Metrics.counter(RUN_NAMESPACE, "written").inc()
+    row: dict[str, Any] = {
+        "id": _key_value(key, fmt),
+        "text": result.example,
+        "model_id": result.model_id,
+    }
+    inference = result.inference
+    if task == "embed":
+        row["embedding"] = [float(x) for x in inference]
+    elif task == "classify":
+        row["label"] = inference["label"]
+        row["score"] = float(inference["score"])
+        scores = {k: float(v) for k, v in inference["scores"].items()}
+        row["scores"] = json.dumps(scores) if fmt == "parquet" else scores
+    else:
+        plain = to_plain(inference)
+        row["result"] = json.dumps(plain) if fmt == "parquet" else plain
+    return row
+
+
+def error_row(element: tuple[Any, RecordError]) -> dict[str, Any]:
+    """One errors-file row for a ``(key, RecordError)``."""
+    key, error = element
+    Metrics.counter(RUN_NAMESPACE, "errors").inc()
+    example = error.example
+    if not isinstance(example, str | dict | int | float | type(None)):
+        example = repr(example)
+    return {
+        "id": _key_value(key, "jsonl"),
+        "input": to_plain(example),
+        "reason": error.reason,
+        "kind": error.kind,
+    }
+
+
+def parquet_schema(task: str) -> Any:
+    import pyarrow as pa
+
+    fields = [("id", pa.string()), ("text", pa.string()), ("model_id", pa.string())]
+    if task == "embed":
+        fields.append(("embedding", pa.list_(pa.float32())))
+    elif task == "classify":
+        fields += [("label", pa.string()), ("score", pa.float64()), ("scores", pa.string())]
+    else:
+        fields.append(("result", pa.string()))
+    return pa.schema(fields)
+
+
+class WriteRows(beam.PTransform):
+    """Rows -> one Parquet or JSONL file (``num_shards=1``) or sharded files."""
+
+    def __init__(self, path: str, fmt: str, task: str, num_shards: int = 1) -> None:
+        super().__init__()
+        self._path, self._fmt, self._task, self._num_shards = path, fmt, task, num_shards
+
+    def expand(self, rows: Any) -> Any:
+        single = self._num_shards == 1
+        shard_args: dict[str, Any] = {"num_shards": self._num_shards}
+        if single:
+            shard_args["shard_name_template"] = ""
+        if self._fmt == "parquet":
+            return rows | "WriteParquet" >> beam.io.WriteToParquet(
+                self._path, parquet_schema(self._task), **shard_args
+            )
+        return (
+            rows
+            | "ToJson" >> beam.Map(json.dumps, ensure_ascii=False)
+            | "WriteJsonl" >> beam.io.WriteToText(self._path, **shard_args)
+        )
+
+
+def to_plain(value: Any) -> Any:
+    """numpy/torch values -> JSON-ready Python values."""
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _key_value(key: Any, fmt: str) -> Any:
+    if key is None:
+        return None
+    return str(key) if fmt == "parquet" else to_plain(key)
