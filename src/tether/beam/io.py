@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io import fileio
 from apache_beam.metrics.metric import Metrics
 
 from tether.errors import InputError
@@ -78,8 +79,8 @@ class ReadRecords(beam.PTransform):
         elif fmt == "csv":
             raw = (
                 pbegin
-                | "MatchCsv" >> beam.io.fileio.MatchFiles(path)
-                | "OpenCsv" >> beam.io.fileio.ReadMatches()
+                | "MatchCsv" >> fileio.MatchFiles(path)
+                | "OpenCsv" >> fileio.ReadMatches()
                 | "ReadCsv" >> beam.FlatMap(_csv_rows)
             )
         else:
