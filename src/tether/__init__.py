@@ -5,7 +5,14 @@ The public surface is listed in ``__all__``; everything else may move.
 
 from __future__ import annotations
 
+from tether.bundle import VerificationReport, bundle_spec, load_bundle, save, verify
+from tether.card import CardCheck, CardInfo, TrainingData, check_card
 from tether.errors import (
+    BundleClassMismatchError,
+    BundleError,
+    CardError,
+    FingerprintError,
+    IncompleteBundleError,
     InputError,
     LoadGuardError,
     MissingExtraError,
@@ -15,8 +22,10 @@ from tether.errors import (
     TokenizerError,
     UnsafeWeightsError,
     UntrustedCustomCodeError,
+    VerificationError,
     WeightMismatchError,
 )
+from tether.fingerprint import Tolerance
 from tether.inspection import ModelReport, inspect
 from tether.loading import LoadedModel, load
 from tether.spec import ModelSpec
@@ -24,6 +33,13 @@ from tether.spec import ModelSpec
 __version__ = "0.1.0"
 
 __all__ = [
+    "BundleClassMismatchError",
+    "BundleError",
+    "CardCheck",
+    "CardError",
+    "CardInfo",
+    "FingerprintError",
+    "IncompleteBundleError",
     "InputError",
     "LoadGuardError",
     "LoadedModel",
@@ -34,10 +50,19 @@ __all__ = [
     "SpecError",
     "TetherError",
     "TokenizerError",
+    "Tolerance",
+    "TrainingData",
     "UnsafeWeightsError",
     "UntrustedCustomCodeError",
+    "VerificationError",
+    "VerificationReport",
     "WeightMismatchError",
     "__version__",
+    "bundle_spec",
+    "check_card",
     "inspect",
     "load",
+    "load_bundle",
+    "save",
+    "verify",
 ]

@@ -74,3 +74,37 @@ def require_extra(module: str, extra: str) -> object:
             f"This feature needs the Python package {module!r}, which is not installed ({exc}).",
             hint=f"Install it with `pip install 'tether[{extra}]'`.",
         ) from exc
+
+
+class BundleError(TetherError):
+    """A tether bundle cannot be saved or read (bad target, incomplete, unreadable manifest)."""
+
+    default_hint = "Save the model again with `tether save SOURCE OUT_DIR`."
+
+
+class IncompleteBundleError(BundleError):
+    """The directory is a bundle whose save never finished, or whose files are gone."""
+
+
+class BundleClassMismatchError(BundleError, LoadGuardError):
+    """A bundle is loaded as a different class than the one it was saved and fingerprinted as."""
+
+
+class FingerprintError(TetherError):
+    """A fingerprint file is missing or unreadable."""
+
+    default_hint = "Re-save the bundle with `tether save`, which writes fingerprint.safetensors."
+
+
+class VerificationError(TetherError):
+    """A bundle failed verification: files or outputs differ from what its manifest records."""
+
+    default_hint = (
+        "Run `tether verify BUNDLE` for the full report, then re-save from a trusted copy."
+    )
+
+
+class CardError(TetherError):
+    """A model card cannot be read or written."""
+
+    default_hint = "Check that the path is a model directory or a README.md with YAML metadata."

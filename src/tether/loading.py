@@ -8,6 +8,8 @@ Guards (each raises a LoadGuardError subclass that says how to opt in):
 3. missing / newly initialised, unexpected or mismatched weights -> refuse unless
    ``allow_new_weights`` / ``allow_unused_weights``;
 4. no tokenizer, or a tokenizer with ids beyond the embedding matrix -> refuse.
+5. a tether bundle (tether.json) that is unfinished, changed, or loaded as another class
+   than it was saved as -> refuse (see tether.bundle).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tether.bundle import check_bundle_class, check_bundle_spec
 from tether.errors import (
     TetherError,
     TokenizerError,
@@ -73,6 +76,7 @@ def load(spec: ModelSpec) -> LoadedModel:
 
     report = inspect(spec.source, spec.revision, **spec.load_kwargs)
     path = Path(report.path)
+    bundle = check_bundle_spec(spec, path)  # a tether bundle's manifest, else None
     check_custom_code(spec, report)
     check_weight_files(spec, report)
     device = resolve_device(spec.device)
@@ -114,6 +118,7 @@ def load(spec: ModelSpec) -> LoadedModel:
     loaded = LoadedModel(spec, model, tokenizer, path, report, device, loading_info)
     if spec.task:
         loaded.pipeline = _build_pipeline(spec, model, tokenizer, device)
+    check_bundle_class(bundle, loaded)
     return loaded
 
 
