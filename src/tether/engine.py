@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,17 +62,24 @@ class Engine:
         self, examples: Iterable[Any], chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> Iterator[Outcome]:
         """Outcomes for an iterable of any size, in order, with memory bounded by a chunk."""
-        chunks = _chunked(examples, chunk_size)
+        for outcomes in self.stream_chunks(_chunked(examples, chunk_size)):
+            yield from outcomes
+
+    def stream_chunks(self, chunks: Iterable[list[Any]]) -> Iterator[list[Outcome]]:
+        """One list of outcomes per input chunk, in order.
+
+        The next chunk is checked and tokenised in a background thread while the model
+        runs on the current one (the Rust tokenizer releases the GIL).
+        """
+        iterator = iter(chunks)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-encode") as pool:
-            pending: Future[_Prepared] | None = None
-            first = next(chunks, None)
-            if first is not None:
-                pending = pool.submit(self._prepare, first)
+            first = next(iterator, None)
+            pending = pool.submit(self._prepare, first) if first is not None else None
             while pending is not None:
                 prepared = pending.result()
-                following = next(chunks, None)
+                following = next(iterator, None)
                 pending = pool.submit(self._prepare, following) if following is not None else None
-                yield from self._run(prepared)
+                yield self._run(prepared)
 
     # -- steps ----------------------------------------------------------------------
 

@@ -37,8 +37,10 @@ class PipelineTask(Task):
 
     def forward(self, batch: list[Encoded]) -> list[Any]:
         inputs = [item.data for item in batch]
-        if len(inputs) == 1:  # some pipelines unwrap a one-item list; call them on the item
-            return [self.pipe(inputs[0], **self.kwargs)]
+        if len(inputs) == 1:
+            # Pipelines unwrap one-item lists, and some wrap a single input in a list: run
+            # it twice so its output has the same shape as in any larger batch.
+            return list(self.pipe(inputs * 2, batch_size=2, **self.kwargs))[:1]
         outputs = list(self.pipe(inputs, batch_size=len(inputs), **self.kwargs))
         if len(outputs) != len(inputs):
             raise RuntimeError(f"pipeline returned {len(outputs)} results for {len(inputs)} inputs")
