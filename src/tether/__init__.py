@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tether.bundle import VerificationReport, bundle_spec, load_bundle, save, verify
 from tether.card import CardCheck, CardInfo, TrainingData, check_card
+from tether.compare import ParityReport, compare
 from tether.errors import (
     BundleClassMismatchError,
     BundleError,
@@ -16,6 +17,8 @@ from tether.errors import (
     InputError,
     LoadGuardError,
     MissingExtraError,
+    ParityError,
+    ParityMismatchError,
     SourceNotFoundError,
     SpecError,
     TetherError,
@@ -29,6 +32,7 @@ from tether.fingerprint import Tolerance
 from tether.inspection import ModelReport, inspect
 from tether.loading import LoadedModel, load
 from tether.spec import ModelSpec
+from tether.tolerances import ParityTolerance
 
 __version__ = "0.1.0"
 
@@ -46,6 +50,10 @@ __all__ = [
     "MissingExtraError",
     "ModelReport",
     "ModelSpec",
+    "ParityError",
+    "ParityMismatchError",
+    "ParityReport",
+    "ParityTolerance",
     "SourceNotFoundError",
     "SpecError",
     "TetherError",
@@ -60,6 +68,7 @@ __all__ = [
     "__version__",
     "bundle_spec",
     "check_card",
+    "compare",
     "inspect",
     "load",
     "load_bundle",

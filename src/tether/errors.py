@@ -76,6 +76,21 @@ def require_extra(module: str, extra: str) -> object:
         ) from exc
 
 
+class ParityError(TetherError):
+    """A parity comparison cannot be set up (bad candidate, no shared outputs, ...)."""
+
+    default_hint = "See `tether compare --help` for the accepted forms of A and B."
+
+
+class ParityMismatchError(ParityError):
+    """Two models' outputs differ beyond the tolerance (raised by ParityReport.check())."""
+
+    default_hint = (
+        "Look at the first divergent module in the report (`tether compare A B`); if the "
+        "drift is expected for this change, pick a looser preset (--preset fp16|bf16|int8)."
+    )
+
+
 class BundleError(TetherError):
     """A tether bundle cannot be saved or read (bad target, incomplete, unreadable manifest)."""
 
