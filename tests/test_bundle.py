@@ -27,7 +27,7 @@ from tether import (
 )
 from tether.bundle import MANIFEST_NAME, read_manifest, recover
 from tether.cli import cli
-from tether.inspection import sha256_file
+from tether.inspection import inspect, sha256_file
 from tether.probes import probe_outputs
 
 #: tiny fixture -> (model_class, trust_remote_code, class the bundle records)
@@ -88,6 +88,8 @@ def test_round_trip_reloads_identical_outputs_and_verifies(tiny, tmp_path, name)
     assert manifest.spec["source"] == "."
     assert (out / "model.safetensors").is_file()
     assert not list(out.glob("*.bin"))
+    # The fingerprint is never mistaken for weights by scanners such as `tether inspect`.
+    assert [w.path for w in inspect(str(out)).weight_files] == ["model.safetensors"]
     report = verify(out)
     assert report.ok, report.format()
     assert report.comparison.max_abs_diff == 0.0

@@ -6,7 +6,7 @@ A bundle is an ordinary ``save_pretrained`` directory plus what makes it checkab
       config.json, model.safetensors, tokenizer files   the model (weights as safetensors)
       *.py                                              custom code named by auto_map
       modules.json, 1_Pooling/, ...                     sentence-transformers modules
-      fingerprint.safetensors                           outputs on fixed probe texts
+      fingerprint.tensors                               outputs on probe texts (safetensors format)
       README.md                                         model card
       tether.json                                       manifest, written last
 
@@ -65,7 +65,9 @@ if TYPE_CHECKING:
     from tether.loading import LoadedModel
 
 MANIFEST_NAME = "tether.json"
-FINGERPRINT_NAME = "fingerprint.safetensors"
+#: safetensors format, but not a .safetensors name: weight scanners (transformers,
+#: sentence-transformers, `tether inspect`) must never take it for model weights.
+FINGERPRINT_NAME = "fingerprint.tensors"
 CARD_NAME = "README.md"
 BUNDLE_FORMAT = "tether-bundle/1"
 

@@ -108,7 +108,7 @@ class BundleClassMismatchError(BundleError, LoadGuardError):
 class FingerprintError(TetherError):
     """A fingerprint file is missing or unreadable."""
 
-    default_hint = "Re-save the bundle with `tether save`, which writes fingerprint.safetensors."
+    default_hint = "Re-save the bundle with `tether save`, which writes a fresh fingerprint."
 
 
 class VerificationError(TetherError):

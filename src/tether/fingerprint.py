@@ -147,7 +147,7 @@ def load_fingerprint(path: str | Path) -> Fingerprint:
     if not path.is_file():
         raise FingerprintError(
             f"Fingerprint file {str(path)!r} does not exist.",
-            "Re-save the bundle with `tether save`, which writes fingerprint.safetensors.",
+            "Re-save the bundle with `tether save`, which writes a fresh fingerprint.",
         )
     try:
         with safe_open(str(path), framework="pt") as handle:
