@@ -6,7 +6,7 @@ cosine similarity; for embedding models also the pooled embedding and how well t
 nearest-neighbour rankings agree (what changes for users downstream). When both
 sides are PyTorch modules, forward hooks capture every submodule's output and the
 report names the first module whose difference exceeds the tolerance, with the
-error by depth. The verdict follows a ParityTolerance preset, so it can gate CI.
+error by depth. The verdict follows a tolerance preset, so it can gate CI.
 """
 
 from __future__ import annotations
@@ -417,10 +417,10 @@ def _tolerance(
 ) -> ParityTolerance:
     if preset is None and transform in TRANSFORM_PRESETS:
         preset = TRANSFORM_PRESETS[transform]
-        notes.append(f"ParityTolerance preset {preset!r} chosen for transform {transform!r}.")
+        notes.append(f"Tolerance preset {preset!r} chosen for transform {transform!r}.")
     elif preset is None and side_b.dtype in DTYPE_PRESETS:
         preset = DTYPE_PRESETS[side_b.dtype]
-        notes.append(f"ParityTolerance preset {preset!r} chosen because B runs in {side_b.dtype}.")
+        notes.append(f"Tolerance preset {preset!r} chosen because B runs in {side_b.dtype}.")
     return get_tolerance(preset, atol=atol, rtol=rtol, min_cosine=min_cosine, min_topk=min_topk)
 
 

@@ -35,14 +35,15 @@ def _bar(max_abs: float) -> str:
     return "#" * max(1, min(12, int(math.log10(max_abs) + 9)))
 
 
-def _row(item: TensorDiff, ok: bool, name_width: int = _NAME_WIDTH) -> str:
+def _row(item: TensorDiff, ok: bool | None, name_width: int = _NAME_WIDTH) -> str:
+    """One table row; ``ok`` None means the verdict does not check this row."""
     name = item.name if len(item.name) <= name_width else "…" + item.name[-name_width + 1 :]
     if item.shape_mismatch:
         return f"  {name:<{name_width}} shapes differ: {item.shape_mismatch}"
     return (
         f"  {name:<{name_width}} {_num(item.max_abs):>10} {_num(item.max_rel):>10} "
         f"{_num(item.mean_abs):>10} {item.cos_min:>10.6f} {item.cos_mean:>10.6f}  "
-        f"{'ok' if ok else 'FAIL':<4}"
+        f"{'-' if ok is None else 'ok' if ok else 'FAIL':<4}"
     )
 
 
@@ -65,8 +66,10 @@ def format_report(report: ParityReport, all_modules: bool = False) -> str:
     ]
     for out in report.outputs:
         lines.append(_row(out, out.within(tol, cosine=report.embedding is None)))
-    if report.embedding:
-        lines.append(_row(report.embedding, report.embedding.within(tol)))
+    if report.embedding:  # the verdict checks only its cosine (see compare._verdict)
+        emb = report.embedding
+        checked = tol.min_cosine is not None
+        lines.append(_row(emb, emb.cos_min >= (tol.min_cosine or 0) if checked else None))
     if report.topk:
         t = report.topk
         lines += [
@@ -84,7 +87,7 @@ def format_report(report: ParityReport, all_modules: bool = False) -> str:
         lines.append(_header("module") + "  res.  growth")
         for item in shown:
             mark = " <- first divergence" if first is not None and item is first else ""
-            lines.append(f"{_row(item, item.within(tol))}  {_bar(item.max_abs):<12}{mark}".rstrip())
+            lines.append(f"{_row(item, item.within(tol))}  {_bar(item.max_abs):<12}{mark}")
         if first:
             types = (
                 f"{first.type_a} in both"
@@ -110,7 +113,7 @@ def format_report(report: ParityReport, all_modules: bool = False) -> str:
     else:
         lines.append(f"FAIL: B does not match A within {tol.name}:")
         lines += [f"  - {f}" for f in report.failures]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def plot_report(report: ParityReport, path: str | Path) -> Path:
@@ -118,6 +121,9 @@ def plot_report(report: ParityReport, path: str | Path) -> Path:
     from tether.errors import ParityError, require_extra
 
     rows = report.layers or report.modules
+    first = report.first_divergence
+    if first is not None and first not in rows:
+        rows = sorted([*rows, first], key=report.modules.index)
     if not rows:
         raise ParityError(
             "There is no layer-by-layer data to plot (one side is not a PyTorch model).",
@@ -137,8 +143,8 @@ def plot_report(report: ParityReport, path: str | Path) -> Path:
     ax.semilogy(x, [max(1 - r.cos_min, floor) for r in rows], marker="x", label="1 - cos min")
     if report.tolerance.atol:
         ax.axhline(report.tolerance.atol, color="grey", linestyle="--", label="atol")
-    if report.first_divergence in rows:
-        ax.axvline(rows.index(report.first_divergence), color="red", alpha=0.5, label="first")
+    if first is not None:
+        ax.axvline(rows.index(first), color="red", alpha=0.5, label="first divergence")
     ax.set_xticks(x, [r.name for r in rows], rotation=90, fontsize=7)
     ax.set_title(f"{report.b} vs {report.a}", fontsize=9)
     ax.legend(fontsize=8)

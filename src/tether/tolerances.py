@@ -116,7 +116,7 @@ def get_tolerance(
     for key, value in changes.items():
         if value < 0 or (key in ("min_cosine", "min_topk") and value > 1):
             raise ParityError(
-                f"ParityTolerance {key}={value} is out of range.",
+                f"Tolerance {key}={value} is out of range.",
                 "atol/rtol must be >= 0; min cosine and min top-k overlap lie in [0, 1].",
             )
     if not changes:
