@@ -252,3 +252,24 @@ def test_cli_bad_callable_exits_2_with_hint(tiny):
     assert result.exit_code == 2
     assert "Cannot import 'no_such_mod:fn'" in result.output
     assert "->" in result.output
+
+
+def test_spec_file_and_bundle_sides_load_the_same_model(tiny, tmp_path):
+    from tether import save
+
+    spec_file = ModelSpec(str(tiny["custom"]), model_class="AutoModel", trust_remote_code=True)
+    spec_file.save(tmp_path / "spec.json")
+    bundle = save(spec_file, tmp_path / "bundle")
+    report = compare(str(tmp_path / "spec.json"), str(bundle))
+    assert report.passed and report.outputs[0].max_abs == 0
+    assert report.first_divergence is None and len(report.modules) > 30
+
+
+def test_cli_reads_texts_file_with_limit(tiny, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(f"text number {i} about the fox" for i in range(30)))
+    args = ["compare", str(tiny["bert"]), "--texts", str(texts), "--limit", "20", "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["texts"] == 20 and data["topk"]["k"] == 10
