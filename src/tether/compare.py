@@ -159,8 +159,9 @@ def compare(
 
     ``a`` and ``b`` are a ModelSpec, a LoadedModel, a torch module, or text: a model
     source or directory, a spec JSON file, a bundle directory, ``module:function``, or
-    a ``.onnx`` file. ``b`` defaults to A loaded again; ``transform`` (fp16, bf16, int8,
-    onnx) turns B into the candidate to check. ``spec_defaults`` fill specs built from
+    a ``.onnx`` file. ``b`` defaults to A loaded again (a copy of A under a
+    transform); ``transform`` (fp16, bf16, int8, onnx) turns B into the candidate to
+    check. ``spec_defaults`` fill specs built from
     text (e.g. ``{"trust_remote_code": True}``); ``b_ignore_custom_code`` loads B's
     built-in class without its custom code, on purpose, to measure what that changes.
     The tolerance is ``preset`` (default: matched to the transform or B's dtype, else
@@ -184,7 +185,8 @@ def compare(
         spec_defaults,
         reference=side_a,
         ignore_custom_code=b_ignore_custom_code,
-        reuse=side_a if b is None and not isinstance(a, (str, ModelSpec)) else None,
+        # B = A: load it again (a real reload), unless a transform copies A anyway.
+        reuse=side_a if b is None and (transform or not isinstance(a, (str, ModelSpec))) else None,
     )
     tokenizer = side_a.tokenizer or side_b.tokenizer
     if tokenizer is None:
