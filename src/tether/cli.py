@@ -67,7 +67,7 @@ def spec_options(
                 "--class",
                 "model_class",
                 default=None,
-                help=f"transformers model class (default: {default_class}).",
+                help=f"transformers model class (default: {default_class or 'by --task'}).",
             ),
             click.option(
                 task_flag, "task", default=None, help="A pipeline() task instead of a class."
