@@ -29,9 +29,10 @@ from tether.errors import TetherError
 from tether.results import RecordError
 from tether.spec import ModelSpec
 
-#: Records per Beam batch. Large batches let the engine sort by length inside each one.
-DEFAULT_MIN_BATCH_SIZE = 64
-DEFAULT_BEAM_BATCH_SIZE = 512
+#: Records per Beam batch, fixed by default. Large batches let the engine sort by length
+#: inside each one; BatchElements' adaptive sizing (min < max) measured ~25% slower on
+#: MiniLM with 2 cores (benchmarks/beam_throughput.py). A bundle's end still flushes.
+DEFAULT_BEAM_BATCH_SIZE = 2048
 METRICS_NAMESPACE = "tether"
 
 
@@ -66,7 +67,8 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
         spec: how to load the model (pickled to workers; no secrets are in it).
         task: ``embed``, ``classify``, ``fill-mask``, ``pipeline`` or ``tensor``.
         task_options: options of the task (e.g. ``{"top_k": 3}`` for fill-mask).
-        min_batch_size, max_batch_size: records per Beam batch (``BatchElements``).
+        min_batch_size, max_batch_size: records per Beam batch (``BatchElements``);
+            min defaults to max (a fixed size), which measured fastest.
         max_batch_weight: cap on a Beam batch's total length (characters of text,
             first-dimension length of tensors). Beam 2.77's ``BatchElements`` has no
             such argument (passing it raises TypeError); tether translates it into
@@ -87,7 +89,7 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
         task: str | None = None,
         *,
         task_options: Mapping[str, Any] | None = None,
-        min_batch_size: int = DEFAULT_MIN_BATCH_SIZE,
+        min_batch_size: int | None = None,
         max_batch_size: int = DEFAULT_BEAM_BATCH_SIZE,
         max_batch_weight: int | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -109,6 +111,8 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
 
         if task not in TASKS:
             raise TetherError(f"Unknown task {task!r}.", f"Use one of: {', '.join(sorted(TASKS))}.")
+        if min_batch_size is None:
+            min_batch_size = max_batch_size
         if min_batch_size < 1 or max_batch_size < min_batch_size:
             raise TetherError(
                 f"Bad Beam batch sizes: min {min_batch_size}, max {max_batch_size}.",

@@ -60,7 +60,7 @@ def beam_group() -> None:
 )
 @click.option("--top-k", type=int, default=None, help="fill-mask: candidates per mask.")
 @click.option("--max-tokens", type=int, default=None, help="Token budget per forward pass.")
-@click.option("--batch-size", type=int, default=None, help="Records per Beam batch (max).")
+@click.option("--batch-size", type=int, default=None, help="Records per Beam batch (default 2048).")
 @click.option(
     "--num-shards",
     type=int,
@@ -130,7 +130,6 @@ def run_cmd(
         handler_kwargs["max_tokens"] = max_tokens
     if batch_size:
         handler_kwargs["max_batch_size"] = batch_size
-        handler_kwargs["min_batch_size"] = min(batch_size, 64)
     if tether_task == "fill-mask" and top_k:
         handler_kwargs["top_k"] = top_k
     elif tether_task == "pipeline" and top_k:
