@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from tether.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_TOKENS, plan_batches
+from tether.batching import default_budget, plan_batches
 from tether.loading import LoadedModel
 from tether.results import Outcome, Prediction, RecordError
 from tether.tasks import Encoded, RecordProblem, Task, make_task
@@ -41,14 +41,15 @@ class Engine:
         loaded: LoadedModel,
         task: str = "embed",
         *,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        max_tokens: int | None = None,
+        max_batch_size: int | None = None,
         **task_options: Any,
     ) -> None:
         self.loaded = loaded
         self.task: Task = make_task(task, loaded, **task_options)
-        self.max_tokens = max_tokens
-        self.max_batch_size = max_batch_size
+        default_tokens, default_rows = default_budget(loaded.device)
+        self.max_tokens = max_tokens or default_tokens
+        self.max_batch_size = max_batch_size or default_rows
         self.model_id = loaded.model_id
         self.stats: Counter[str] = Counter()
 

@@ -24,7 +24,6 @@ from typing import Any
 from apache_beam.metrics.metric import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from tether.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_TOKENS
 from tether.errors import TetherError
 from tether.results import RecordError
 from tether.spec import ModelSpec
@@ -74,7 +73,8 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
             such argument (passing it raises TypeError); tether translates it into
             ``element_size_fn`` + weight-based sizes, which ``BatchElements`` honours.
         max_tokens, max_forward_size: the engine's token budget and row cap per
-            forward pass inside a Beam batch.
+            forward pass inside a Beam batch (default: by the worker's device, see
+            ``tether.batching.BUDGETS``).
         large_model, model_copies: share one (or N) model copies across the worker's
             processes instead of one per process (Beam's ``MultiProcessShared``).
         env_vars: environment variables set on the worker before loading.
@@ -92,8 +92,8 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
         min_batch_size: int | None = None,
         max_batch_size: int = DEFAULT_BEAM_BATCH_SIZE,
         max_batch_weight: int | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        max_forward_size: int = DEFAULT_MAX_BATCH_SIZE,
+        max_tokens: int | None = None,
+        max_forward_size: int | None = None,
         large_model: bool = False,
         model_copies: int | None = None,
         env_vars: Mapping[str, str] | None = None,
