@@ -134,7 +134,7 @@ def _run_cli(args, env=None):
 def test_sigkill_then_resume_gives_the_same_output(tiny, tmp_path):
     path = tmp_path / "in.txt"
     path.write_text("\n".join(_lines(12_000)) + "\n\n")  # one empty line: an error row too
-    common = ["run", str(path), "-m", str(tiny["bert"]), "--chunk-size", "100", "--no-progress"]
+    common = ["run", str(tiny["bert"]), "-i", str(path), "--chunk-size", "100", "--no-progress"]
     reference = tmp_path / "reference.parquet"
     done = _run_cli([*common, "-o", str(reference)])
     assert done.wait(timeout=300) == 0, done.stderr.read()
@@ -189,7 +189,7 @@ def test_peak_memory_is_flat_in_the_input_size(tiny, tmp_path):
             "import resource, sys\n"
             "from tether.cli import main\n"
             "try:\n"
-            f"    main(['run', {str(path)!r}, '-m', {str(tiny['bert'])!r}, '-o', "
+            f"    main(['run', {str(tiny['bert'])!r}, '-i', {str(path)!r}, '-o', "
             f"{str(path) + '.parquet'!r}, '--no-progress'])\n"
             "except SystemExit:\n"
             "    pass\n"
@@ -212,9 +212,9 @@ def test_cli_run_prints_the_accounting_line(tiny, tmp_path):
         cli,
         [
             "run",
-            str(path),
-            "-m",
             str(tiny["bert-mlm"]),
+            "-i",
+            str(path),
             "--task",
             "fill-mask",
             "--top-k",
@@ -230,7 +230,7 @@ def test_cli_run_prints_the_accounting_line(tiny, tmp_path):
     assert len(json.loads(row["result"])[0]) == 2
 
 
-def test_cli_pipeline_option_runs_a_pipeline_task(tiny, tmp_path):
+def test_cli_task_option_runs_any_pipeline_task(tiny, tmp_path):
     path = tmp_path / "in.txt"
     path.write_text("good great\nbad awful\n")
     out = tmp_path / "cls.jsonl"
@@ -238,10 +238,10 @@ def test_cli_pipeline_option_runs_a_pipeline_task(tiny, tmp_path):
         cli,
         [
             "run",
-            str(path),
-            "-m",
             str(tiny["distilbert-cls"]),
-            "--pipeline",
+            "-i",
+            str(path),
+            "--task",
             "text-classification",
             "-o",
             str(out),
@@ -256,7 +256,14 @@ def test_cli_pipeline_option_runs_a_pipeline_task(tiny, tmp_path):
 def test_cli_embed_defaults_to_the_shipped_model(tmp_path):
     path = tmp_path / "in.txt"
     path.write_text("hello world\n\n")
-    result = CliRunner().invoke(cli, ["embed", str(path), "--no-progress"])
+    result = CliRunner().invoke(cli, ["embed", "-i", str(path), "--no-progress"])
     assert result.exit_code == 0, result.output
     table = pq.read_table(tmp_path / "in.embed.parquet")
     assert len(table.column("embedding")[0]) == 384
+
+
+def test_cli_top_k_is_refused_for_embed(tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_text("hello\n")
+    result = CliRunner().invoke(cli, ["run", "-i", str(path), "--top-k", "3"])
+    assert result.exit_code == 2 and "--top-k applies to fill-mask" in result.output

@@ -47,13 +47,8 @@ class TetherGroup(click.Group):
             ctx.exit(2)
 
 
-def spec_options(
-    default_class: str | None = "AutoModel", task_flag: str = "--task"
-) -> Callable[[Callable[..., Any]], Any]:
-    """Options that build a ModelSpec; shared by every command that loads a model.
-
-    ``task_flag`` renames the pipeline-task option where ``--task`` means something else.
-    """
+def spec_options(default_class: str | None = "AutoModel") -> Callable[[Callable[..., Any]], Any]:
+    """Options that build a ModelSpec; shared by every command that loads a model."""
 
     def decorate(func: Callable[..., Any]) -> Any:
         options = [
@@ -69,9 +64,7 @@ def spec_options(
                 default=None,
                 help=f"transformers model class (default: {default_class or 'by --task'}).",
             ),
-            click.option(
-                task_flag, "task", default=None, help="A pipeline() task instead of a class."
-            ),
+            click.option("--task", default=None, help="A pipeline() task instead of a class."),
             click.option("--revision", default=None, help="Hub revision (branch, tag, commit)."),
             click.option(
                 "--trust-remote-code",

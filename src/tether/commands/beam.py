@@ -11,13 +11,8 @@ from typing import Any
 import click
 
 from tether.cli import build_spec, spec_options
+from tether.commands.run import TEXT_TASKS
 
-#: tether tasks run from text files, and the model class each loads by default.
-TEXT_TASKS = {
-    "embed": "AutoModel",
-    "classify": "AutoModelForSequenceClassification",
-    "fill-mask": "AutoModelForMaskedLM",
-}
 RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
 
 

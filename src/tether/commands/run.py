@@ -8,7 +8,8 @@ import click
 
 from tether.cli import build_spec, spec_options
 
-_DEFAULT_CLASS = {
+#: tether tasks that read text files, and the model class each loads by default.
+TEXT_TASKS = {
     "embed": "AutoModel",
     "classify": "AutoModelForSequenceClassification",
     "fill-mask": "AutoModelForMaskedLM",
@@ -17,20 +18,21 @@ _DEFAULT_CLASS = {
 
 def _run_options(func: Any) -> Any:
     options = [
-        click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False)),
+        click.argument("source", required=False),
+        click.option(
+            "-i",
+            "--input",
+            "input_path",
+            required=True,
+            type=click.Path(dir_okay=False),
+            help="File to read: text (one record per line), JSONL, CSV or Parquet.",
+        ),
         click.option(
             "-o",
             "--output",
             default=None,
-            help="Output file: .parquet (default), .jsonl or .npy (embeddings).",
-        ),
-        click.option(
-            "-m",
-            "--model",
-            "source",
-            default="minilm",
-            show_default=True,
-            help="Model source: directory, hub repo id, or `minilm` (shipped).",
+            help="Output: .parquet, .jsonl or .npy (embeddings). "
+            "Default: INPUT's name + .TASK.parquet.",
         ),
         click.option(
             "--input-format",
@@ -45,14 +47,14 @@ def _run_options(func: Any) -> Any:
             help="Default: from the output extension.",
         ),
         click.option(
-            "--text-column", default=None, help="Column/field with the text (default text)."
+            "--text-column", default=None, help="Column/field with the text (default: text)."
         ),
         click.option("--id-column", default=None, help="Column/field kept as the record id."),
         click.option(
             "--errors",
             "errors_path",
             default=None,
-            help="Where bad records go (default OUTPUT.errors.jsonl).",
+            help="Where bad records go (default: OUTPUT.errors.jsonl).",
         ),
         click.option(
             "--chunk-size",
@@ -62,9 +64,17 @@ def _run_options(func: Any) -> Any:
             help="Records per chunk (memory and resume granularity).",
         ),
         click.option(
-            "--max-tokens", type=int, default=None, help="Token budget per batch (padded tokens)."
+            "--max-tokens",
+            type=int,
+            default=None,
+            help="Padded tokens per forward pass (default: by device).",
         ),
-        click.option("--max-batch-size", type=int, default=None, help="Records per batch cap."),
+        click.option(
+            "--max-batch-size",
+            type=int,
+            default=None,
+            help="Records per forward pass cap (default: by device).",
+        ),
         click.option("--keep-input", is_flag=True, help="Copy the input text into each row."),
         click.option("--resume", is_flag=True, help="Continue an interrupted run."),
         click.option("--overwrite", is_flag=True, help="Replace existing output."),
@@ -78,7 +88,7 @@ def _run_options(func: Any) -> Any:
 def _run(
     task: str,
     spec_values: dict[str, Any],
-    source: str,
+    source: str | None,
     input_path: str,
     output: str | None,
     task_options: dict[str, Any],
@@ -89,11 +99,10 @@ def _run(
     from tether.loading import load
     from tether.runner import RunConfig, run_file
 
-    spec_values = dict(spec_values, default_class=_DEFAULT_CLASS.get(task, "AutoModel"))
-    if spec_values.get("spec_file") and source == "minilm":
-        source = None  # type: ignore[assignment]  # the spec file names the model
+    if not source and not spec_values.get("spec_file"):
+        source = "minilm"
     spec = build_spec(source, spec_values)
-    if spec.task and task == "embed":
+    if spec.task:
         task = "pipeline"
     output = output or str(Path(input_path).with_suffix("")) + f".{task}.parquet"
     config = RunConfig(
@@ -133,39 +142,50 @@ def register(group: click.Group) -> None:
 
     @group.command("run")
     @_run_options
-    @click.option(
-        "--task",
-        "engine_task",
-        type=click.Choice(["embed", "classify", "fill-mask"]),
-        default="embed",
-        show_default=True,
-        help="What to compute. For any pipeline() task use --pipeline TASK.",
-    )
     @click.option("--top-k", type=int, default=None, help="fill-mask/pipeline: candidates kept.")
-    @spec_options(default_class=None, task_flag="--pipeline")
+    @spec_options(default_class=None)
     def run_cmd(
-        engine_task: str,
         top_k: int | None,
         spec_values: dict[str, Any],
-        source: str,
+        source: str | None,
         input_path: str,
         output: str | None,
         **kw: Any,
     ) -> None:
-        """Run a model over INPUT (text, JSONL, CSV, Parquet) and write results.
+        """Run model SOURCE (default: the shipped minilm) over a file and write results.
 
+        --task is a tether task (embed, classify, fill-mask; default embed) or any
+        pipeline() task (e.g. text-classification), run through transformers.pipeline().
         Bad records go to an errors file with their line number and reason; the
         summary shows records in = written + errors. An interrupted run continues
         with --resume and writes the same output as an uninterrupted one.
         """
-        task_options = {"top_k": top_k} if top_k else {}
-        _run(engine_task, spec_values, source, input_path, output, task_options, **kw)
+        values = dict(spec_values)
+        task = values.pop("task") or "embed"
+        values["task"] = None
+        task_options: dict[str, Any] = {}
+        if task in TEXT_TASKS:
+            values["default_class"] = TEXT_TASKS[task]
+        else:
+            values["task"] = task  # a pipeline() task; ModelSpec validates the name
+            task = "pipeline"
+        if top_k:
+            if task not in ("fill-mask", "pipeline"):
+                raise click.UsageError("--top-k applies to fill-mask and pipeline tasks only.")
+            task_options["top_k"] = top_k
+        _run(task, values, source, input_path, output, task_options, **kw)
 
     @group.command("embed")
     @_run_options
     @spec_options(default_class="AutoModel")
     def embed_cmd(
-        spec_values: dict[str, Any], source: str, input_path: str, output: str | None, **kw: Any
+        spec_values: dict[str, Any],
+        source: str | None,
+        input_path: str,
+        output: str | None,
+        **kw: Any,
     ) -> None:
-        """Embed every text in INPUT with the model's own pooling (default model: minilm)."""
+        """Embed every text in a file with SOURCE's own pooling (default: the shipped minilm)."""
+        if spec_values.get("task"):
+            raise click.UsageError("`tether embed` runs the embed task; use `tether run --task`.")
         _run("embed", spec_values, source, input_path, output, {}, **kw)
