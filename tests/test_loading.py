@@ -172,3 +172,11 @@ def test_max_length_comes_from_sentence_transformers_config():
 def test_spec_of_loaded_model_is_json_serialisable(tiny):
     loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
     assert json.loads(loaded.spec.to_json())["source"] == str(tiny["bert"])
+
+
+def test_a_directory_without_config_is_not_a_model(tmp_path):
+    from tether import SourceNotFoundError
+
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(SourceNotFoundError, match=r"no config\.json"):
+        load(ModelSpec(str(tmp_path), model_class="AutoModel"))

@@ -20,6 +20,7 @@ from typing import Any
 
 from tether.bundle import check_bundle_class, check_bundle_spec
 from tether.errors import (
+    SourceNotFoundError,
     TetherError,
     TokenizerError,
     UnsafeWeightsError,
@@ -76,6 +77,11 @@ def load(spec: ModelSpec) -> LoadedModel:
 
     report = inspect(spec.source, spec.revision, **spec.load_kwargs)
     path = Path(report.path)
+    if not (path / "config.json").is_file():
+        raise SourceNotFoundError(
+            f"{spec.source!r} is not a model directory: it has no config.json.",
+            "Pass the directory that save_pretrained() wrote (config.json beside the weights).",
+        )
     bundle = check_bundle_spec(spec, path)  # a tether bundle's manifest, else None
     check_custom_code(spec, report)
     check_weight_files(spec, report)
