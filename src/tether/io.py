@@ -42,13 +42,15 @@ class Record:
     problem: str | None = None
 
 
-def guess_format(path: str | Path, allowed: tuple[str, ...]) -> str:
-    suffix = Path(path).suffix.lower()
+def guess_format(path: str | Path, allowed: tuple[str, ...], option: str = "the format") -> str:
+    """The format named by a path's extension (``.gz`` and glob stars ignored)."""
+    name = str(path).lower().removesuffix(".gz")
+    suffix = Path(name.replace("*", "x")).suffix
     fmt = _SUFFIXES.get(suffix)
     if fmt not in allowed:
         raise InputError(
-            f"Cannot tell the format of {str(path)!r} from its extension {suffix!r}.",
-            f"Pass the format explicitly: one of {', '.join(allowed)}.",
+            f"Cannot tell the format of {str(path)!r} from its extension {suffix or '(none)'!r}.",
+            f"Pass {option} explicitly: one of {', '.join(allowed)}.",
         )
     return fmt
 

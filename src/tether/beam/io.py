@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -19,36 +18,13 @@ from apache_beam.io import fileio
 from apache_beam.metrics.metric import Metrics
 
 from tether.errors import InputError
+from tether.io import INPUT_FORMATS
 from tether.results import RecordError
 
-INPUT_FORMATS = ("text", "jsonl", "csv", "parquet")
+#: Beam writes Parquet and JSONL (not .npy, which needs one writer for all rows).
 OUTPUT_FORMATS = ("parquet", "jsonl")
 ERRORS = "errors"
 RUN_NAMESPACE = "tether.run"
-
-_EXTENSIONS = {
-    ".txt": "text",
-    ".text": "text",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-
-
-def guess_format(path: str, allowed: tuple[str, ...], option: str) -> str:
-    """The format named by a path's extension (``.gz`` ignored), or an InputError."""
-    name = path.lower().removesuffix(".gz")
-    suffix = Path(name.replace("*", "x")).suffix
-    fmt = _EXTENSIONS.get(suffix)
-    if fmt not in allowed:
-        raise InputError(
-            f"Cannot tell the format of {path!r} from its extension {suffix or '(none)'!r}.",
-            f"Pass {option} (one of: {', '.join(allowed)}).",
-        )
-    return fmt  # type: ignore[return-value]
 
 
 class ReadRecords(beam.PTransform):

@@ -106,8 +106,9 @@ def run_cmd(
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from tether.beam import HANDLERS
-    from tether.beam.io import INPUT_FORMATS, OUTPUT_FORMATS, guess_format
+    from tether.beam.io import INPUT_FORMATS, OUTPUT_FORMATS
     from tether.beam.pipeline import JobConfig, run
+    from tether.io import guess_format
 
     extra_args = _checked_pipeline_args(list(ctx.args))
     spec_values = dict(spec_values)
