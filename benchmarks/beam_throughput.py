@@ -109,9 +109,9 @@ def run_local(source: Path, out: Path) -> float:
 
     loaded = load(ModelSpec("minilm", model_class="AutoModel", max_length=MAX_LENGTH))
     try:
-        from tether.runner import RunConfig, run_file
+        from tether.inference.runner import RunConfig, run_file
     except ImportError:  # the runner is not there: the engine over the same texts
-        from tether.engine import Engine
+        from tether.inference.engine import Engine
 
         texts = [json.loads(line)["text"] for line in source.read_text().splitlines()]
         engine = Engine(loaded, "embed")
@@ -131,7 +131,7 @@ def run_tether_beam(source: Path, out: Path, batch_size: int | None) -> float:
     from tether.beam.pipeline import JobConfig, run
 
     spec = ModelSpec("minilm", model_class="AutoModel", max_length=MAX_LENGTH)
-    sizes = {"min_batch_size": batch_size, "max_batch_size": batch_size} if batch_size else {}
+    sizes = {"min_batch_records": batch_size, "max_batch_records": batch_size} if batch_size else {}
     handler = TextEmbeddingHandler(spec, **sizes)
     job = JobConfig(
         input=str(source),
@@ -152,7 +152,7 @@ def run_mltransform(source: Path, out: Path) -> float:
     from apache_beam.ml.transforms.base import MLTransform
     from apache_beam.ml.transforms.embeddings.huggingface import SentenceTransformerEmbeddings
 
-    from tether.sources import default_model_dir
+    from tether.models.sources import default_model_dir
 
     model = str(default_model_dir())
     schema = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32()))])

@@ -39,8 +39,8 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from tether import ModelSpec, load
-    from tether.engine import Engine
-    from tether.runner import RunConfig, run_file
+    from tether.inference.engine import Engine
+    from tether.inference.runner import RunConfig, run_file
 
     texts = [t for t, _ in fortunes(args.limit)]
     chars = sum(map(len, texts))

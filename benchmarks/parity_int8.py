@@ -1,6 +1,6 @@
 """How far does PyTorch dynamic int8 quantization move all-MiniLM-L6-v2's embeddings?
 
-Runs ``tether.compare`` on thousands of real texts (Debian's ``fortunes`` package,
+Runs ``tether.parity.compare`` on thousands of real texts (Debian's ``fortunes`` package,
 ``apt-get install fortunes``) and prints the figures docs/parity.md quotes: per-text
 cosine to the fp32 embedding (min and mean), top-k neighbour overlap, the verdict under
 the int8 preset, and, as a control, fp32 against fp32 saved and reloaded from disk.

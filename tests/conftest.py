@@ -24,6 +24,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
-    from tether.sources import default_model_dir
+    from tether.models.sources import default_model_dir
 
     return default_model_dir()

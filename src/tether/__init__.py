@@ -1,26 +1,32 @@
 """tether: run Hugging Face models over data, and keep them exactly the models you tested.
 
-The public surface is listed in ``__all__``; everything else may move.
+The public surface is listed in ``__all__``; everything else may move. Names are
+imported on first use (as huggingface_hub does), so ``import tether`` and
+``tether --help`` stay fast and do not import torch.
 """
 
 from __future__ import annotations
 
-from tether.bundle import VerificationReport, bundle_spec, load_bundle, save, verify
-from tether.card import CardCheck, CardInfo, TrainingData, check_card
-from tether.compare import ParityReport, compare
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tether.errors import (
     BundleClassMismatchError,
     BundleError,
     CardError,
+    DeviceUnavailableError,
     FingerprintError,
     IncompleteBundleError,
     InputError,
     LoadGuardError,
     MissingExtraError,
+    ModelLoadError,
+    OutputError,
     ParityError,
     ParityMismatchError,
     SourceNotFoundError,
     SpecError,
+    TaskError,
     TetherError,
     TokenizerError,
     UnsafeWeightsError,
@@ -28,13 +34,55 @@ from tether.errors import (
     VerificationError,
     WeightMismatchError,
 )
-from tether.fingerprint import Tolerance
-from tether.inspection import ModelReport, inspect
-from tether.loading import LoadedModel, load
-from tether.spec import ModelSpec
-from tether.tolerances import ParityTolerance
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it, imported on first access.
+_LAZY = {
+    "CardCheck": "tether.bundles.card",
+    "CardInfo": "tether.bundles.card",
+    "TrainingData": "tether.bundles.card",
+    "check_card": "tether.bundles.card",
+    "load_bundle": "tether.bundles.save",
+    "save": "tether.bundles.save",
+    "VerificationReport": "tether.bundles.verify",
+    "verify": "tether.bundles.verify",
+    "ModelReport": "tether.models.inspection",
+    "inspect": "tether.models.inspection",
+    "LoadedModel": "tether.models.loading",
+    "load": "tether.models.loading",
+    "bundle_spec": "tether.models.manifest",
+    "ModelSpec": "tether.models.spec",
+    "ParityReport": "tether.parity.compare",
+    "compare": "tether.parity.compare",
+    "ParityTolerance": "tether.tolerances",
+    "Tolerance": "tether.tolerances",
+}
+
+if TYPE_CHECKING:
+    from tether.bundles.card import CardCheck, CardInfo, TrainingData, check_card
+    from tether.bundles.save import load_bundle, save
+    from tether.bundles.verify import VerificationReport, verify
+    from tether.models.inspection import ModelReport, inspect
+    from tether.models.loading import LoadedModel, load
+    from tether.models.manifest import bundle_spec
+    from tether.models.spec import ModelSpec
+    from tether.parity.compare import ParityReport, compare
+    from tether.tolerances import ParityTolerance, Tolerance
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tether' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "BundleClassMismatchError",
@@ -42,20 +90,24 @@ __all__ = [
     "CardCheck",
     "CardError",
     "CardInfo",
+    "DeviceUnavailableError",
     "FingerprintError",
     "IncompleteBundleError",
     "InputError",
     "LoadGuardError",
     "LoadedModel",
     "MissingExtraError",
+    "ModelLoadError",
     "ModelReport",
     "ModelSpec",
+    "OutputError",
     "ParityError",
     "ParityMismatchError",
     "ParityReport",
     "ParityTolerance",
     "SourceNotFoundError",
     "SpecError",
+    "TaskError",
     "TetherError",
     "TokenizerError",
     "Tolerance",

@@ -1,27 +1,89 @@
 """One exception hierarchy for tether.
 
-Every error carries a ``hint``: the next thing the user should do. The CLI prints
-the message and the hint, never a traceback (unless ``--debug``).
+Every error carries a ``message`` (what went wrong), a ``hint`` (the next thing to do,
+naming API arguments such as ``trust_remote_code=True``; the command line's handler
+adds the matching flags) and its facts as attributes (``exc.source``, ``exc.path``,
+``exc.missing_keys``...), as huggingface_hub's errors carry ``repo_id``::
+
+    TetherError
+    ├── SpecError (ValueError)                   a ModelSpec or an option is invalid
+    ├── SourceNotFoundError (FileNotFoundError)  no model at that source
+    ├── DeviceUnavailableError (RuntimeError)    the spec's device is not on this machine
+    ├── ModelLoadError                           transformers could not build the model
+    ├── LoadGuardError                           a guard refused a silently different model
+    │   ├── UntrustedCustomCodeError             auto_map code without trust_remote_code
+    │   ├── WeightMismatchError                  missing / unused / mismatched weights
+    │   ├── UnsafeWeightsError                   pickle weights without allow_pickle
+    │   ├── TokenizerError                       no tokenizer, or one that does not fit
+    │   └── BundleClassMismatchError (+BundleError)
+    ├── TaskError (ValueError)                   a task cannot run on this model / options
+    ├── InputError (ValueError)                  input data unreadable or mis-shaped
+    ├── OutputError                              an output exists, or an interrupted run differs
+    ├── MissingExtraError (ImportError)          an optional dependency is not installed
+    ├── BundleError                              a bundle cannot be saved or read
+    │   └── IncompleteBundleError                unfinished save, or files gone
+    ├── FingerprintError, VerificationError      a fingerprint unreadable / a bundle differs
+    ├── CardError                                a model card cannot be read or written
+    └── ParityError                              a comparison cannot be set up
+        └── ParityMismatchError                  outputs differ beyond the tolerance
+
+The CLI prints the message and the hint, never a traceback (unless ``--debug``).
 """
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 
 class TetherError(Exception):
-    """Root of every error tether raises on purpose."""
+    """Root of every error tether raises on purpose.
 
-    default_hint = "Run with --debug for the full traceback."
+    Subclasses declare their facts as annotated class attributes (default None);
+    ``__init__`` takes them as keywords and refuses a name the class does not declare,
+    so a typo in a fact is a bug caught at once, not an attribute silently missing.
+    """
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    default_hint: ClassVar[str] = "Run with --debug for the full traceback."
+
+    def __init__(self, message: str, hint: str | None = None, **facts: Any) -> None:
+        unknown = set(facts) - self.fact_names()
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no fact(s) {sorted(unknown)}")
         self.message = message
         self.hint = hint or self.default_hint
+        self.facts = facts
+        for name, value in facts.items():
+            setattr(self, name, value)
         super().__init__(f"{message}\n  -> {self.hint}")
+
+    @classmethod
+    def fact_names(cls) -> set[str]:
+        """The fact attributes this error class declares (over its whole MRO)."""
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            if issubclass(klass, TetherError):
+                names.update(
+                    n for n in getattr(klass, "__annotations__", {}) if n != "default_hint"
+                )
+        return names
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep message, hint and facts through pickling (Beam workers pickle errors).
+        return (_rebuild, (type(self), self.message, self.hint, self.facts))
+
+
+def _rebuild(cls: type[TetherError], message: str, hint: str, facts: dict[str, Any]) -> Any:
+    return cls(message, hint, **facts)
+
+
+# -- recipe and source ------------------------------------------------------------------
 
 
 class SpecError(TetherError, ValueError):
-    """A ModelSpec is invalid (unknown class, bad dtype, class and task both set...)."""
+    """A ModelSpec (or an option) is invalid: unknown class, bad dtype, bad device..."""
 
     default_hint = "Fix the spec field named above; `tether spec --help` lists every field."
+    field: str | None = None
 
 
 class SourceNotFoundError(TetherError, FileNotFoundError):
@@ -29,38 +91,88 @@ class SourceNotFoundError(TetherError, FileNotFoundError):
 
     default_hint = (
         "Pass an existing local directory, or download the repo first "
-        "(`huggingface-cli download REPO`) and unset HF_HUB_OFFLINE if you are online."
+        "(`hf download REPO`) and unset HF_HUB_OFFLINE if you are online."
     )
+    source: str | None = None
+
+
+class DeviceUnavailableError(TetherError, RuntimeError):
+    """The spec asks for a device this machine does not have."""
+
+    device: str | None = None
+
+
+# -- loading ----------------------------------------------------------------------------
+
+
+class ModelLoadError(TetherError):
+    """transformers could not build the model from its files as the class asked for."""
+
+    source: str | None = None
+    model_class: str | None = None
 
 
 class LoadGuardError(TetherError):
     """A guard refused to load a model that would silently differ from what was asked."""
 
+    source: str | None = None
+
 
 class UntrustedCustomCodeError(LoadGuardError):
     """The model needs its own code (``auto_map``) but trust_remote_code is off."""
+
+    files: dict[str, str] | None = None  # code file -> sha256
 
 
 class WeightMismatchError(LoadGuardError):
     """Weights are missing, unexpected, newly initialised or of the wrong shape."""
 
+    model_class: str | None = None
+    missing_keys: list[str] | None = None
+    unexpected_keys: list[str] | None = None
+    mismatched_keys: list[str] | None = None
+
 
 class UnsafeWeightsError(LoadGuardError):
     """Only pickle weight files are present and the spec does not allow them."""
+
+    files: list[str] | None = None
 
 
 class TokenizerError(LoadGuardError):
     """The tokenizer is missing or does not fit the model."""
 
+    tokenizer: str | None = None
 
-class MissingExtraError(TetherError, ImportError):
-    """An optional dependency is not installed."""
+
+# -- running ----------------------------------------------------------------------------
+
+
+class TaskError(TetherError, ValueError):
+    """A task cannot run on this model or with these options."""
+
+    default_hint = "See docs/engine.md for the tasks and the model classes each needs."
+    task: str | None = None
 
 
 class InputError(TetherError, ValueError):
     """Input data cannot be read or has the wrong shape."""
 
-    default_hint = "Check the input file and the column options (`--text-column`, `--id-column`)."
+    default_hint = "Check the input file and the column options (text_column=, id_column=)."
+    path: str | None = None
+
+
+class OutputError(TetherError):
+    """An output already exists, or an interrupted run's parts do not match this run."""
+
+    path: str | None = None
+
+
+class MissingExtraError(TetherError, ImportError):
+    """An optional dependency is not installed."""
+
+    module: str | None = None
+    extra: str | None = None
 
 
 def require_extra(module: str, extra: str) -> object:
@@ -73,7 +185,12 @@ def require_extra(module: str, extra: str) -> object:
         raise MissingExtraError(
             f"This feature needs the Python package {module!r}, which is not installed ({exc}).",
             hint=f"Install it with `pip install 'tether[{extra}]'`.",
+            module=module,
+            extra=extra,
         ) from exc
+
+
+# -- parity -----------------------------------------------------------------------------
 
 
 class ParityError(TetherError):
@@ -87,28 +204,39 @@ class ParityMismatchError(ParityError):
 
     default_hint = (
         "Look at the first divergent module in the report (`tether compare A B`); if the "
-        "drift is expected for this change, pick a looser preset (--preset fp16|bf16|int8)."
+        "drift is expected for this change, pick a looser preset (tolerance='fp16', 'bf16' "
+        "or 'int8')."
     )
+
+
+# -- bundles ----------------------------------------------------------------------------
 
 
 class BundleError(TetherError):
     """A tether bundle cannot be saved or read (bad target, incomplete, unreadable manifest)."""
 
     default_hint = "Save the model again with `tether save SOURCE OUT_DIR`."
+    path: str | None = None
 
 
 class IncompleteBundleError(BundleError):
     """The directory is a bundle whose save never finished, or whose files are gone."""
 
+    missing: list[str] | None = None
+
 
 class BundleClassMismatchError(BundleError, LoadGuardError):
     """A bundle is loaded as a different class than the one it was saved and fingerprinted as."""
+
+    saved_class: str | None = None
+    requested_class: str | None = None
 
 
 class FingerprintError(TetherError):
     """A fingerprint file is missing or unreadable."""
 
     default_hint = "Re-save the bundle with `tether save`, which writes a fresh fingerprint."
+    path: str | None = None
 
 
 class VerificationError(TetherError):
@@ -117,9 +245,11 @@ class VerificationError(TetherError):
     default_hint = (
         "Run `tether verify BUNDLE` for the full report, then re-save from a trusted copy."
     )
+    path: str | None = None
 
 
 class CardError(TetherError):
     """A model card cannot be read or written."""
 
     default_hint = "Check that the path is a model directory or a README.md with YAML metadata."
+    path: str | None = None

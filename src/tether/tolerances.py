@@ -1,10 +1,11 @@
-"""Tolerances for parity checks: when two models' outputs count as "the same".
+"""Tolerances: when two runs' outputs count as "the same".
 
-Elementwise checks follow ``torch.testing.assert_close``: an element passes when
-``|a - b| <= atol + rtol * |a|`` (A is the reference). A preset may also ask for a
-minimum cosine similarity per example, which is how embedding users judge a change,
-and a minimum nearest-neighbour overlap. Each preset documents where its numbers come
-from, so a CI gate can cite it.
+One type serves both users of the idea: a bundle's fingerprint (is the reloaded model
+the saved one?) and a parity comparison (is B still A?). Elementwise checks follow
+``torch.testing.assert_close``: an element passes when ``|a - b| <= atol + rtol * |a|``
+(A is the reference). A tolerance may also ask for a minimum cosine similarity per
+example, which is how embedding users judge a change, and a minimum nearest-neighbour
+overlap. Each preset documents where its numbers come from, so a CI gate can cite it.
 """
 
 from __future__ import annotations
@@ -16,20 +17,31 @@ from tether.errors import ParityError
 
 
 @dataclass(frozen=True)
-class ParityTolerance:
-    """Thresholds a comparison must meet. ``None`` switches a check off."""
+class Tolerance:
+    """Thresholds a comparison must meet. ``None`` switches a check off.
 
-    name: str
-    atol: float | None
-    rtol: float | None
+    The first two fields are the ones a fingerprint needs, so ``Tolerance(1e-4, 0.9999)``
+    reads as "max abs diff 1e-4, min cosine 0.9999".
+    """
+
+    atol: float | None = None
     min_cosine: float | None = None
+    rtol: float | None = None
     min_topk: float | None = None
+    name: str = "custom"
     source: str = ""
 
     @property
     def elementwise(self) -> bool:
         """Whether elementwise closeness (atol/rtol) is checked at all."""
         return self.atol is not None or self.rtol is not None
+
+    @classmethod
+    def for_dtype(cls, dtype: str) -> Tolerance:
+        """The preset a model loaded in ``dtype`` is judged by (bundles, parity)."""
+        if dtype == "float32":
+            return PRESETS["reload"]
+        return PRESETS[DTYPE_PRESETS.get(dtype, "fp16")]  # "auto" may pick half precision
 
     def describe(self) -> str:
         parts = []
@@ -45,35 +57,49 @@ class ParityTolerance:
         return dataclasses.asdict(self)
 
 
-PRESETS: dict[str, ParityTolerance] = {
-    "fp32": ParityTolerance(
-        "fp32",
+#: The former name of :class:`Tolerance` (parity and fingerprints had one type each).
+ParityTolerance = Tolerance
+
+_HALF_PRECISION = (
+    "because half-precision rounding accumulates over a whole network, not one op "
+    "(all-MiniLM-L6-v2 in fp16 drifts 6.6e-3 on hidden states at embedding cosine 0.999999)"
+)
+
+PRESETS: dict[str, Tolerance] = {
+    "fp32": Tolerance(
+        name="fp32",
         atol=1e-5,
         rtol=1.3e-6,
         source="torch.testing.assert_close defaults for float32 (atol 1e-5, rtol 1.3e-6): "
         "two fp32 runs of the same model on the same inputs.",
     ),
-    "fp16": ParityTolerance(
-        "fp16",
-        atol=1e-3,
+    "reload": Tolerance(
+        name="reload",
+        atol=1e-4,
+        min_cosine=0.9999,
+        source="A float32 bundle reloaded elsewhere: the same machine reproduces it bit for "
+        "bit, but another CPU (other SIMD width) or a GPU reorders sums, which moves "
+        "outputs by up to ~1e-5 per layer.",
+    ),
+    "fp16": Tolerance(
+        name="fp16",
+        atol=1e-2,
         rtol=1e-3,
         min_cosine=0.999,
-        source="torch.testing's float16 rtol (1e-3), with atol raised from 1e-5 to 1e-3 "
-        "because half-precision rounding accumulates over a whole network, not one op; "
-        "cosine 0.999 ~ 10 bits of mantissa kept through the model.",
+        source="torch.testing's float16 rtol (1e-3), with atol raised from 1e-5 to 1e-2 "
+        + _HALF_PRECISION
+        + "; cosine 0.999 ~ 10 bits of mantissa kept through the model.",
     ),
-    "bf16": ParityTolerance(
-        "bf16",
-        atol=1.6e-2,
+    "bf16": Tolerance(
+        name="bf16",
+        atol=5e-2,
         rtol=1.6e-2,
         min_cosine=0.99,
         source="torch.testing's bfloat16 rtol (1.6e-2 = 2^-6, bfloat16 keeps 8 bits of "
-        "mantissa), used for atol too for the same reason as fp16.",
+        "mantissa), with atol raised to 5e-2 for the same reason as fp16.",
     ),
-    "int8": ParityTolerance(
-        "int8",
-        atol=None,
-        rtol=None,
+    "int8": Tolerance(
+        name="int8",
         min_cosine=0.99,
         source="Elementwise closeness is meaningless after int8 quantization; embedding "
         "quantization reports commonly accept a change when every example keeps cosine "
@@ -83,7 +109,8 @@ PRESETS: dict[str, ParityTolerance] = {
 
 #: Which preset a built-in transform is judged by when the user names none.
 TRANSFORM_PRESETS = {"fp16": "fp16", "bf16": "bf16", "int8": "int8", "onnx": "fp32"}
-#: Which preset a model loaded in a lower dtype is judged by when the user names none.
+#: Which preset a model loaded in a lower dtype is judged by when the user names none
+#: (a parity B in float32 is judged by fp32; a float32 bundle's fingerprint by reload).
 DTYPE_PRESETS = {"float16": "fp16", "bfloat16": "bf16"}
 
 
@@ -94,13 +121,13 @@ def get_tolerance(
     rtol: float | None = None,
     min_cosine: float | None = None,
     min_topk: float | None = None,
-) -> ParityTolerance:
+) -> Tolerance:
     """A preset (default ``fp32``) with any explicitly given thresholds overriding it."""
     name = preset or "fp32"
     if name not in PRESETS:
         raise ParityError(
             f"Unknown tolerance preset {name!r}.",
-            f"Use one of: {', '.join(PRESETS)}, or give --atol/--rtol/--min-cosine directly.",
+            f"Use one of: {', '.join(PRESETS)}, or give atol=, rtol=, min_cosine= directly.",
         )
     base = PRESETS[name]
     changes = {

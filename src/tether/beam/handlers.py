@@ -11,7 +11,7 @@ padded per forward pass, never to a fixed length.
 
 A record the model cannot run on (empty, wrong type, no mask token...) is not dropped
 and does not fail its batch: its ``PredictionResult.inference`` is a
-``tether.results.RecordError``. ``tether.beam.RunTether`` splits those into an errors
+``tether.inference.results.RecordError``. ``tether.beam.RunTether`` splits those into an errors
 output; with plain ``RunInference`` use ``is_error(result)`` or ``SplitErrors``.
 """
 
@@ -24,9 +24,9 @@ from typing import Any
 from apache_beam.metrics.metric import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from tether.errors import TetherError
-from tether.results import RecordError
-from tether.spec import ModelSpec
+from tether.errors import SpecError, TaskError
+from tether.inference.results import RecordError
+from tether.models.spec import ModelSpec
 
 #: Records per Beam batch, fixed by default. Large batches let the engine sort by length
 #: inside each one; BatchElements' adaptive sizing (min < max) measured ~25% slower on
@@ -66,15 +66,16 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
         spec: how to load the model (pickled to workers; no secrets are in it).
         task: ``embed``, ``classify``, ``fill-mask``, ``pipeline`` or ``tensor``.
         task_options: options of the task (e.g. ``{"top_k": 3}`` for fill-mask).
-        min_batch_size, max_batch_size: records per Beam batch (``BatchElements``);
+        min_batch_records, max_batch_records: records per Beam batch (``BatchElements``'s
+            ``min_batch_size``/``max_batch_size``);
             min defaults to max (a fixed size), which measured fastest.
         max_batch_weight: cap on a Beam batch's total length (characters of text,
             first-dimension length of tensors). Beam 2.77's ``BatchElements`` has no
             such argument (passing it raises TypeError); tether translates it into
             ``element_size_fn`` + weight-based sizes, which ``BatchElements`` honours.
-        max_tokens, max_forward_size: the engine's token budget and row cap per
+        max_tokens, max_rows: the engine's token budget and row cap per
             forward pass inside a Beam batch (default: by the worker's device, see
-            ``tether.batching.BUDGETS``).
+            ``tether.inference.batching.BUDGETS``).
         large_model, model_copies: share one (or N) model copies across the worker's
             processes instead of one per process (Beam's ``MultiProcessShared``).
         env_vars: environment variables set on the worker before loading.
@@ -89,34 +90,36 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
         task: str | None = None,
         *,
         task_options: Mapping[str, Any] | None = None,
-        min_batch_size: int | None = None,
-        max_batch_size: int = DEFAULT_BEAM_BATCH_SIZE,
+        min_batch_records: int | None = None,
+        max_batch_records: int = DEFAULT_BEAM_BATCH_SIZE,
         max_batch_weight: int | None = None,
         max_tokens: int | None = None,
-        max_forward_size: int | None = None,
+        max_rows: int | None = None,
         large_model: bool = False,
         model_copies: int | None = None,
         env_vars: Mapping[str, str] | None = None,
         metrics_namespace: str = METRICS_NAMESPACE,
     ) -> None:
         if not isinstance(spec, ModelSpec):
-            raise TetherError(
+            raise SpecError(
                 f"A tether handler needs a ModelSpec, got {type(spec).__name__}.",
                 "Pass tether.ModelSpec(source, model_class=...) or ModelSpec.load_file(path).",
             )
         task = task or self.task_name
         if not task:
-            raise TetherError("No task given.", "Pass task='embed' (or classify, fill-mask...).")
-        from tether.tasks import TASKS
+            raise TaskError("No task given.", "Pass task='embed' (or classify, fill-mask...).")
+        from tether.inference.tasks import TASKS
 
         if task not in TASKS:
-            raise TetherError(f"Unknown task {task!r}.", f"Use one of: {', '.join(sorted(TASKS))}.")
-        if min_batch_size is None:
-            min_batch_size = max_batch_size
-        if min_batch_size < 1 or max_batch_size < min_batch_size:
-            raise TetherError(
-                f"Bad Beam batch sizes: min {min_batch_size}, max {max_batch_size}.",
-                "Use 1 <= min_batch_size <= max_batch_size.",
+            raise TaskError(
+                f"Unknown task {task!r}.", f"Use one of: {', '.join(sorted(TASKS))}.", task=task
+            )
+        if min_batch_records is None:
+            min_batch_records = max_batch_records
+        if min_batch_records < 1 or max_batch_records < min_batch_records:
+            raise SpecError(
+                f"Bad Beam batch sizes: min {min_batch_records}, max {max_batch_records}.",
+                "Use 1 <= min_batch_records <= max_batch_records.",
             )
         super().__init__(
             large_model=large_model, model_copies=model_copies, env_vars=dict(env_vars or {})
@@ -124,11 +127,11 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
         self._spec = spec
         self._task = task
         self._task_options = dict(task_options or {})
-        self._min_batch_size = min_batch_size
-        self._max_batch_size = max_batch_size
+        self._min_batch_records = min_batch_records
+        self._max_batch_records = max_batch_records
         self._max_batch_weight = max_batch_weight
         self._max_tokens = max_tokens
-        self._max_forward_size = max_forward_size
+        self._max_rows = max_rows
         self._metrics_namespace = metrics_namespace
 
     # -- what the handler runs ------------------------------------------------------
@@ -148,15 +151,15 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
 
     def load_model(self) -> TetherModel:
         """Load through tether's guards, on the worker (device 'auto' resolves here)."""
-        from tether.engine import Engine
-        from tether.loading import load
+        from tether.inference.engine import Engine
+        from tether.models.loading import load
 
         loaded = load(self._spec)
         engine = Engine(
             loaded,
             self._task,
             max_tokens=self._max_tokens,
-            max_batch_size=self._max_forward_size,
+            max_rows=self._max_rows,
             **self._task_options,
         )
         return TetherModel(engine)
@@ -183,7 +186,7 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
 
     def validate_inference_args(self, inference_args: dict[str, Any] | None) -> None:
         if inference_args:
-            raise TetherError(
+            raise TaskError(
                 f"tether handlers take no inference_args (got {sorted(inference_args)}).",
                 "Pass task options to the handler instead, e.g. "
                 "FillMaskHandler(spec, top_k=3); the device belongs in the spec.",
@@ -192,11 +195,14 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
     def batch_elements_kwargs(self) -> Mapping[str, Any]:
         """Arguments for Beam 2.77's ``BatchElements`` that it really accepts."""
         if self._max_batch_weight is None:
-            return {"min_batch_size": self._min_batch_size, "max_batch_size": self._max_batch_size}
+            return {
+                "min_batch_size": self._min_batch_records,
+                "max_batch_size": self._max_batch_records,
+            }
         # BatchElements sizes batches in element_size_fn units when one is given.
         weight = self._max_batch_weight
         return {
-            "min_batch_size": min(weight, self._min_batch_size),
+            "min_batch_size": min(weight, self._min_batch_records),
             "max_batch_size": weight,
             "element_size_fn": record_weight,
         }

@@ -18,8 +18,8 @@ from apache_beam.io import fileio
 from apache_beam.metrics.metric import Metrics
 
 from tether.errors import InputError
-from tether.io import INPUT_FORMATS
-from tether.results import RecordError
+from tether.inference.io import INPUT_FORMATS
+from tether.inference.results import RecordError
 
 #: Beam writes Parquet and JSONL (not .npy, which needs one writer for all rows).
 OUTPUT_FORMATS = ("parquet", "jsonl")
@@ -40,8 +40,8 @@ class ReadRecords(beam.PTransform):
             )
         if fmt == "text" and id_column:
             raise InputError(
-                "A text file has one record per line and no columns, so --id-column cannot apply.",
-                "Use JSONL, CSV or Parquet input to keep ids, or drop --id-column.",
+                "A text file has one record per line and no columns, so id_column cannot apply.",
+                "Use JSONL, CSV or Parquet input to keep ids, or drop id_column=.",
             )
         self._path, self._fmt = path, fmt
         self._text_column, self._id_column = text_column, id_column

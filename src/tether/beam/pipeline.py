@@ -69,14 +69,26 @@ def build(pipeline: beam.Pipeline, handler: TetherModelHandler, job: JobConfig) 
     )
 
 
+def unknown_pipeline_args(args: list[str]) -> list[str]:
+    """The flags in ``args`` that are not Beam pipeline options: a typo must be an
+    error, not an option Beam silently drops."""
+    known = set(PipelineOptions([]).get_all_options(drop_default=False))
+    return [a for a in args if a.startswith("-") and a.lstrip("-").split("=", 1)[0] not in known]
+
+
 def run(
     handler: TetherModelHandler,
     job: JobConfig,
-    options: PipelineOptions,
+    options: PipelineOptions | list[str],
     *,
     wait: bool = True,
 ) -> RunSummary:
-    """Build and run the job; with ``wait`` block until it ends and return its counts."""
+    """Build and run the job; with ``wait`` block until it ends and return its counts.
+
+    ``options`` are PipelineOptions or the command-line flags to build them from.
+    """
+    if not isinstance(options, PipelineOptions):
+        options = PipelineOptions(options)
     pipeline = beam.Pipeline(options=options)
     build(pipeline, handler, job)
     result = pipeline.run()

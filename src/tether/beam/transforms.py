@@ -22,7 +22,7 @@ from apache_beam.metrics.metric import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 
 from tether.beam.handlers import METRICS_NAMESPACE, is_error
-from tether.results import RecordError
+from tether.inference.results import RecordError
 
 ERRORS = "errors"
 

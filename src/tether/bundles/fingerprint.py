@@ -1,0 +1,230 @@
+"""A model's fingerprint: its outputs on fixed probe texts, stored to be compared later.
+
+A hash proves the files are the same bytes; only a fingerprint proves the *model* is
+the same: same code path, same class, same tokenizer, same numerics. Bundles store one
+beside the weights, and ``verify`` recomputes it and compares within a tolerance that
+was chosen, and recorded, when the bundle was saved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.bundles.probes import PROBE_TEXTS, probe_outputs
+from tether.errors import FingerprintError
+from tether.tolerances import Tolerance
+
+FINGERPRINT_FORMAT = "tether-fingerprint/1"
+
+#: Outputs wider than this (vocabulary logits) keep a fixed sample of their last axis,
+#: so that a 50k-token LM head does not make the fingerprint larger than the model.
+MAX_COLUMNS = 2048
+_COLUMNS_SUFFIX = ".__columns__"
+_COLUMN_SEED = 20260124
+
+
+@dataclass
+class Fingerprint:
+    """Probe texts and the model's float32 CPU outputs on them (name -> tensor)."""
+
+    texts: tuple[str, ...]
+    outputs: dict[str, Any]
+    columns: dict[str, Any] = field(default_factory=dict)  # name -> sampled column indices
+
+    def shapes(self) -> dict[str, list[int]]:
+        return {name: list(t.shape) for name, t in self.outputs.items()}
+
+
+@dataclass
+class OutputDiff:
+    """How one output compares: shapes, max absolute difference and cosine similarity."""
+
+    name: str
+    expected_shape: list[int] | None
+    actual_shape: list[int] | None
+    max_abs_diff: float | None
+    cosine: float | None
+    ok: bool
+    problem: str | None = None
+
+
+@dataclass
+class FingerprintComparison:
+    """The per-output comparison of two fingerprints under one tolerance."""
+
+    tolerance: Tolerance
+    outputs: list[OutputDiff]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(o.ok for o in self.outputs)
+
+    @property
+    def max_abs_diff(self) -> float | None:
+        diffs = [o.max_abs_diff for o in self.outputs if o.max_abs_diff is not None]
+        return max(diffs) if diffs else None
+
+    @property
+    def min_cosine(self) -> float | None:
+        cosines = [o.cosine for o in self.outputs if o.cosine is not None]
+        return min(cosines) if cosines else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "tolerance": asdict(self.tolerance),
+            "max_abs_diff": self.max_abs_diff,
+            "min_cosine": self.min_cosine,
+            "outputs": [asdict(o) for o in self.outputs],
+            "problems": list(self.problems),
+        }
+
+
+def compute_fingerprint(loaded: Any, texts: Sequence[str] | None = None) -> Fingerprint:
+    """Run ``loaded`` (a LoadedModel) on the probe texts and keep a compact copy."""
+    texts = tuple(texts or PROBE_TEXTS)
+    outputs = probe_outputs(loaded, texts)
+    columns: dict[str, Any] = {}
+    for name, tensor in list(outputs.items()):
+        if name != "attention_mask" and tensor.dim() >= 2 and tensor.shape[-1] > MAX_COLUMNS:
+            columns[name] = sample_columns(tensor.shape[-1])
+            outputs[name] = tensor.index_select(-1, columns[name]).contiguous()
+    return Fingerprint(texts, outputs, columns)
+
+
+def sample_columns(width: int) -> Any:
+    """A fixed, sorted sample of ``MAX_COLUMNS`` indices of a ``width``-wide last axis."""
+    import torch
+
+    generator = torch.Generator().manual_seed(_COLUMN_SEED + width)
+    return torch.randperm(width, generator=generator)[:MAX_COLUMNS].sort().values
+
+
+def save_fingerprint(fingerprint: Fingerprint, path: str | Path) -> Path:
+    """Write the fingerprint as one safetensors file; texts go in its metadata."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = dict(fingerprint.outputs)
+    for name, index in fingerprint.columns.items():
+        tensors[name + _COLUMNS_SUFFIX] = index
+    metadata = {"format": FINGERPRINT_FORMAT, "texts": json.dumps(list(fingerprint.texts))}
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def load_fingerprint(path: str | Path) -> Fingerprint:
+    """Read a fingerprint file written by ``save_fingerprint``."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FingerprintError(
+            f"Fingerprint file {str(path)!r} does not exist.",
+            "Re-save the bundle with `tether save`, which writes a fresh fingerprint.",
+        )
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise FingerprintError(
+            f"Fingerprint file {str(path)!r} is unreadable ({type(exc).__name__}: {exc}).",
+            "Re-save the bundle from the original model with `tether save`.",
+        ) from exc
+    if metadata.get("format") != FINGERPRINT_FORMAT:
+        raise FingerprintError(
+            f"{str(path)!r} is not a tether fingerprint (format {metadata.get('format')!r}).",
+            "Re-save the bundle with this version of tether.",
+        )
+    columns = {
+        key[: -len(_COLUMNS_SUFFIX)]: value
+        for key, value in tensors.items()
+        if key.endswith(_COLUMNS_SUFFIX)
+    }
+    outputs = {k: v for k, v in tensors.items() if not k.endswith(_COLUMNS_SUFFIX)}
+    return Fingerprint(tuple(json.loads(metadata["texts"])), outputs, columns)
+
+
+def recompute_like(loaded: Any, expected: Fingerprint) -> Fingerprint:
+    """Recompute ``loaded``'s fingerprint on the same texts and column samples as ``expected``."""
+    outputs = probe_outputs(loaded, expected.texts)
+    for name, index in expected.columns.items():
+        if name in outputs and outputs[name].shape[-1] > int(index.max()):
+            outputs[name] = outputs[name].index_select(-1, index).contiguous()
+    return Fingerprint(expected.texts, outputs, dict(expected.columns))
+
+
+def compare_fingerprints(
+    expected: Fingerprint, actual: Fingerprint, tolerance: Tolerance
+) -> FingerprintComparison:
+    """Compare output by output; a missing, extra or reshaped output is a failure."""
+    problems: list[str] = []
+    if expected.texts != actual.texts:
+        problems.append("the probe texts differ, so the outputs are not comparable")
+    diffs: list[OutputDiff] = []
+    for name in sorted(set(expected.outputs) | set(actual.outputs)):
+        diffs.append(
+            _compare_one(name, expected.outputs.get(name), actual.outputs.get(name), tolerance)
+        )
+    return FingerprintComparison(tolerance, diffs, problems)
+
+
+def _compare_one(name: str, expected: Any, actual: Any, tolerance: Tolerance) -> OutputDiff:
+    import torch
+
+    exp_shape = list(expected.shape) if expected is not None else None
+    act_shape = list(actual.shape) if actual is not None else None
+    if expected is None or actual is None:
+        where = "the saved fingerprint" if expected is None else "the reloaded model's outputs"
+        return OutputDiff(name, exp_shape, act_shape, None, None, False, f"missing from {where}")
+    if exp_shape != act_shape:
+        return OutputDiff(
+            name, exp_shape, act_shape, None, None, False, f"shape {exp_shape} -> {act_shape}"
+        )
+    a = expected.double().flatten()
+    b = actual.double().flatten()
+    max_abs = float((a - b).abs().max()) if a.numel() else 0.0
+    cosine = float(torch.nn.functional.cosine_similarity(a, b, dim=0)) if a.numel() else 1.0
+    if torch.equal(a, b):
+        cosine = 1.0  # exact; cosine of all-zero tensors would otherwise read 0
+    close = not tolerance.elementwise or bool(
+        ((a - b).abs() <= (tolerance.atol or 0.0) + (tolerance.rtol or 0.0) * a.abs()).all()
+    )
+    similar = tolerance.min_cosine is None or cosine >= tolerance.min_cosine
+    ok = close and similar
+    problem = None
+    if not close:
+        problem = f"max abs diff {max_abs:.3g} > {_elementwise_limit(tolerance)}"
+    elif not similar:
+        problem = f"cosine {cosine:.6f} < {tolerance.min_cosine}"
+    return OutputDiff(name, exp_shape, act_shape, max_abs, cosine, ok, problem)
+
+
+def _elementwise_limit(tolerance: Tolerance) -> str:
+    limit = f"atol {tolerance.atol or 0.0:g}"
+    return limit + (f" + rtol {tolerance.rtol:g} x |expected|" if tolerance.rtol else "")
+
+
+def format_comparison(comparison: FingerprintComparison) -> str:
+    """One line per output: name, shape, max abs diff, cosine, verdict."""
+    tolerance = comparison.tolerance
+    limits = [_elementwise_limit(tolerance)] if tolerance.elementwise else []
+    if tolerance.min_cosine is not None:
+        limits.append(f"min cosine {tolerance.min_cosine}")
+    lines = [f"fingerprint ({', '.join(limits) or 'no checks'}):"]
+    for o in comparison.outputs:
+        verdict = "ok" if o.ok else f"DIFFERS: {o.problem}"
+        numbers = (
+            f"max abs diff {o.max_abs_diff:.3g}, cosine {o.cosine:.8f}"
+            if o.max_abs_diff is not None and o.cosine is not None
+            else "not comparable"
+        )
+        lines.append(f"  {o.name:<20} {o.expected_shape!s:<16} {numbers}  {verdict}")
+    lines.extend(f"  problem: {p}" for p in comparison.problems)
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""What every command shares: the error handler, the options that build a ModelSpec,
+and how a ``--task`` name splits into a tether task and a pipeline() task.
+
+Command modules import from here, never from ``tether.cli.main``, so no command
+imports the entry point that registers it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from tether.cli.errors import format_error
+from tether.errors import TetherError
+
+SPEC_OPTION_NAMES = (
+    "spec_file",
+    "model_class",
+    "task",
+    "revision",
+    "trust_remote_code",
+    "dtype",
+    "device",
+    "tokenizer",
+    "max_length",
+    "pooling",
+    "normalize",
+    "allow_new_weights",
+    "allow_unused_weights",
+    "allow_pickle",
+)
+
+
+class TetherGroup(click.Group):
+    """A click group that turns TetherError into a one-line message and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TetherError as exc:
+            if ctx.meta.get("tether.debug"):
+                raise
+            message, hint = format_error(exc)
+            click.secho(message, fg="red", err=True)
+            click.echo(hint, err=True)
+            ctx.exit(2)
+
+
+def spec_options(default_class: str | None = "AutoModel") -> Callable[[Callable[..., Any]], Any]:
+    """Options that build a ModelSpec; shared by every command that loads a model."""
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        options = [
+            click.option(
+                "--spec",
+                "spec_file",
+                type=click.Path(dir_okay=False),
+                help="Load options from a spec JSON file; other options override it.",
+            ),
+            click.option(
+                "--class",
+                "model_class",
+                default=None,
+                help=f"transformers model class (default: {default_class or 'by --task'}).",
+            ),
+            click.option("--task", default=None, help="A pipeline() task instead of a class."),
+            click.option("--revision", default=None, help="Hub revision (branch, tag, commit)."),
+            click.option(
+                "--trust-remote-code",
+                is_flag=True,
+                default=None,
+                help="Run the model's own code (auto_map). Review it first.",
+            ),
+            click.option(
+                "--dtype",
+                type=click.Choice(["float32", "float16", "bfloat16", "auto"]),
+                default=None,
+                help="Weights dtype (default float32).",
+            ),
+            click.option(
+                "--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default cpu)."
+            ),
+            click.option("--tokenizer", default=None, help="Tokenizer source if not the model's."),
+            click.option(
+                "--max-length",
+                type=click.IntRange(min=1),
+                default=None,
+                help="Max tokens per input.",
+            ),
+            click.option(
+                "--pooling",
+                type=click.Choice(["mean", "cls", "max", "mean_sqrt_len", "last"]),
+                default=None,
+                help="Embedding pooling (default: the model's own config, else mean).",
+            ),
+            click.option(
+                "--normalize/--no-normalize",
+                default=None,
+                help="L2-normalise embeddings (default: the model's own config).",
+            ),
+            click.option(
+                "--allow-new-weights",
+                is_flag=True,
+                default=None,
+                help="Allow newly initialised weights (e.g. a new head to fine-tune).",
+            ),
+            click.option(
+                "--allow-unused-weights",
+                is_flag=True,
+                default=None,
+                help="Allow checkpoint weights the class does not use.",
+            ),
+            click.option(
+                "--allow-pickle",
+                is_flag=True,
+                default=None,
+                help="Allow pickle (.bin/.pt) weights. They can run code.",
+            ),
+        ]
+        for option in reversed(options):
+            func = option(func)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name in SPEC_OPTION_NAMES}
+            kwargs["spec_values"] = dict(values, default_class=default_class)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def build_spec(source: str | None, spec_values: dict[str, Any]) -> Any:
+    """Merge a spec file (if any) with command-line options into a ModelSpec."""
+    from tether.models.spec import ModelSpec
+
+    values = dict(spec_values)
+    default_class = values.pop("default_class")
+    spec_file = values.pop("spec_file")
+    base: dict[str, Any] = ModelSpec.load_file(spec_file).to_dict() if spec_file else {}
+    if source:
+        base["source"] = source
+    if not base.get("source"):
+        raise click.UsageError("Give a model SOURCE or --spec FILE.")
+    for key, value in values.items():
+        if value is not None:
+            base[key] = value
+    if values.get("task"):
+        base["model_class"] = None
+    elif values.get("model_class"):
+        base["task"] = None
+    if not base.get("model_class") and not base.get("task"):
+        base["model_class"] = default_class
+    return ModelSpec.from_dict(base)
+
+
+def split_task(task: str | None, spec_values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Read ``--task``: a tether task (embed, classify, fill-mask; default embed) loads
+    its default class; any other name is a pipeline() task, run by the pipeline task.
+
+    Returns the tether task and the spec values to build the ModelSpec from.
+    """
+    from tether.inference.tasks import default_model_class
+
+    values = dict(spec_values)
+    name = task or "embed"
+    default_class = default_model_class(name)
+    if default_class is not None:
+        values["task"] = None
+        values["default_class"] = default_class
+        return name, values
+    values["task"] = name  # a pipeline() task; ModelSpec validates the name
+    return "pipeline", values

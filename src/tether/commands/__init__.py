@@ -1,4 +1,0 @@
-"""Command-line commands, one module per feature; each exposes ``register(group)``.
-
-``tether.cli`` calls every ``register`` so a feature's commands live beside nothing else.
-"""

@@ -1,0 +1,2 @@
+"""Inference: tasks, token-budget batching, the engine, results, file readers/writers
+and the local runner (``tether run``/``tether embed``)."""

@@ -1,0 +1,163 @@
+"""The batch inference engine: check, encode, batch by tokens, run, restore order.
+
+``Engine.predict`` takes a list and returns one outcome per input, in input order: a
+``Prediction`` or a ``RecordError``. ``Engine.stream`` does the same over any
+iterable in chunks, encoding the next chunk in a background thread while the model
+runs on the current one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from tether.inference.batching import default_budget, plan_batches
+from tether.inference.results import Outcome, Prediction, RecordError
+from tether.inference.tasks import Encoded, RecordProblem, Task, make_task
+from tether.models.loading import LoadedModel
+
+DEFAULT_CHUNK_SIZE = 4096
+
+
+@dataclass
+class _Prepared:
+    """A chunk after checking and encoding: error rows already placed."""
+
+    examples: list[Any]
+    outcomes: list[Outcome | None]
+    positions: list[int]  # chunk position of each encoded item
+    encoded: list[Encoded]
+
+
+class Engine:
+    """Runs one task of one loaded model over many inputs, fast and without losing any."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        task: str = "embed",
+        *,
+        max_tokens: int | None = None,
+        max_rows: int | None = None,
+        **task_options: Any,
+    ) -> None:
+        self.loaded = loaded
+        self.task: Task = make_task(task, loaded, **task_options)
+        default_tokens, default_rows = default_budget(loaded.device)
+        self.max_tokens = max_tokens or default_tokens
+        self.max_rows = max_rows or default_rows
+        self.model_id = loaded.model_id
+        self.stats: Counter[str] = Counter()
+
+    # -- public ---------------------------------------------------------------------
+
+    def predict(self, examples: Sequence[Any]) -> list[Outcome]:
+        """One outcome per example, in the same order."""
+        return self._run(self._prepare(list(examples)))
+
+    def stream(
+        self, examples: Iterable[Any], chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[Outcome]:
+        """Outcomes for an iterable of any size, in order, with memory bounded by a chunk."""
+        for outcomes in self.stream_chunks(_chunked(examples, chunk_size)):
+            yield from outcomes
+
+    def stream_chunks(self, chunks: Iterable[list[Any]]) -> Iterator[list[Outcome]]:
+        """One list of outcomes per input chunk, in order.
+
+        The next chunk is checked and tokenised in a background thread while the model
+        runs on the current one (the Rust tokenizer releases the GIL).
+        """
+        iterator = iter(chunks)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-encode") as pool:
+            first = next(iterator, None)
+            pending = pool.submit(self._prepare, first) if first is not None else None
+            while pending is not None:
+                prepared = pending.result()
+                following = next(iterator, None)
+                pending = pool.submit(self._prepare, following) if following is not None else None
+                yield self._run(prepared)
+
+    # -- steps ----------------------------------------------------------------------
+
+    def _prepare(self, examples: list[Any]) -> _Prepared:
+        outcomes: list[Outcome | None] = [None] * len(examples)
+        positions: list[int] = []
+        for i, example in enumerate(examples):
+            try:
+                self.task.check(example)
+            except RecordProblem as problem:
+                outcomes[i] = RecordError(example, problem.reason, problem.kind)
+            else:
+                positions.append(i)
+        encoded = self._encode([examples[i] for i in positions], positions, outcomes)
+        kept = [(p, e) for p, e in zip(positions, encoded, strict=True) if e is not None]
+        return _Prepared(
+            examples, outcomes, [p for p, _ in kept], [e for _, e in kept if e is not None]
+        )
+
+    def _encode(
+        self, examples: list[Any], positions: list[int], outcomes: list[Outcome | None]
+    ) -> list[Encoded | None]:
+        if not examples:
+            return []
+        try:
+            return list(self.task.encode(examples))
+        except Exception:  # one bad record must not sink the chunk: retry one by one
+            result: list[Encoded | None] = []
+            for position, example in zip(positions, examples, strict=True):
+                try:
+                    [item] = self.task.encode([example])
+                    result.append(item)
+                except Exception as exc:
+                    outcomes[position] = RecordError(
+                        example, f"could not encode: {type(exc).__name__}: {exc}", "bad-input"
+                    )
+                    result.append(None)
+            return result
+
+    def _run(self, prepared: _Prepared) -> list[Outcome]:
+        import torch
+
+        outcomes = prepared.outcomes
+        examples = prepared.examples
+        lengths = [item.length for item in prepared.encoded]
+        with torch.inference_mode():
+            for batch in plan_batches(lengths, self.max_tokens, self.max_rows):
+                items = [prepared.encoded[j] for j in batch]
+                for j, result in zip(batch, self._forward(items), strict=True):
+                    position = prepared.positions[j]
+                    example = examples[position]
+                    if isinstance(result, RecordProblem):
+                        outcomes[position] = RecordError(example, result.reason, result.kind)
+                    else:
+                        outcomes[position] = Prediction(example, result, self.model_id)
+        self.stats["records"] += len(examples)
+        self.stats["truncated"] += sum(item.truncated for item in prepared.encoded)
+        self.stats["tokens"] += sum(lengths)
+        final = [o for o in outcomes if o is not None]
+        assert len(final) == len(examples), "every record must have an outcome"
+        self.stats["errors"] += sum(isinstance(o, RecordError) for o in final)
+        return final
+
+    def _forward(self, items: list[Encoded]) -> list[Any]:
+        """Run a batch; if it fails, run its items one by one to isolate the bad one."""
+        try:
+            return self.task.forward(items)
+        except RecordProblem as problem:
+            if len(items) == 1:
+                return [problem]
+        except Exception as exc:
+            if len(items) == 1:
+                return [RecordProblem(f"model failed: {type(exc).__name__}: {exc}", "model-error")]
+        return [self._forward([item])[0] for item in items]
+
+
+def _chunked(examples: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(examples)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk

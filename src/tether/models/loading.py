@@ -1,0 +1,362 @@
+"""``load(spec)``: the only way tether loads a model, and the guards that make it loud.
+
+Guards (each raises a LoadGuardError subclass that says how to opt in):
+
+1. custom code (``auto_map``) without ``trust_remote_code`` -> refuse, instead of
+   transformers silently building the built-in class;
+2. pickle-only weights without ``allow_pickle`` -> refuse;
+3. missing / newly initialised, unexpected or mismatched weights -> refuse unless
+   ``allow_new_weights`` / ``allow_unused_weights``;
+4. no tokenizer, or a tokenizer with ids beyond the embedding matrix -> refuse.
+5. a tether bundle (tether.json) that is unfinished, changed, or loaded as another class
+   than it was saved as -> refuse (see tether.bundles.save).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.errors import (
+    DeviceUnavailableError,
+    ModelLoadError,
+    SourceNotFoundError,
+    SpecError,
+    TetherError,
+    TokenizerError,
+    UnsafeWeightsError,
+    UntrustedCustomCodeError,
+    WeightMismatchError,
+)
+from tether.models.inspection import ModelReport, inspect
+from tether.models.manifest import check_bundle_class, check_bundle_spec
+from tether.models.spec import ModelSpec, resolve_model_class, resolve_task
+
+_MAX_KEYS_SHOWN = 12
+
+
+@dataclass
+class LoadedModel:
+    """A model loaded through the guards, with what is needed to run it."""
+
+    spec: ModelSpec
+    model: Any  # torch.nn.Module (or SentenceTransformer)
+    tokenizer: Any
+    path: Path
+    report: ModelReport
+    device: Any  # torch.device
+    loading_info: dict[str, list[str]] = field(default_factory=dict)
+    pipeline: Any = None
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.model_id
+
+    @property
+    def max_length(self) -> int:
+        """Longest input in tokens: the spec's, else the model's own limit."""
+        if self.spec.max_length:
+            return self.spec.max_length
+        st = self.report.sentence_transformers
+        if st and st.max_seq_length:
+            return int(st.max_seq_length)
+        config = getattr(self.model, "config", None)
+        limits = [
+            getattr(config, "max_position_embeddings", None),
+            getattr(config, "n_positions", None),
+            getattr(self.tokenizer, "model_max_length", None),
+        ]
+        usable = [int(x) for x in limits if isinstance(x, int) and 0 < x < 1_000_000]
+        if getattr(config, "model_type", None) in ("roberta", "xlm-roberta", "camembert"):
+            usable = [
+                x - 2 if x == getattr(config, "max_position_embeddings", 0) else x for x in usable
+            ]
+        return min(usable) if usable else 512
+
+
+def load(spec: ModelSpec) -> LoadedModel:
+    """Load ``spec`` through the real ``from_pretrained`` path, with every guard on."""
+    report, path = _resolve(spec)
+    bundle = check_bundle_spec(spec, path)  # a tether bundle's manifest, else None
+    loaded = _load_checked(spec, report, path)
+    check_bundle_class(bundle, loaded)
+    return loaded
+
+
+def load_checkpoint(spec: ModelSpec) -> LoadedModel:
+    """``load`` without the bundle-manifest guard (5), every other guard on.
+
+    For the bundle code itself: ``save`` reloads its unfinished bundle (no complete
+    manifest yet) and ``verify`` reloads a bundle whose files it has already hashed in
+    full, to report how its outputs changed. Both check the built class themselves.
+    """
+    report, path = _resolve(spec)
+    return _load_checked(spec, report, path)
+
+
+def _resolve(spec: ModelSpec) -> tuple[ModelReport, Path]:
+    report = inspect(spec.source, spec.revision, **spec.load_kwargs)
+    path = Path(report.path)
+    if not (path / "config.json").is_file():
+        raise SourceNotFoundError(
+            f"{spec.source!r} is not a model directory: it has no config.json.",
+            "Pass the directory that save_pretrained() wrote (config.json beside the weights).",
+            source=spec.source,
+        )
+    return report, path
+
+
+def _load_checked(spec: ModelSpec, report: ModelReport, path: Path) -> LoadedModel:
+    check_custom_code(spec, report)
+    check_weight_files(spec, report)
+    device = resolve_device(spec.device)
+
+    if spec.is_sentence_transformers:
+        model = _load_sentence_transformer(spec, path, device)
+        return LoadedModel(spec, model, model.tokenizer, path, report, device)
+
+    model_cls = _model_class_for(spec)
+    kwargs: dict[str, Any] = dict(spec.load_kwargs)
+    kwargs.pop("local_files_only", None)
+    kwargs.pop("cache_dir", None)
+    kwargs.pop("token", None)
+    if report.has_safe_weights:
+        kwargs.setdefault("use_safetensors", True)
+    try:
+        with _transformers_quiet():
+            model, info = model_cls.from_pretrained(
+                str(path),
+                trust_remote_code=spec.trust_remote_code,
+                dtype=_torch_dtype(spec.dtype),
+                output_loading_info=True,
+                **kwargs,
+            )
+    except TetherError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise ModelLoadError(
+            f"transformers could not load {spec.source!r} as {model_cls.__name__}: "
+            f"{type(exc).__name__}: {exc}",
+            f"Set model_class to the class `tether inspect` suggests for {spec.source!r} "
+            "(its config's architectures).",
+            source=spec.source,
+            model_class=model_cls.__name__,
+        ) from exc
+    loading_info = {k: sorted(map(str, v)) for k, v in info.items()}
+    check_loading_info(spec, model, loading_info)
+
+    model.to(device)
+    model.eval()
+    tokenizer = load_tokenizer(spec, path, report)
+    check_tokenizer_fits(tokenizer, model)
+    loaded = LoadedModel(spec, model, tokenizer, path, report, device, loading_info)
+    if spec.task:
+        loaded.pipeline = _build_pipeline(spec, model, tokenizer, device)
+    return loaded
+
+
+# -- guards ---------------------------------------------------------------------------
+
+
+def check_custom_code(spec: ModelSpec, report: ModelReport) -> None:
+    if not report.needs_custom_code or spec.trust_remote_code:
+        return
+    files = (
+        "\n".join(f"    {f.path}  sha256:{f.sha256}" for f in report.custom_code_files)
+        or "    (code lives in another repo: " + ", ".join(map(str, report.auto_map.values())) + ")"
+    )
+    raise UntrustedCustomCodeError(
+        f"{spec.source!r} needs its own model code (config.json has auto_map: "
+        f"{report.auto_map}), but trust_remote_code is off. Without it transformers would "
+        f"silently build the built-in {report.model_type!r} class instead, with different "
+        f"outputs.\n  Custom code files:\n{files}",
+        "Review those files, then set trust_remote_code=True in the spec.",
+        source=spec.source,
+        files={f.path: f.sha256 for f in report.custom_code_files},
+    )
+
+
+def check_weight_files(spec: ModelSpec, report: ModelReport) -> None:
+    if report.has_safe_weights or not report.pickle_weight_files or spec.allow_pickle:
+        return
+    names = ", ".join(w.path for w in report.pickle_weight_files)
+    raise UnsafeWeightsError(
+        f"{spec.source!r} has only pickle weight files ({names}); unpickling can run "
+        "arbitrary code.",
+        "Prefer a safetensors copy of the model (`tether save` writes one), or set "
+        "allow_pickle=True if you trust the source.",
+        source=spec.source,
+        files=[w.path for w in report.pickle_weight_files],
+    )
+
+
+def check_loading_info(spec: ModelSpec, model: Any, info: dict[str, list[str]]) -> None:
+    """Turn transformers' load report into an error unless the spec allows it."""
+    problems: list[str] = []
+    if info.get("missing_keys") and not spec.allow_new_weights:
+        problems.append(
+            f"newly initialised (missing from the checkpoint): {_keys(info['missing_keys'])}"
+        )
+    if info.get("mismatched_keys") and not spec.allow_new_weights:
+        problems.append(f"shape-mismatched: {_keys(info['mismatched_keys'])}")
+    if info.get("unexpected_keys") and not spec.allow_unused_weights:
+        problems.append(
+            f"unused (in the checkpoint but not in {type(model).__name__}): "
+            f"{_keys(info['unexpected_keys'])}"
+        )
+    if not problems:
+        return
+    raise WeightMismatchError(
+        f"Loading {spec.source!r} as {type(model).__name__} does not use the checkpoint "
+        "as is. Weights " + "; ".join(problems) + ".",
+        "If this is intended, set allow_new_weights=True (adding a head to fine-tune) or "
+        "allow_unused_weights=True (dropping a head) in the spec; otherwise set "
+        "model_class to the class `tether inspect` suggests (the checkpoint's own).",
+        source=spec.source,
+        model_class=type(model).__name__,
+        missing_keys=list(info.get("missing_keys") or []),
+        unexpected_keys=list(info.get("unexpected_keys") or []),
+        mismatched_keys=list(info.get("mismatched_keys") or []),
+    )
+
+
+def _keys(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_KEYS_SHOWN])
+    more = len(keys) - _MAX_KEYS_SHOWN
+    return f"{len(keys)} key(s): {shown}" + (f", ... (+{more} more)" if more > 0 else "")
+
+
+def load_tokenizer(spec: ModelSpec, path: Path, report: ModelReport) -> Any:
+    from transformers import AutoTokenizer
+
+    source = spec.tokenizer or str(path)
+    files = (
+        report.tokenizer_files
+        if spec.tokenizer is None
+        else inspect(spec.tokenizer, None, **spec.load_kwargs).tokenizer_files
+    )
+    if not files:
+        # transformers 5 builds an empty tokenizer here instead of failing.
+        raise TokenizerError(
+            f"No usable tokenizer for {spec.source!r}: {source!r} has no tokenizer files "
+            "(tokenizer.json, vocab.txt, ...).",
+            "Save the tokenizer next to the model (tokenizer.save_pretrained(dir)) or set "
+            "ModelSpec.tokenizer to the repo or directory that has it.",
+            source=spec.source,
+            tokenizer=source,
+        )
+    try:
+        return AutoTokenizer.from_pretrained(
+            source, trust_remote_code=spec.trust_remote_code, **spec.tokenizer_kwargs
+        )
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise TokenizerError(
+            f"No usable tokenizer for {spec.source!r} at {source!r} ({type(exc).__name__}: {exc}).",
+            "Save the tokenizer next to the model (tokenizer.save_pretrained(dir)) or set "
+            "ModelSpec.tokenizer to the repo or directory that has it.",
+            source=spec.source,
+            tokenizer=source,
+        ) from exc
+
+
+def check_tokenizer_fits(tokenizer: Any, model: Any) -> None:
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(embeddings, "num_embeddings", None)
+    if rows is None:
+        return
+    size = len(tokenizer)
+    if size > rows:
+        raise TokenizerError(
+            f"The tokenizer has {size} tokens but the model's embedding matrix has only "
+            f"{rows} rows: token ids >= {rows} would index past it.",
+            "Use the tokenizer the model was trained with, or call "
+            "model.resize_token_embeddings(len(tokenizer)) and fine-tune before saving.",
+        )
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def resolve_device(device: str) -> Any:
+    """``auto`` picks CUDA, then MPS, then CPU, on the machine that runs the model."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceUnavailableError(
+            f"The spec asks for device {device!r} but this machine has no CUDA GPU.",
+            "Set device='auto' to use a GPU only where there is one, or device='cpu'.",
+            device=device,
+        )
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def _transformers_quiet() -> Iterator[None]:
+    """Silence transformers' own load-report table while loading: tether's guards report
+    the same keys as an error (or accept them on purpose), and the table would otherwise
+    spill onto stderr ahead of that error."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _torch_dtype(dtype: str) -> Any:
+    import torch
+
+    return "auto" if dtype == "auto" else getattr(torch, dtype)
+
+
+def _model_class_for(spec: ModelSpec) -> Any:
+    if spec.model_class:
+        return resolve_model_class(spec.model_class)
+    _task, targeted = resolve_task(spec.task or "")
+    classes = targeted.get("pt") or ()
+    if not classes:
+        raise SpecError(
+            f"Task {spec.task!r} has no PyTorch model class in transformers.",
+            "Pick another task, or set model_class.",
+            field="task",
+        )
+    return classes[0]
+
+
+def _build_pipeline(spec: ModelSpec, model: Any, tokenizer: Any, device: Any) -> Any:
+    from transformers import pipeline
+
+    task, _ = resolve_task(spec.task or "")
+    return pipeline(task, model=model, tokenizer=tokenizer, device=device)
+
+
+def _load_sentence_transformer(spec: ModelSpec, path: Path, device: Any) -> Any:
+    from tether.errors import require_extra
+
+    st = require_extra("sentence_transformers", "sentence-transformers")
+    model_kwargs = {"dtype": _torch_dtype(spec.dtype)}
+    extra: dict[str, Any] = {}
+    if spec.tokenizer_kwargs:
+        extra["processor_kwargs"] = spec.tokenizer_kwargs
+    model = st.SentenceTransformer(  # type: ignore[attr-defined]
+        str(path),
+        device=str(device),
+        trust_remote_code=spec.trust_remote_code,
+        model_kwargs=model_kwargs,
+        **extra,
+    )
+    if spec.max_length:
+        model.max_seq_length = spec.max_length
+    model.eval()
+    return model

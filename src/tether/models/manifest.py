@@ -1,0 +1,227 @@
+"""What a tether bundle's manifest means for loading, and the checks ``load()`` runs on one.
+
+A bundle (see :mod:`tether.bundles`) is a ``save_pretrained`` directory with a
+``tether.json`` manifest written last. Loading lives below bundles, so the meaning of
+the manifest for loading lives here, where both ``load()`` and the bundle writer reach
+it: the file names, the manifest's shape, and the guards that refuse an unfinished or
+changed bundle, or one loaded as another class than it was saved as.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tether.errors import BundleClassMismatchError, BundleError, IncompleteBundleError, SpecError
+from tether.models.inspection import read_json, sha256_file
+from tether.models.spec import ModelSpec
+from tether.tolerances import Tolerance
+
+if TYPE_CHECKING:
+    from tether.models.loading import LoadedModel
+
+MANIFEST_NAME = "tether.json"
+#: safetensors format, but not a .safetensors name: weight scanners (transformers,
+#: sentence-transformers, `tether inspect`) must never take it for model weights.
+FINGERPRINT_NAME = "fingerprint.tensors"
+CARD_NAME = "README.md"
+BUNDLE_FORMAT = "tether-bundle/1"
+
+#: Files that document the model without changing it: a change is reported, not failed,
+#: so that a user can fill in the model card's TODOs.
+DOC_FILES = frozenset({CARD_NAME})
+#: Files up to this size are hashed on every load() (configs, tokenizer, code); larger
+#: ones (weights) only have their size checked there, and are hashed by verify().
+LOAD_HASH_LIMIT = 16 * 1024 * 1024
+
+
+@dataclass
+class Manifest:
+    """The contents of ``tether.json``."""
+
+    spec: dict[str, Any]
+    model_class: dict[str, Any]  # {"name", "module", "custom_code"}
+    files: dict[str, dict[str, Any]]  # relative path -> {"sha256", "size"}
+    fingerprint: dict[str, Any]  # {"file", "atol", "min_cosine", "texts", "outputs", ...}
+    versions: dict[str, str | None]
+    origin: dict[str, Any]  # where the model was loaded from before saving
+    created: str
+    format: str = BUNDLE_FORMAT
+    complete: bool = True
+
+    @property
+    def tolerance(self) -> Tolerance:
+        """The tolerance the bundle was saved with (its fingerprint is judged by it)."""
+        saved = self.fingerprint
+        limits = {k: saved.get(k) for k in ("atol", "min_cosine", "rtol", "min_topk")}
+        return Tolerance(
+            **{k: None if v is None else float(v) for k, v in limits.items()},
+            name=str(saved.get("name", "custom")),
+        )
+
+    @property
+    def class_name(self) -> str:
+        return str(self.model_class["name"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: Path) -> Manifest:
+        if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+            raise BundleError(
+                f"{where} is not a tether bundle manifest (format "
+                f"{data.get('format') if isinstance(data, dict) else None!r}).",
+                "Re-save the model with `tether save`.",
+            )
+        if not data.get("complete"):
+            raise IncompleteBundleError(
+                f"{where.parent} is a bundle whose save never finished (tether.json is the "
+                "unfinished marker written when the save started).",
+                "Delete the directory and save the model again with `tether save`.",
+            )
+        known = {f for f in cls.__dataclass_fields__}
+        missing = sorted(known - set(data) - {"format", "complete"})
+        if missing:
+            raise BundleError(
+                f"{where} lacks manifest field(s): {', '.join(missing)}.",
+                "Re-save the model with `tether save`.",
+            )
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def is_bundle(path: str | Path) -> bool:
+    """True when ``path`` is a directory with a tether manifest (finished or not)."""
+    return (Path(path) / MANIFEST_NAME).is_file()
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Read a bundle's ``tether.json``; raise BundleError if absent, unfinished or invalid."""
+    path = Path(path)
+    manifest_path = path / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise BundleError(
+            f"{str(path)!r} is not a tether bundle: it has no {MANIFEST_NAME}.",
+            "Pass a directory written by `tether save`, or save this model first "
+            "(`tether save SOURCE OUT_DIR`).",
+        )
+    return Manifest.from_dict(read_json(manifest_path), manifest_path)
+
+
+def bundle_spec(path: str | Path, **overrides: Any) -> ModelSpec:
+    """The ModelSpec stored in a bundle, with ``source`` set to the bundle directory."""
+    path = Path(path).expanduser().resolve()
+    manifest = read_manifest(path)
+    spec = ModelSpec.from_dict(dict(manifest.spec, source=str(path)))
+    if not overrides:
+        return spec
+    try:
+        return spec.replace(**overrides)
+    except TypeError as exc:
+        raise SpecError(
+            f"Unknown ModelSpec field in overrides: {exc}.", "Pass ModelSpec field names."
+        ) from exc
+
+
+# -- the guards load() runs on a bundle -------------------------------------------------
+
+
+def check_bundle_spec(spec: ModelSpec, path: Path) -> Manifest | None:
+    """Before loading: refuse unfinished or changed bundles, and a class other than saved.
+
+    Returns the manifest (None when ``path`` is not a bundle) for ``check_bundle_class``.
+    """
+    if not (path / MANIFEST_NAME).is_file():
+        return None
+    manifest = read_manifest(path)
+    check_files_on_load(path, manifest)
+    check_predicted_class(spec, path, manifest)
+    return manifest
+
+
+def check_predicted_class(spec: ModelSpec, path: Path, manifest: Manifest) -> None:
+    """Refuse, before building anything, a spec that would build another class than saved."""
+    wanted = _predict_class(spec, path, manifest)
+    if wanted is not None and wanted != manifest.class_name:
+        raise _class_mismatch(path, manifest, wanted)
+
+
+def _predict_class(spec: ModelSpec, path: Path, manifest: Manifest) -> str | None:
+    """The class name ``spec`` will build from this bundle, when it can be told without
+    running code; None when only loading can tell (``check_bundle_class`` then does)."""
+    if spec.is_sentence_transformers or manifest.class_name == "SentenceTransformer":
+        return spec.model_class or f"the class of task {spec.task!r}"
+    name = spec.model_class
+    if name is None:
+        from tether.models.spec import resolve_task
+
+        classes = resolve_task(spec.task or "")[1].get("pt") or ()
+        if not classes:
+            return None
+        name = classes[0].__name__
+    if name == manifest.spec.get("model_class"):
+        return manifest.class_name
+    if not name.startswith("Auto"):
+        return name
+    config = read_json(path / "config.json") if (path / "config.json").is_file() else {}
+    if spec.trust_remote_code and name in (config.get("auto_map") or {}):
+        ref = config["auto_map"][name]
+        return str(ref[0] if isinstance(ref, list) else ref).rsplit(".", 1)[-1]
+    try:
+        import transformers
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+        auto = getattr(transformers, name)
+        return str(auto._model_mapping[CONFIG_MAPPING[config["model_type"]]].__name__)
+    except (AttributeError, KeyError, ImportError, ValueError):
+        return None
+
+
+def check_bundle_class(manifest: Manifest | None, loaded: LoadedModel) -> None:
+    """After loading: the class actually built must be the one the bundle was saved as."""
+    if manifest is None:
+        return
+    built = type(loaded.model).__name__
+    if built != manifest.class_name:
+        raise _class_mismatch(loaded.path, manifest, built)
+
+
+def _class_mismatch(path: Path, manifest: Manifest, wanted: str) -> BundleClassMismatchError:
+    how = manifest.spec.get("model_class") or f"task={manifest.spec.get('task')!r}"
+    return BundleClassMismatchError(
+        f"Bundle {str(path)!r} was saved and fingerprinted as {manifest.class_name}, but is "
+        f"being loaded as {wanted}: its outputs would not be the ones it was saved with.",
+        f"Load it with model_class={how!r} (`tether.load_bundle(path)` reads it from the "
+        "manifest). To put another head on these weights on purpose, load the original "
+        "source with that class and save a new bundle.",
+    )
+
+
+def check_files_on_load(path: Path, manifest: Manifest) -> None:
+    """Cheap checks on every load: no file missing, sizes equal, small files' sha256."""
+    missing, changed = [], []
+    for rel, meta in manifest.files.items():
+        if rel in DOC_FILES:
+            continue
+        file = path / rel
+        if not file.is_file():
+            missing.append(rel)
+        elif file.stat().st_size != meta["size"] or (
+            meta["size"] <= LOAD_HASH_LIMIT and sha256_file(file) != meta["sha256"]
+        ):
+            changed.append(rel)
+    if missing:
+        raise IncompleteBundleError(
+            f"Bundle {str(path)!r} is missing file(s) listed in its manifest: "
+            f"{', '.join(missing)}.",
+            "Restore the bundle from a complete copy (or re-save it), then run "
+            "`tether verify BUNDLE`.",
+        )
+    if changed:
+        raise BundleError(
+            f"Bundle {str(path)!r} has file(s) that changed since it was saved: "
+            f"{', '.join(changed)}.",
+            "Run `tether verify BUNDLE` for the full report; restore the bundle from a "
+            "trusted copy or re-save it.",
+        )

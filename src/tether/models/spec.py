@@ -1,0 +1,225 @@
+"""ModelSpec: the one recipe that loads a model identically anywhere.
+
+All load options live here, checked when the spec is built (a value object that checks
+itself, like httpx's Timeout); functions take the spec whole. A spec round-trips
+through JSON so it can travel with a bundle, a Beam job or a CI gate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.constants import DTYPES, POOLING_MODES
+from tether.errors import SpecError
+
+#: Class names that load a sentence-transformers model through its own library.
+SENTENCE_TRANSFORMERS_CLASSES = ("SentenceTransformer",)
+
+#: load_kwargs never written to JSON: they are secrets or machine-local.
+_SECRET_LOAD_KWARGS = ("token", "use_auth_token")
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?|xpu(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to load a model identically.
+
+    Exactly one of ``model_class`` (a transformers class name such as ``AutoModel``,
+    ``BertForMaskedLM``, or ``SentenceTransformer``) and ``task`` (a ``pipeline()``
+    task such as ``text-classification``) must be set.
+    """
+
+    source: str
+    model_class: str | None = None
+    task: str | None = None
+    revision: str | None = None
+    trust_remote_code: bool = False
+    dtype: str = "float32"
+    device: str = "cpu"
+    tokenizer: str | None = None
+    tokenizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    max_length: int | None = None
+    pooling: str | None = None
+    normalize: bool | None = None
+    allow_new_weights: bool = False
+    allow_unused_weights: bool = False
+    allow_pickle: bool = False
+    load_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation ---------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise SpecError on the first invalid field, naming the fix."""
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise SpecError(
+                "ModelSpec.source is empty.", "Pass a hub repo id or a local directory."
+            )
+        if self.model_class and self.task:
+            raise SpecError(
+                f"ModelSpec sets both model_class={self.model_class!r} and task={self.task!r}.",
+                "Set model_class to load a model class, or task to build a pipeline(), not both.",
+            )
+        if not self.model_class and not self.task:
+            raise SpecError(
+                "ModelSpec sets neither model_class nor task.",
+                "Set model_class (e.g. 'AutoModel' for embeddings) or task "
+                "(e.g. 'text-classification').",
+            )
+        if self.model_class:
+            resolve_model_class(self.model_class)
+        if self.task:
+            resolve_task(self.task)
+        if self.dtype not in DTYPES:
+            raise SpecError(f"Unknown dtype {self.dtype!r}.", f"Use one of: {', '.join(DTYPES)}.")
+        if not _DEVICE_RE.match(self.device):
+            raise SpecError(
+                f"Unknown device {self.device!r}.",
+                "Use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto' (GPU when the worker has one).",
+            )
+        if self.pooling is not None and self.pooling not in POOLING_MODES:
+            raise SpecError(
+                f"Unknown pooling {self.pooling!r}.",
+                f"Use one of: {', '.join(POOLING_MODES)}, or leave it unset to use the "
+                "model's own pooling config.",
+            )
+        if self.max_length is not None and (
+            not isinstance(self.max_length, int) or self.max_length < 1
+        ):
+            raise SpecError(
+                f"max_length must be a positive integer, got {self.max_length!r}.",
+                "Pass e.g. max_length=256, or leave it unset to use the model's limit.",
+            )
+        for name in ("tokenizer_kwargs", "load_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise SpecError(f"ModelSpec.{name} must be a dict.", f"Pass {name}={{...}}.")
+        for key in ("trust_remote_code", "pretrained_model_name_or_path", "revision", "dtype"):
+            if key in self.load_kwargs:
+                raise SpecError(
+                    f"load_kwargs sets {key!r}, which is a ModelSpec field of its own.",
+                    f"Set ModelSpec.{key if key != 'pretrained_model_name_or_path' else 'source'}"
+                    " instead, so the spec records it.",
+                )
+
+    # -- identity ---------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:
+        """A short id for results and metrics: ``source@revision``."""
+        return f"{self.source}@{self.revision}" if self.revision else self.source
+
+    @property
+    def is_sentence_transformers(self) -> bool:
+        return self.model_class in SENTENCE_TRANSFORMERS_CLASSES
+
+    def replace(self, **changes: Any) -> ModelSpec:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    # -- serialisation ------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON. Secrets such as ``token`` are left out."""
+        data = dataclasses.asdict(self)
+        data["load_kwargs"] = {
+            k: v for k, v in self.load_kwargs.items() if k not in _SECRET_LOAD_KWARGS
+        }
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        """Build a spec from a dict; unknown keys are an error, not silently dropped."""
+        if not isinstance(data, dict):
+            raise SpecError(
+                f"A spec must be a JSON object, got {type(data).__name__}.",
+                'Write the spec as {"source": ..., "model_class": ...}.',
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            guesses = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
+            detail = ", ".join(
+                f"{k!r}" + (f" (did you mean {g[0]!r}?)" if g else "") for k, g in guesses.items()
+            )
+            raise SpecError(
+                f"Unknown ModelSpec field(s): {detail}.",
+                f"Valid fields are: {', '.join(sorted(known))}.",
+            )
+        if "source" not in data:
+            raise SpecError("The spec has no 'source'.", 'Add "source": REPO_ID_OR_DIR.')
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"The spec is not valid JSON: {exc}.", "Fix the JSON syntax.") from exc
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load_file(cls, path: str | Path) -> ModelSpec:
+        path = Path(path)
+        if not path.is_file():
+            raise SpecError(f"Spec file {str(path)!r} does not exist.", "Check the path.")
+        return cls.from_json(path.read_text(encoding="utf-8"))
+
+
+def resolve_model_class(name: str) -> type:
+    """Return the transformers (or sentence-transformers) class called ``name``."""
+    if name in SENTENCE_TRANSFORMERS_CLASSES:
+        from tether.errors import require_extra
+
+        module = require_extra("sentence_transformers", "sentence-transformers")
+        return module.SentenceTransformer  # type: ignore[attr-defined, no-any-return]
+    import transformers
+
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        raise SpecError(f"{name!r} is not a class name.", "Use e.g. 'AutoModel'.")
+    try:
+        cls = getattr(transformers, name)
+    except (AttributeError, ImportError, RuntimeError):
+        cls = None
+    if cls is None or not hasattr(cls, "from_pretrained") or "Tokenizer" in name:
+        candidates = [n for n in dir(transformers) if n.startswith(("Auto", name[:4]))]
+        guess = difflib.get_close_matches(name, candidates, n=3)
+        raise SpecError(
+            f"Unknown model class {name!r}: transformers {transformers.__version__} has no "
+            "model class of that name.",
+            (f"Did you mean {', '.join(guess)}? " if guess else "")
+            + "Use a transformers model class name such as 'AutoModel', or set task instead.",
+        )
+    return cls  # type: ignore[no-any-return]
+
+
+def resolve_task(task: str) -> tuple[str, dict[str, Any]]:
+    """Normalise a pipeline() task name; raise SpecError listing valid tasks."""
+    from transformers.pipelines import SUPPORTED_TASKS, check_task
+
+    try:
+        normalized, targeted, _options = check_task(task)
+    except KeyError as exc:
+        guess = difflib.get_close_matches(task, list(SUPPORTED_TASKS), n=2)
+        raise SpecError(
+            f"Unknown pipeline task {task!r}.",
+            (f"Did you mean {', '.join(guess)}? " if guess else "")
+            + f"Supported tasks: {', '.join(sorted(SUPPORTED_TASKS))}.",
+        ) from exc
+    return normalized, targeted

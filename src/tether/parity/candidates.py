@@ -1,0 +1,439 @@
+"""The two sides of a parity check, and built-in transforms that make a candidate.
+
+A side is anything that maps tokenized inputs to named output tensors:
+
+* a model (spec, source, directory, bundle) loaded through ``tether.load``;
+* the same model loaded *without* its custom code, on purpose, to measure what the
+  guard in ``load()`` prevents (``load_ignoring_custom_code``);
+* a Python callable ``module:function`` (a port to another framework, a hand-made
+  change): it is called once with a copy of the reference PyTorch model (or ``None``)
+  and returns either a ``torch.nn.Module`` (compared layer by layer) or a function
+  ``inputs -> outputs`` over numpy arrays (compared on final outputs);
+* an ONNX file run with ONNX Runtime (extra ``tether[onnx]``).
+
+Transforms (``fp16``, ``bf16``, ``int8``, ``onnx``) turn a PyTorch side into the
+candidate a user is about to ship, so the change can be checked before shipping it.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import re
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tether.errors import ParityError, require_extra
+from tether.models.loading import LoadedModel
+from tether.models.spec import ModelSpec
+
+TRANSFORMS = ("fp16", "bf16", "int8", "onnx")
+Outputs = dict[str, torch.Tensor]
+_CALLABLE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+@dataclass
+class Candidate:
+    """One side of a comparison: tokenized inputs in, named float32 CPU tensors out."""
+
+    label: str
+    kind: str  # "pytorch" | "onnx" | "callable"
+    forward: Callable[[Mapping[str, torch.Tensor]], Outputs]
+    module: nn.Module | None = None  # set when hooks can see inside the model
+    tokenizer: Any = None
+    max_length: int | None = None
+    pooling: str | None = None
+    dtype: str | None = None
+    transform: str | None = None
+
+    @property
+    def hookable(self) -> bool:
+        return self.module is not None
+
+
+# -- reading outputs --------------------------------------------------------------------
+
+
+def read_outputs(raw: Any) -> Outputs:
+    """Name a model's outputs: ModelOutput/dict keys, ``output_<i>`` for tuples, else ``output``."""
+    if isinstance(raw, Mapping):
+        items = list(raw.items())
+    elif isinstance(raw, (tuple, list)):
+        items = [(f"output_{i}", v) for i, v in enumerate(raw)]
+    else:
+        items = [("output", raw)]
+    out: Outputs = {}
+    for name, value in items:
+        if value is None:
+            continue
+        if not isinstance(value, torch.Tensor):
+            try:
+                value = torch.as_tensor(value)
+            except (TypeError, ValueError, RuntimeError):
+                continue
+        if value.is_floating_point():
+            out[str(name)] = value.detach().to("cpu", torch.float32)
+    return out
+
+
+def _accepted_inputs(module: nn.Module) -> set[str]:
+    from tether.bundles.probes import _accepted_inputs as accepted
+
+    return accepted(module)
+
+
+def _torch_forward(module: nn.Module, sentence_transformer: bool = False) -> Any:
+    accepted = None if sentence_transformer else _accepted_inputs(module)
+
+    def forward(inputs: Mapping[str, torch.Tensor]) -> Outputs:
+        param = next(module.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        batch = {k: v.to(device) for k, v in inputs.items()}
+        with torch.inference_mode():
+            if sentence_transformer:
+                raw = module(dict(batch))
+                raw = {k: v for k, v in raw.items() if k == "sentence_embedding"}
+            else:
+                raw = module(**{k: v for k, v in batch.items() if k in (accepted or batch)})
+        return read_outputs(raw)
+
+    return forward
+
+
+# -- building sides ---------------------------------------------------------------------
+
+
+def from_loaded(loaded: LoadedModel, label: str | None = None) -> Candidate:
+    """A side from a model loaded through tether's guards."""
+    return Candidate(
+        label=label or loaded.spec.model_id,
+        kind="pytorch",
+        forward=_torch_forward(loaded.model, loaded.spec.is_sentence_transformers),
+        module=loaded.model,
+        tokenizer=loaded.tokenizer,
+        max_length=loaded.max_length,
+        pooling=_pooling_for(loaded),
+        dtype=loaded.spec.dtype,
+    )
+
+
+def from_module(module: nn.Module, label: str, like: Candidate | None = None) -> Candidate:
+    """A side from a bare PyTorch module, taking tokenizer and pooling from ``like``."""
+    module.eval()
+    return Candidate(
+        label=label,
+        kind="pytorch",
+        forward=_torch_forward(module),
+        module=module,
+        tokenizer=like.tokenizer if like else None,
+        max_length=like.max_length if like else None,
+        pooling=like.pooling if like else None,
+    )
+
+
+def load_spec(spec: ModelSpec, *, ignore_custom_code: bool = False) -> LoadedModel:
+    """``tether.load(spec)``, or deliberately the built-in class when ``ignore_custom_code``."""
+    if ignore_custom_code:
+        return load_ignoring_custom_code(spec)
+    from tether.models.loading import load
+
+    return load(spec)
+
+
+def load_ignoring_custom_code(spec: ModelSpec) -> LoadedModel:
+    """Load the built-in transformers class even though the model ships its own code.
+
+    This bypasses tether's custom-code guard on purpose. It exists for one job: to
+    measure what a user gets when a custom-code model is reloaded without
+    ``trust_remote_code`` (plain transformers silently builds the built-in class).
+    Never use it to run a model.
+    """
+    from tether.models.inspection import inspect
+    from tether.models.loading import load_tokenizer, resolve_device
+    from tether.models.spec import resolve_model_class
+
+    plain = spec.replace(trust_remote_code=False)
+    report = inspect(plain.source, plain.revision, **plain.load_kwargs)
+    model_cls = resolve_model_class(plain.model_class or "AutoModel")
+    kwargs = {k: v for k, v in plain.load_kwargs.items() if k not in ("cache_dir", "token")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = model_cls.from_pretrained(
+            report.path, trust_remote_code=False, dtype=getattr(torch, plain.dtype), **kwargs
+        )
+    device = resolve_device(plain.device)
+    model.to(device).eval()
+    tokenizer = load_tokenizer(plain, Path(report.path), report)
+    return LoadedModel(plain, model, tokenizer, Path(report.path), report, device)
+
+
+def from_onnx(path: str | Path, label: str | None = None) -> Candidate:
+    """A side that runs an ONNX file with ONNX Runtime on CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParityError(f"ONNX file {str(path)!r} does not exist.", "Check the path.")
+    session = _onnx_session(str(path))
+    return _onnx_candidate(session, label or str(path))
+
+
+def _onnx_session(model: str | bytes) -> Any:
+    ort = require_extra("onnxruntime", "onnx")
+    options = ort.SessionOptions()  # type: ignore[attr-defined]
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(  # type: ignore[attr-defined]
+            model, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ParityError(
+            f"ONNX Runtime could not open the model: {type(exc).__name__}: {exc}",
+            "Check that the file is a complete ONNX model (and its external data files "
+            "sit next to it).",
+        ) from exc
+
+
+def _onnx_candidate(session: Any, label: str) -> Candidate:
+    import numpy as np
+
+    inputs = session.get_inputs()
+    names = [o.name for o in session.get_outputs()]
+
+    def forward(batch: Mapping[str, torch.Tensor]) -> Outputs:
+        feed: dict[str, Any] = {}
+        for spec in inputs:
+            if spec.name in batch:
+                value = batch[spec.name].cpu().numpy()
+            elif spec.name == "token_type_ids" and "input_ids" in batch:
+                value = np.zeros_like(batch["input_ids"].cpu().numpy())
+            else:
+                raise ParityError(
+                    f"The ONNX model needs input {spec.name!r}, which the tokenizer does not "
+                    f"produce (it gives {', '.join(batch)}).",
+                    "Export the model with the tokenizer's inputs (input_ids, attention_mask).",
+                )
+            feed[spec.name] = value.astype(np.int64) if "int" in spec.type else value
+        values = session.run(None, feed)
+        return read_outputs(dict(zip(names, values, strict=True)))
+
+    return Candidate(label=label, kind="onnx", forward=forward)
+
+
+def from_callable(target: str, reference: Candidate | None) -> Candidate:
+    """A side from ``module:function``; see the module docstring for the contract."""
+    func = import_callable(target)
+    ref_module = copy.deepcopy(reference.module) if reference and reference.module else None
+    try:
+        made = func(ref_module)
+    except Exception as exc:
+        raise ParityError(
+            f"{target}(reference) raised {type(exc).__name__}: {exc}",
+            "The function is called with a copy of A's PyTorch model (or None) and must "
+            "return a torch.nn.Module or a function inputs -> outputs.",
+        ) from exc
+    if isinstance(made, nn.Module):
+        side = from_module(made, target, like=reference)
+        side.kind = "callable"
+        return side
+    if not callable(made):
+        raise ParityError(
+            f"{target}(reference) returned {type(made).__name__}, not a model or a function.",
+            "Return a torch.nn.Module, or a function that takes a dict of numpy arrays "
+            "(input_ids, attention_mask, ...) and returns an array or a dict of arrays.",
+        )
+
+    def forward(batch: Mapping[str, torch.Tensor]) -> Outputs:
+        return read_outputs(made({k: v.cpu().numpy() for k, v in batch.items()}))
+
+    return Candidate(
+        label=target,
+        kind="callable",
+        forward=forward,
+        tokenizer=reference.tokenizer if reference else None,
+        max_length=reference.max_length if reference else None,
+        pooling=reference.pooling if reference else None,
+    )
+
+
+def import_callable(target: str) -> Callable[..., Any]:
+    """Import ``package.module:function`` (the working directory is importable)."""
+    module_name, _, attr = target.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ParityError(
+            f"Cannot import {target!r}: {type(exc).__name__}: {exc}",
+            "Write it as package.module:function, importable from the working directory "
+            "or the installed packages.",
+        ) from exc
+    if not callable(obj):
+        raise ParityError(f"{target!r} is not callable.", "Point at a function.")
+    return obj  # type: ignore[no-any-return]
+
+
+def is_callable_target(text: str) -> bool:
+    return bool(_CALLABLE_RE.match(text)) and not Path(text).exists()
+
+
+def spec_for_path(text: str, overrides: Mapping[str, Any] | None = None) -> ModelSpec:
+    """A spec for a side given as text: a spec JSON file, a bundle or model dir, a source.
+
+    A bundle (``tether.json`` manifest) is loaded with the spec its manifest holds, a
+    directory carrying ``tether-spec.json`` with that spec.
+    ``overrides`` (model_class, trust_remote_code, ... from the command line) win over
+    any spec file; a bare source defaults to ``AutoModel``.
+    """
+    from tether.constants import SPEC_FILENAME
+
+    path = Path(text)
+    if path.is_dir() and _is_bundle(path):
+        from tether.models.manifest import bundle_spec
+
+        return bundle_spec(path, **dict(overrides or {}))
+    data: dict[str, Any] = {"source": text, "model_class": "AutoModel"}
+    if path.is_file() and path.suffix == ".json":
+        data = ModelSpec.load_file(path).to_dict()
+    elif path.is_dir() and (path / SPEC_FILENAME).is_file():
+        data = ModelSpec.load_file(path / SPEC_FILENAME).to_dict()
+        data["source"] = str(path)
+    data.update(overrides or {})
+    if data.get("task") and data.get("model_class") and not (overrides or {}).get("model_class"):
+        data["model_class"] = None
+    return ModelSpec.from_dict(data)
+
+
+def _is_bundle(path: Path) -> bool:
+    try:
+        from tether.models.manifest import is_bundle
+    except ImportError:  # pragma: no cover - bundles are a separate feature
+        return False
+    return bool(is_bundle(path))
+
+
+# -- transforms -------------------------------------------------------------------------
+
+
+def apply_transform(
+    side: Candidate, name: str, sample: Mapping[str, torch.Tensor] | None = None
+) -> Candidate:
+    """A new candidate: ``side``'s model cast, quantized or exported. ``side`` is untouched."""
+    if name not in TRANSFORMS:
+        raise ParityError(f"Unknown transform {name!r}.", f"Use one of: {', '.join(TRANSFORMS)}.")
+    if side.module is None:
+        raise ParityError(
+            f"Transform {name!r} needs a PyTorch model, but {side.label!r} is {side.kind}.",
+            "Apply transforms to a model directory, spec or bundle.",
+        )
+    label = f"{side.label} + {name}"
+    if name == "onnx":
+        if sample is None:
+            raise ParityError(
+                "ONNX export needs sample inputs.", "Pass sample= (a tokenized batch)."
+            )
+        out = _onnx_candidate(_onnx_session(export_onnx(side.module, sample)), label)
+        out.tokenizer, out.max_length, out.pooling = side.tokenizer, side.max_length, side.pooling
+        out.transform = name
+        return out
+    module = copy.deepcopy(side.module)
+    if name == "int8":
+        module = quantize_int8(module)
+    else:
+        module = module.to(torch.float16 if name == "fp16" else torch.bfloat16)
+    out = from_module(module, label, like=side)
+    out.dtype = {"fp16": "float16", "bf16": "bfloat16", "int8": "qint8"}[name]
+    out.transform = name
+    return out
+
+
+def quantize_int8(module: nn.Module) -> nn.Module:
+    """PyTorch dynamic int8 quantization of every ``nn.Linear`` (weights int8, activations
+    quantized on the fly): the one-liner most CPU deployment guides recommend."""
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization deprecation notice
+        return quantize_dynamic(module.float(), {nn.Linear}, dtype=torch.qint8)
+
+
+def export_onnx(
+    module: nn.Module, sample: Mapping[str, torch.Tensor], path: str | Path | None = None
+) -> bytes:
+    """Export ``module`` to ONNX with dynamic batch and sequence axes; return the bytes.
+
+    Inputs are the sample's keys the model accepts; outputs keep the model's output
+    names (``last_hidden_state``, ``logits``...). Written to ``path`` too when given.
+    """
+    require_extra("onnx", "onnx")
+    accepted = _accepted_inputs(module)
+    names = [k for k in sample if k in accepted]
+    example = tuple(sample[k] for k in names)
+    with torch.inference_mode():
+        sample_out = read_outputs(module(**dict(zip(names, example, strict=True))))
+    output_names = list(sample_out)
+    tokens = tuple(example[0].shape[:2])
+
+    class Positional(nn.Module):
+        """ONNX export takes positional inputs and tuple outputs."""
+
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            raw = self.inner(**dict(zip(names, args, strict=True)), return_dict=True)
+            return tuple(raw[k] for k in output_names)
+
+    axes: dict[str, dict[int, str]] = {k: {0: "batch", 1: "sequence"} for k in names}
+    for k, value in sample_out.items():  # per-token outputs vary in length, others not
+        per_token = tuple(value.shape[:2]) == tokens
+        axes[k] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        target = Path(path) if path else Path(tmp) / "model.onnx"
+        try:
+            torch.onnx.export(
+                Positional(module).eval(),
+                example,
+                str(target),
+                input_names=names,
+                output_names=output_names,
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+        except Exception as exc:  # the exporter raises many unrelated types
+            raise ParityError(
+                f"ONNX export failed: {type(exc).__name__}: {exc}",
+                "Export the model yourself (e.g. with optimum) and pass the .onnx file as B.",
+            ) from exc
+        return target.read_bytes()
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _pooling_for(loaded: LoadedModel) -> str:
+    """The embedding pooling the model is meant to use (spec, its ST config, else mean)."""
+    st = loaded.report.sentence_transformers
+    if loaded.spec.pooling:
+        return loaded.spec.pooling
+    if st and st.pooling:
+        return st.pooling
+    config = getattr(loaded.model, "config", None)
+    causal = bool(getattr(config, "is_decoder", False)) or any(
+        a.endswith(("LMHeadModel", "ForCausalLM"))
+        for a in getattr(config, "architectures", None) or []
+    )
+    return "last" if causal else "mean"

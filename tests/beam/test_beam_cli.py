@@ -1,0 +1,162 @@
+"""`tether beam run` end to end on small files (DirectRunner)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("apache_beam")
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tether import ModelSpec, load
+from tether.cli.main import cli
+from tether.inference.engine import Engine
+
+ROWS = [
+    {"id": 10, "text": "hello world, the quick fox"},
+    {"id": 11, "text": ""},
+    {"id": 12, "text": "tether keeps the model you run exactly the model you tested"},
+    {"id": 13, "text": "word " * 900},  # overlong: truncated, still written
+    {"id": 14, "body": "no text column"},
+    {"id": 15, "text": "short"},
+]
+
+
+def invoke(*args: str) -> Any:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def test_jsonl_to_parquet_keeps_ids_and_writes_every_bad_row_to_errors(tiny, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    out, errors = tmp_path / "out" / "emb.parquet", tmp_path / "out" / "bad.jsonl"
+    result = invoke(
+        "beam", "run", str(tiny["bert"]), "-i", str(source), "--id-column", "id",
+        "-o", str(out), "--errors", str(errors),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"read 7 records; wrote 4 to {out}, 3 errors to {errors}" in result.output
+    table = pq.read_table(out).to_pylist()
+    assert sorted(r["id"] for r in table) == ["10", "12", "13", "15"]
+    engine = Engine(load(ModelSpec(str(tiny["bert"]), model_class="AutoModel")), "embed")
+    for row in table:
+        [expected] = engine.predict([row["text"]])
+        assert np.abs(np.asarray(row["embedding"]) - expected.inference).max() <= 1e-6
+    bad = read_jsonl(errors)
+    assert sorted(((e["id"], e["kind"]) for e in bad), key=str) == [
+        (11, "empty"),
+        (14, "missing-column"),
+        (None, "bad-row"),
+    ]
+    assert all(e["reason"] for e in bad)
+
+
+def test_csv_with_quoted_newlines_to_jsonl_classify(tiny, tmp_path):
+    source = tmp_path / "in.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["key", "review"])
+        writer.writeheader()
+        writer.writerows(
+            [
+                {"key": "a", "review": "great film,\nwould watch again"},
+                {"key": "b", "review": "dull"},
+                {"key": "c", "review": "  "},
+            ]
+        )
+    out = tmp_path / "out.jsonl"
+    result = invoke(
+        "beam", "run", str(tiny["distilbert-cls"]), "--task", "classify", "-i", str(source),
+        "--text-column", "review", "--id-column", "key", "-o", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {r["id"]: r for r in read_jsonl(out)}
+    assert sorted(rows) == ["a", "b"]
+    assert rows["a"]["text"] == "great film,\nwould watch again"
+    assert rows["a"]["label"] in {"negative", "positive"}
+    assert sum(rows["a"]["scores"].values()) == pytest.approx(1.0)
+    [error] = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert (error["id"], error["kind"]) == ("c", "empty")
+
+
+def test_text_lines_fill_mask_with_top_k(tiny, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("the quick [MASK] fox\nno mask in this line\nhello [MASK]\n")
+    out = tmp_path / "out.jsonl"
+    result = invoke(
+        "beam", "run", str(tiny["bert-mlm"]), "--task", "fill-mask", "--top-k", "2",
+        "-i", str(source), "-o", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = read_jsonl(out)
+    assert sorted(r["text"] for r in rows) == ["hello [MASK]", "the quick [MASK] fox"]
+    assert all(len(r["result"][0]) == 2 for r in rows)
+    [error] = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert error["kind"] == "no-mask" and error["input"] == "no mask in this line"
+
+
+def test_parquet_input_with_a_pipeline_task(tiny, tmp_path):
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"doc": ["good", "bad", "fine"], "n": [1, 2, 3]}), source)
+    out = tmp_path / "out.parquet"
+    result = invoke(
+        "beam", "run", str(tiny["distilbert-cls"]), "--task", "text-classification",
+        "-i", str(source), "--text-column", "doc", "--id-column", "n", "-o", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out).to_pylist()
+    assert sorted(r["id"] for r in rows) == ["1", "2", "3"]
+    assert all(json.loads(r["result"])["label"] in {"negative", "positive"} for r in rows)
+
+
+def test_unknown_pass_through_option_is_an_error_not_dropped(tiny, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", ROWS[:1])
+    result = CliRunner().invoke(
+        cli,
+        ["beam", "run", str(tiny["bert"]), "-i", str(source), "-o", str(tmp_path / "o.jsonl"),
+         "--temp-location", "/tmp"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "Unknown option(s): --temp-location" in result.output
+
+
+def test_unknown_extension_names_the_format_option(tiny, tmp_path):
+    source = tmp_path / "in.xml"
+    source.write_text("<a/>")
+    result = CliRunner().invoke(
+        cli, ["beam", "run", str(tiny["bert"]), "-i", str(source), "-o", str(tmp_path / "o.jsonl")]
+    )
+    assert result.exit_code == 2
+    assert "--input-format" in result.output
+
+
+@pytest.mark.slow
+def test_multi_process_direct_runner_run_adds_up(tiny, tmp_path):
+    rows = [{"id": i, "text": f"record number {i} " + "x " * (i % 13)} for i in range(60)]
+    source = write_jsonl(tmp_path / "in.jsonl", [*rows, {"id": 99, "text": ""}])
+    out = tmp_path / "out.jsonl"
+    result = invoke(
+        "beam", "run", str(tiny["bert"]), "-i", str(source), "--id-column", "id",
+        "-o", str(out), "--direct-running-mode", "multi_processing",
+        "--direct-num-workers", "2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "read 62 records; wrote 60" in result.output
+    assert sorted(r["id"] for r in read_jsonl(out)) == list(range(60))
+    assert len(read_jsonl(tmp_path / "out.errors.jsonl")) == 2

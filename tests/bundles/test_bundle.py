@@ -1,0 +1,463 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file, save_file
+
+from tether import (
+    BundleClassMismatchError,
+    BundleError,
+    IncompleteBundleError,
+    ModelSpec,
+    TetherError,
+    UntrustedCustomCodeError,
+    VerificationError,
+    bundle_spec,
+    load,
+    load_bundle,
+    save,
+    verify,
+)
+from tether.bundles import atomic
+from tether.bundles.probes import probe_outputs
+from tether.bundles.save import recover
+from tether.cli.main import cli
+from tether.models.inspection import inspect, sha256_file
+from tether.models.manifest import MANIFEST_NAME, read_manifest
+
+#: tiny fixture -> (model_class, trust_remote_code, class the bundle records)
+MODELS = {
+    "bert": ("AutoModel", False, "BertModel"),
+    "bert-mlm": ("AutoModelForMaskedLM", False, "BertForMaskedLM"),
+    "roberta": ("AutoModel", False, "RobertaModel"),
+    "xlmr-mlm": ("AutoModelForMaskedLM", False, "XLMRobertaForMaskedLM"),
+    "distilbert-cls": (
+        "AutoModelForSequenceClassification",
+        False,
+        "DistilBertForSequenceClassification",
+    ),
+    "gpt2": ("AutoModelForCausalLM", False, "GPT2LMHeadModel"),
+    "custom": ("AutoModel", True, "TinyCustomModel"),
+}
+
+
+def _spec(tiny, name):
+    model_class, trust, _ = MODELS[name]
+    return ModelSpec(str(tiny[name]), model_class=model_class, trust_remote_code=trust)
+
+
+def _max_diff(a, b):
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+@pytest.fixture(scope="module")
+def saved(tiny, tmp_path_factory):
+    """name -> a bundle saved once per module; tests that tamper work on a copy."""
+    root = tmp_path_factory.mktemp("bundles")
+    return {name: save(_spec(tiny, name), root / name) for name in ("bert", "custom")}
+
+
+@pytest.fixture
+def copy_of(saved, tmp_path):
+    def make(name):
+        return Path(shutil.copytree(saved[name], tmp_path / f"{name}-copy"))
+
+    return make
+
+
+# -- round trips ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_round_trip_reloads_identical_outputs_and_verifies(tiny, tmp_path, name):
+    original = load(_spec(tiny, name))
+    out = save(original, tmp_path / "bundle")
+
+    reloaded = load_bundle(out)
+    assert type(reloaded.model).__name__ == MODELS[name][2]
+    assert _max_diff(probe_outputs(original), probe_outputs(reloaded)) == 0.0
+    manifest = read_manifest(out)
+    assert manifest.class_name == MODELS[name][2]
+    assert manifest.spec["trust_remote_code"] is MODELS[name][1]
+    assert manifest.spec["source"] == "."
+    assert (out / "model.safetensors").is_file()
+    assert not list(out.glob("*.bin"))
+    # The fingerprint is never mistaken for weights by scanners such as `tether inspect`.
+    assert [w.path for w in inspect(str(out)).weight_files] == ["model.safetensors"]
+    report = verify(out)
+    assert report.ok, report.format()
+    assert report.comparison.max_abs_diff == 0.0
+
+
+def test_builtin_models_are_recorded_with_their_exact_class(saved):
+    assert read_manifest(saved["bert"]).spec["model_class"] == "BertModel"
+    # Custom code cannot be named in transformers: the Auto class and auto_map stay.
+    assert read_manifest(saved["custom"]).spec["model_class"] == "AutoModel"
+
+
+def test_custom_code_bundle_carries_hashed_code_and_auto_map(tiny, saved):
+    bundle = saved["custom"]
+    code = bundle / "modeling_tiny_custom.py"
+    assert sha256_file(code) == sha256_file(tiny["custom"] / "modeling_tiny_custom.py")
+    manifest = read_manifest(bundle)
+    assert manifest.files["modeling_tiny_custom.py"]["sha256"] == sha256_file(code)
+    assert manifest.model_class["custom_code"] is True
+    config = json.loads((bundle / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_tiny_custom.TinyCustomModel"
+
+
+def test_custom_code_bundle_without_trust_raises(saved):
+    with pytest.raises(UntrustedCustomCodeError):
+        load(bundle_spec(saved["custom"], trust_remote_code=False))
+
+
+def test_minilm_round_trip_keeps_sentence_transformers_files(minilm_dir, tmp_path):
+    original = load(ModelSpec("minilm", model_class="AutoModel"))
+    out = save(original, tmp_path / "minilm")
+    manifest = read_manifest(out)
+    for name in ("modules.json", "sentence_bert_config.json", "1_Pooling/config.json"):
+        assert (out / name).read_bytes() == (minilm_dir / name).read_bytes()
+        assert name in manifest.files
+    assert _max_diff(probe_outputs(original), probe_outputs(load_bundle(out))) == 0.0
+    assert verify(out).ok
+
+
+@pytest.mark.slow
+def test_minilm_sentence_transformer_round_trip_embeds_identically(minilm_dir, tmp_path):
+    original = load(ModelSpec("minilm", model_class="SentenceTransformer"))
+    out = save(original, tmp_path / "minilm-st")
+    reloaded = load_bundle(out)
+    assert type(reloaded.model).__name__ == "SentenceTransformer"
+    texts = ["tether keeps the model you run", "exactly the model you tested"]
+    a = original.model.encode(texts, convert_to_tensor=True)
+    b = reloaded.model.encode(texts, convert_to_tensor=True)
+    assert (a - b).abs().max().item() == 0.0
+    assert verify(out).ok
+
+
+def test_task_spec_bundle_reloads_as_a_pipeline(tiny, tmp_path):
+    spec = ModelSpec(str(tiny["distilbert-cls"]), task="text-classification")
+    out = save(spec, tmp_path / "cls")
+    reloaded = load_bundle(out)
+    assert reloaded.pipeline is not None
+    assert reloaded.pipeline("good great")[0]["label"] in ("negative", "positive")
+    assert verify(out).ok
+
+
+def test_save_after_fine_tuning_keeps_the_tuned_weights(tiny, tmp_path):
+    loaded = load(_spec(tiny, "distilbert-cls"))
+    before = probe_outputs(loaded)
+    model = loaded.model
+    model.train()
+    batch = loaded.tokenizer(["good great", "bad awful"], padding=True, return_tensors="pt")
+    loss = model(**batch, labels=torch.tensor([1, 0])).loss
+    loss.backward()
+    torch.optim.SGD(model.parameters(), lr=0.5).step()
+    model.eval()
+    tuned = probe_outputs(loaded)
+    assert _max_diff(before, tuned) > 1e-3
+
+    out = save(loaded, tmp_path / "tuned")
+    assert _max_diff(tuned, probe_outputs(load_bundle(out))) == 0.0
+
+
+def test_save_refuses_a_model_its_files_cannot_reproduce(tiny, tmp_path):
+    """A change that lives outside weights and config would be lost: refuse, write nothing."""
+    loaded = load(_spec(tiny, "bert"))
+    loaded.model.encoder.layer[1].intermediate.intermediate_act_fn = torch.nn.ReLU()
+    with pytest.raises(BundleError) as info:
+        save(loaded, tmp_path / "patched")
+    assert "do not reproduce" in info.value.message
+    assert "max abs diff" in info.value.message
+    assert not (tmp_path / "patched").exists()
+    assert not list(tmp_path.glob(".patched.tether-*"))
+
+
+# -- tampering ------------------------------------------------------------------------------
+
+
+def test_edited_weight_fails_verify_with_diff_and_file_name(copy_of):
+    bundle = copy_of("bert")
+    weights = load_file(bundle / "model.safetensors")
+    key = "encoder.layer.0.attention.self.query.weight"
+    weights[key][0, 0] += 0.5
+    save_file(weights, bundle / "model.safetensors", metadata={"format": "pt"})
+
+    report = verify(bundle)
+    assert not report.ok
+    assert report.changed == ["model.safetensors"]
+    assert report.comparison is not None and report.comparison.max_abs_diff > 1e-4
+    text = report.format()
+    assert "files changed: model.safetensors" in text
+    assert "DIFFERS" in text and "cosine" in text
+    with pytest.raises(VerificationError, match=r"model\.safetensors"):
+        report.raise_for_status()
+    with pytest.raises(BundleError, match=r"changed since it was saved: model\.safetensors"):
+        load_bundle(bundle)
+
+
+def test_swapped_custom_code_is_caught_and_never_run(copy_of, tmp_path):
+    bundle = copy_of("custom")
+    sentinel = tmp_path / "code-ran"
+    (bundle / "modeling_tiny_custom.py").write_text(
+        f"open({str(sentinel)!r}, 'w').close()\n"
+        "from transformers import BertConfig as TinyCustomConfig, BertModel as TinyCustomModel\n"
+    )
+    report = verify(bundle)
+    assert not report.ok
+    assert "modeling_tiny_custom.py" in report.changed
+    assert "does not run code" in report.load_error
+    with pytest.raises(BundleError, match=r"modeling_tiny_custom\.py"):
+        load_bundle(bundle)
+    assert not sentinel.exists()
+
+
+def test_deleted_tokenizer_file_is_caught(copy_of):
+    bundle = copy_of("bert")
+    (bundle / "tokenizer.json").unlink()
+    report = verify(bundle)
+    assert not report.ok
+    assert report.missing == ["tokenizer.json"]
+    assert "files missing: tokenizer.json" in report.format()
+    with pytest.raises(IncompleteBundleError, match=r"tokenizer\.json"):
+        load_bundle(bundle)
+
+
+@pytest.mark.parametrize("other", ["BertForMaskedLM", "AutoModelForMaskedLM"])
+def test_loading_as_another_class_raises_naming_both(saved, other):
+    with pytest.raises(BundleClassMismatchError) as info:
+        load_bundle(saved["bert"], model_class=other)
+    assert "saved and fingerprinted as BertModel" in info.value.message
+    assert "BertForMaskedLM" in info.value.message
+    assert "model_class='BertModel'" in info.value.hint
+
+
+def test_verify_as_another_class_fails_and_says_what_differs(saved):
+    report = verify(saved["bert"], model_class="AutoModelForSequenceClassification")
+    assert not report.ok
+    assert "BertModel" in report.load_error
+    assert "BertForSequenceClassification" in report.load_error
+
+
+def test_extra_file_fails_verify(copy_of):
+    bundle = copy_of("bert")
+    (bundle / "sitecustomize.py").write_text("print('hi')\n")
+    report = verify(bundle)
+    assert report.extra == ["sitecustomize.py"]
+    assert not report.ok
+
+
+def test_filling_in_the_model_card_is_reported_but_passes(copy_of):
+    bundle = copy_of("bert")
+    readme = bundle / "README.md"
+    readme.write_text(readme.read_text().replace("**TODO**: who to contact", "ml-team@"))
+    report = verify(bundle)
+    assert report.ok, report.format()
+    assert report.docs_changed == ["README.md"]
+    assert load_bundle(bundle) is not None
+
+
+def test_unfinished_bundle_cannot_be_loaded(copy_of):
+    bundle = copy_of("bert")
+    (bundle / MANIFEST_NAME).write_text(json.dumps({"format": "tether-bundle/1"}))
+    with pytest.raises(IncompleteBundleError, match="never finished"):
+        load(ModelSpec(str(bundle), model_class="AutoModel"))
+
+
+# -- publishing -----------------------------------------------------------------------------
+
+
+def test_save_refuses_to_replace_without_overwrite(tiny, saved):
+    with pytest.raises(BundleError, match="already holds a bundle") as info:
+        save(_spec(tiny, "bert"), saved["bert"])
+    assert "overwrite=True" in info.value.hint
+
+
+def test_save_refuses_a_directory_that_is_not_a_bundle(tiny, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(BundleError, match="not a tether bundle"):
+        save(_spec(tiny, "bert"), tmp_path, overwrite=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_overwrite_replaces_the_bundle_and_leaves_nothing_beside(
+    tiny, copy_of, monkeypatch, exchange
+):
+    if not exchange:
+        monkeypatch.setattr(atomic, "exchange", lambda a, b: False)
+    bundle = copy_of("bert")
+    save(_spec(tiny, "roberta"), bundle, overwrite=True)
+    assert read_manifest(bundle).class_name == "RobertaModel"
+    assert verify(bundle).ok
+    assert sorted(p.name for p in bundle.parent.iterdir()) == [bundle.name]
+
+
+#: Loads the new model once, then forks one child per job; each child saves over an
+#: old bundle and is SIGKILLed at a named stage (the child patches the save's stage seam,
+#: ``_reached``) or, from outside, after a delay. One thread per process keeps fork safe
+#: with torch's OpenMP pool.
+_KILL_DRIVER = """
+import json, os, signal, sys, time, traceback
+from pathlib import Path
+from tether import ModelSpec, load, save
+from tether.bundles import atomic
+from tether.bundles import save as save_module
+
+
+def kill_at(target):
+    def reached(stage):
+        if stage == target:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return reached
+
+loaded = load(ModelSpec(sys.argv[1], model_class="AutoModel"))
+statuses = []
+for job in json.loads(sys.argv[2]):
+    out = Path(job["out"])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if job["kill_at"]:
+                save_module._reached = kill_at(job["kill_at"])
+            if job["no_exchange"]:
+                atomic.exchange = lambda a, b: False
+            save(loaded, out, overwrite=True)
+            os._exit(0)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(3)
+    if job["delay"] is not None:
+        deadline = time.monotonic() + 60
+        while not list(out.parent.glob(".bundle.tether-tmp-*")) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(job["delay"])
+        os.kill(pid, signal.SIGKILL)
+    statuses.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print(json.dumps(statuses))
+"""
+
+#: stage -> (use two renames instead of renameat2, what OUT_DIR holds right after the kill)
+_KILL_STAGES = {
+    "started": (False, "old"),
+    "model-written": (False, "old"),
+    "fingerprint-written": (False, "old"),
+    "card-written": (False, "old"),
+    "manifest-written": (False, "old"),
+    "swapped": (False, "new"),  # renameat2: old -> new in one step
+    "old-aside": (True, "absent"),  # two renames: nothing in between; recover() restores
+}
+_KILL_DELAYS = (0.0, 0.01, 0.03, 0.06, 0.1, 0.2)
+
+
+@pytest.fixture(scope="module")
+def killed_saves(tiny, saved, tmp_path_factory):
+    """Run every kill job over a copy of the old (BERT) bundle; job name -> (status, out)."""
+    root = tmp_path_factory.mktemp("killed")
+    jobs = [(stage, stage, None, no_ex) for stage, (no_ex, _) in _KILL_STAGES.items()]
+    jobs += [(f"after-{d}s", None, d, False) for d in _KILL_DELAYS]
+    specs, outs = [], {}
+    for name, kill_at, delay, no_exchange in jobs:
+        (root / name).mkdir()
+        outs[name] = Path(shutil.copytree(saved["bert"], root / name / "bundle"))
+        specs.append(
+            {"out": str(outs[name]), "kill_at": kill_at, "delay": delay, "no_exchange": no_exchange}
+        )
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_DRIVER, str(tiny["roberta"]), json.dumps(specs)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    statuses = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {name: (status, outs[name]) for (name, *_), status in zip(jobs, statuses, strict=True)}
+
+
+def _outcome(out: Path) -> str:
+    """'absent', 'old' or 'new' -- anything else (a loadable half bundle) fails the test."""
+    if not out.exists():
+        return "absent"
+    report = verify(out)
+    assert report.ok, report.format()
+    return {"BertModel": "old", "RobertaModel": "new"}[report.saved_class]
+
+
+def _assert_leftovers_unloadable_or_complete(out: Path) -> None:
+    for leftover in out.parent.glob(f".{out.name}.tether-*"):
+        try:
+            load(ModelSpec(str(leftover), model_class="AutoModel"))
+        except TetherError:
+            continue  # an unfinished save refuses to load: good
+        assert verify(leftover).ok, f"half-written {leftover} loads"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", list(_KILL_STAGES))
+def test_sigkill_at_each_save_stage_leaves_old_or_new_bundle(killed_saves, stage):
+    status, out = killed_saves[stage]
+    assert status == -signal.SIGKILL
+    assert _outcome(out) == _KILL_STAGES[stage][1]
+    _assert_leftovers_unloadable_or_complete(out)
+    recover(out)
+    assert _outcome(out) in ("old", "new")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bundle"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", _KILL_DELAYS)
+def test_sigkill_at_arbitrary_moments_never_publishes_a_partial_bundle(killed_saves, delay):
+    """Killed from outside at timed moments, mid-write included."""
+    status, out = killed_saves[f"after-{delay}s"]
+    assert status in (-signal.SIGKILL, 0)
+    assert _outcome(out) in ("old", "new")
+    _assert_leftovers_unloadable_or_complete(out)
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def _cli(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_save_verify_and_tamper_exit_codes(tiny, tmp_path):
+    out = tmp_path / "b"
+    result = _cli("save", tiny["custom"], out, "--trust-remote-code", "--license", "mit")
+    assert result.exit_code == 0, result.output
+    assert "saved TinyCustomModel bundle" in result.output
+    assert _cli("verify", out).exit_code == 0
+
+    data = json.loads(_cli("verify", out, "--json").output)
+    assert data["ok"] is True and data["comparison"]["max_abs_diff"] == 0.0
+
+    (out / "tokenizer.json").unlink()
+    result = _cli("verify", out)
+    assert result.exit_code == 1
+    assert "FAILED" in result.output and "files missing: tokenizer.json" in result.output
+
+
+def test_cli_save_accepts_a_spec_file_and_refuses_overwrite(tiny, tmp_path):
+    spec_file = _spec(tiny, "bert").save(tmp_path / "spec.json")
+    out = tmp_path / "b"
+    assert _cli("save", spec_file, out).exit_code == 0
+    assert read_manifest(out).origin["source"] == str(tiny["bert"])
+    result = _cli("save", spec_file, out)
+    assert result.exit_code == 2
+    assert "already holds a bundle" in result.output
+
+
+def test_cli_verify_with_another_class_fails(saved):
+    result = _cli("verify", saved["bert"], "--class", "BertForMaskedLM")
+    assert result.exit_code == 1
+    assert "saved and fingerprinted as BertModel" in result.output

@@ -1,0 +1,243 @@
+import hashlib
+import json
+import pickle
+import shutil
+
+import pytest
+import torch
+from transformers import AutoModel
+
+from tether import (
+    DeviceUnavailableError,
+    ModelSpec,
+    TokenizerError,
+    UnsafeWeightsError,
+    UntrustedCustomCodeError,
+    WeightMismatchError,
+    inspect,
+    load,
+)
+
+TEXTS = ["hello world, the quick fox", "tether keeps the model you run"]
+
+
+def _hidden(loaded, texts=TEXTS):
+    batch = loaded.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        return loaded.model(**batch).last_hidden_state
+
+
+def test_custom_code_round_trip_fails_loudly_without_trust(tiny, tmp_path):
+    """The seed scenario: trust -> save_pretrained -> reload without trust must raise."""
+    trusted = load(ModelSpec(str(tiny["custom"]), model_class="AutoModel", trust_remote_code=True))
+    assert type(trusted.model).__name__ == "TinyCustomModel"
+    saved = tmp_path / "saved"
+    trusted.model.save_pretrained(saved)
+    trusted.tokenizer.save_pretrained(saved)
+    assert (saved / "modeling_tiny_custom.py").is_file()
+
+    with pytest.raises(UntrustedCustomCodeError) as info:
+        load(ModelSpec(str(saved), model_class="AutoModel"))
+    assert "modeling_tiny_custom.py" in info.value.message
+    assert "trust_remote_code=True" in info.value.hint
+
+    again = load(ModelSpec(str(saved), model_class="AutoModel", trust_remote_code=True))
+    diff = (_hidden(trusted) - _hidden(again)).abs().max().item()
+    assert diff == 0.0
+
+
+def test_plain_transformers_silently_builds_another_model(tiny):
+    """Why the guard exists: without trust, transformers loads BertModel with other outputs."""
+    trusted = load(ModelSpec(str(tiny["custom"]), model_class="AutoModel", trust_remote_code=True))
+    silent = AutoModel.from_pretrained(str(tiny["custom"]))  # no error raised here
+    assert type(silent).__name__ == "BertModel"
+    batch = trusted.tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        diff = (silent(**batch).last_hidden_state - _hidden(trusted)).abs().max().item()
+    assert diff > 1e-3
+
+
+def test_head_class_without_head_weights_errors_by_default(minilm_dir):
+    with pytest.raises(WeightMismatchError) as info:
+        load(ModelSpec("minilm", model_class="AutoModelForSequenceClassification"))
+    assert "classifier.weight" in info.value.message
+    assert "newly initialised" in info.value.message
+    assert "allow_new_weights=True" in info.value.hint
+    assert info.value.missing_keys == ["classifier.bias", "classifier.weight"]
+    assert info.value.unexpected_keys == []
+    assert info.value.model_class == "BertForSequenceClassification"
+    assert info.value.source == "minilm"
+
+
+def test_head_class_loads_with_explicit_allowance(minilm_dir):
+    loaded = load(
+        ModelSpec(
+            "minilm", model_class="AutoModelForSequenceClassification", allow_new_weights=True
+        )
+    )
+    assert loaded.loading_info["missing_keys"] == ["classifier.bias", "classifier.weight"]
+    assert type(loaded.model).__name__ == "BertForSequenceClassification"
+
+
+def test_unused_checkpoint_weights_are_an_error(tiny):
+    with pytest.raises(WeightMismatchError) as info:
+        load(ModelSpec(str(tiny["bert-mlm"]), model_class="AutoModel"))
+    message = info.value.message
+    assert "unused" in message and "cls.predictions" in message
+    loaded = load(
+        ModelSpec(
+            str(tiny["bert-mlm"]),
+            model_class="AutoModel",
+            allow_unused_weights=True,
+            allow_new_weights=True,
+        )
+    )
+    assert loaded.loading_info["unexpected_keys"]
+
+
+def test_pickle_only_weights_are_refused_unless_allowed(tiny, tmp_path):
+    target = tmp_path / "pickled"
+    shutil.copytree(tiny["bert"], target)
+    state = AutoModel.from_pretrained(str(target)).state_dict()
+    (target / "model.safetensors").unlink()
+    torch.save(state, target / "pytorch_model.bin")
+    with pytest.raises(UnsafeWeightsError, match=r"pytorch_model\.bin") as info:
+        load(ModelSpec(str(target), model_class="AutoModel"))
+    assert "allow_pickle=True" in info.value.hint
+    loaded = load(ModelSpec(str(target), model_class="AutoModel", allow_pickle=True))
+    reference = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    assert torch.equal(_hidden(loaded), _hidden(reference))
+
+
+def test_missing_tokenizer_is_an_error(tiny, tmp_path):
+    target = tmp_path / "no-tokenizer"
+    target.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny["bert"] / name, target / name)
+    with pytest.raises(TokenizerError, match="No usable tokenizer"):
+        load(ModelSpec(str(target), model_class="AutoModel"))
+
+
+def test_tokenizer_larger_than_embeddings_is_an_error(tiny, tmp_path):
+    from transformers import BertConfig, BertModel
+
+    target = tmp_path / "small-vocab"
+    shutil.copytree(tiny["bert"], target)
+    config = BertConfig.from_pretrained(str(target))
+    config.vocab_size = 20
+    BertModel(config).save_pretrained(target)
+    with pytest.raises(TokenizerError, match="embedding matrix has only 20 rows"):
+        load(ModelSpec(str(target), model_class="AutoModel"))
+
+
+@pytest.mark.parametrize(
+    "name, model_class",
+    [
+        ("bert", "AutoModel"),
+        ("bert-mlm", "AutoModelForMaskedLM"),
+        ("roberta", "AutoModel"),
+        ("xlmr-mlm", "XLMRobertaForMaskedLM"),
+        ("distilbert-cls", "AutoModelForSequenceClassification"),
+        ("gpt2", "AutoModelForCausalLM"),
+    ],
+)
+def test_every_tiny_model_loads_cleanly(tiny, name, model_class):
+    loaded = load(ModelSpec(str(tiny[name]), model_class=model_class))
+    assert not any(loaded.loading_info[k] for k in ("missing_keys", "unexpected_keys"))
+    assert not loaded.model.training
+    assert loaded.max_length <= 128
+
+
+def test_task_spec_builds_a_pipeline(tiny):
+    loaded = load(ModelSpec(str(tiny["distilbert-cls"]), task="sentiment-analysis"))
+    [result] = loaded.pipeline("good great")
+    assert result["label"] in {"negative", "positive"}
+
+
+def test_dtype_is_applied(tiny):
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel", dtype="bfloat16"))
+    assert next(loaded.model.parameters()).dtype == torch.bfloat16
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_device_without_gpu_says_use_auto(tiny):
+    with pytest.raises(DeviceUnavailableError, match="no CUDA GPU") as info:
+        load(ModelSpec(str(tiny["bert"]), model_class="AutoModel", device="cuda"))
+    assert "device='auto'" in info.value.hint
+    assert info.value.device == "cuda"
+    assert (
+        str(load(ModelSpec(str(tiny["bert"]), model_class="AutoModel", device="auto")).device)
+        == "cpu"
+    )
+
+
+def test_max_length_comes_from_sentence_transformers_config():
+    loaded = load(ModelSpec("minilm", model_class="AutoModel"))
+    assert loaded.max_length == 256
+    assert load(ModelSpec("minilm", model_class="AutoModel", max_length=64)).max_length == 64
+
+
+def test_spec_of_loaded_model_is_json_serialisable(tiny):
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    assert json.loads(loaded.spec.to_json())["source"] == str(tiny["bert"])
+
+
+def test_a_directory_without_config_is_not_a_model(tmp_path):
+    from tether import SourceNotFoundError
+
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(SourceNotFoundError, match=r"no config\.json"):
+        load(ModelSpec(str(tmp_path), model_class="AutoModel"))
+
+
+def test_guard_errors_carry_their_facts(tiny, tmp_path):
+    with pytest.raises(UntrustedCustomCodeError) as untrusted:
+        load(ModelSpec(str(tiny["custom"]), model_class="AutoModel"))
+    code = tiny["custom"] / "modeling_tiny_custom.py"
+    assert untrusted.value.source == str(tiny["custom"])
+    assert untrusted.value.files == {
+        "modeling_tiny_custom.py": hashlib.sha256(code.read_bytes()).hexdigest()
+    }
+    with pytest.raises(WeightMismatchError) as unused:
+        load(ModelSpec(str(tiny["bert-mlm"]), model_class="AutoModel"))
+    assert unused.value.unexpected_keys and all(
+        k.startswith("cls.predictions") for k in unused.value.unexpected_keys
+    )
+    assert unused.value.missing_keys == ["pooler.dense.bias", "pooler.dense.weight"]
+
+
+def test_errors_keep_message_hint_and_facts_through_pickle(tiny):
+    with pytest.raises(WeightMismatchError) as info:
+        load(ModelSpec(str(tiny["bert-mlm"]), model_class="AutoModel"))
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is WeightMismatchError
+    assert (copy.message, copy.hint) == (info.value.message, info.value.hint)
+    assert copy.unexpected_keys == info.value.unexpected_keys
+
+
+def test_an_undeclared_fact_is_a_bug_caught_at_once():
+    with pytest.raises(TypeError, match="no fact"):
+        WeightMismatchError("m", "h", missing_key=["typo"])
+
+
+@pytest.mark.parametrize(
+    "name", ["bert", "bert-mlm", "roberta", "xlmr-mlm", "distilbert-cls", "gpt2", "custom"]
+)
+def test_the_class_inspect_suggests_loads_the_checkpoint_as_is(tiny, name):
+    """The hint 'set model_class to the class tether inspect suggests' must be true."""
+    report = inspect(str(tiny[name]))
+    loaded = load(
+        ModelSpec(
+            str(tiny[name]),
+            model_class=report.suggested_class,
+            trust_remote_code=report.needs_custom_code,
+        )
+    )
+    assert not any(loaded.loading_info.get(k) for k in ("missing_keys", "unexpected_keys"))
+
+
+def test_transformers_load_report_does_not_spill_before_the_error(tiny, capfd):
+    with pytest.raises(WeightMismatchError):
+        load(ModelSpec(str(tiny["bert-mlm"]), model_class="AutoModel"))
+    captured = capfd.readouterr()
+    assert "LOAD REPORT" not in captured.err + captured.out
