@@ -175,3 +175,13 @@ def test_predictions_are_shaped_like_beam_prediction_results(minilm):
     [outcome] = Engine(minilm, "embed").predict(["hi"])
     assert isinstance(outcome, Prediction)
     assert outcome._fields == ("example", "inference", "model_id")
+
+
+@pytest.mark.parametrize("limits", [{"max_tokens": 0}, {"max_rows": -5}])
+def test_non_positive_limits_are_a_spec_error_not_a_value_error_later(tiny, limits):
+    from tether import SpecError
+
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    with pytest.raises(SpecError) as info:
+        Engine(loaded, "embed", **limits)
+    assert info.value.field == next(iter(limits))

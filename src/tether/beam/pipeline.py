@@ -7,7 +7,7 @@ runner that reports committed or attempted counters).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -17,6 +17,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from tether.beam.handlers import TetherModelHandler
 from tether.beam.io import RUN_NAMESPACE, ReadRecords, WriteRows, error_row, prediction_row
 from tether.beam.transforms import RunTether
+from tether.inference.results import RunSummary
 
 
 @dataclass(frozen=True)
@@ -31,22 +32,6 @@ class JobConfig:
     text_column: str = "text"
     id_column: str | None = None
     num_shards: int = 1
-
-
-@dataclass
-class RunSummary:
-    """Counts from the job's metrics: read == written + errors when nothing was lost."""
-
-    read: int = 0
-    written: int = 0
-    errors: int = 0
-    truncated: int = 0
-    state: str = ""
-    counters: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def balanced(self) -> bool:
-        return self.read == self.written + self.errors
 
 
 def build(pipeline: beam.Pipeline, handler: TetherModelHandler, job: JobConfig) -> None:
@@ -97,7 +82,7 @@ def run(
     result.wait_until_finish()
     counters = _counters(result, (RUN_NAMESPACE, handler.get_metrics_namespace()))
     return RunSummary(
-        read=counters.get(f"{RUN_NAMESPACE}:read", 0),
+        records=counters.get(f"{RUN_NAMESPACE}:read", 0),
         written=counters.get(f"{RUN_NAMESPACE}:written", 0),
         errors=counters.get(f"{RUN_NAMESPACE}:errors", 0),
         truncated=counters.get(f"{handler.get_metrics_namespace()}:truncated_records", 0),

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from tether.errors import SpecError
 from tether.inference.batching import default_budget, plan_batches
 from tether.inference.results import Outcome, Prediction, RecordError
 from tether.inference.tasks import Encoded, RecordProblem, Task, make_task
@@ -45,6 +46,13 @@ class Engine:
         max_rows: int | None = None,
         **task_options: Any,
     ) -> None:
+        for name, value in (("max_tokens", max_tokens), ("max_rows", max_rows)):
+            if value is not None and value < 1:
+                raise SpecError(
+                    f"{name} must be a positive number, got {value}.",
+                    f"Pass {name}=None for the device's default, or a number >= 1.",
+                    field=name,
+                )
         self.loaded = loaded
         self.task: Task = make_task(task, loaded, **task_options)
         default_tokens, default_rows = default_budget(loaded.device)

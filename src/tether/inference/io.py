@@ -273,7 +273,8 @@ def _rows_to_table(rows: list[dict[str, Any]]) -> Any:
             and first.ndim == 1
             and all(isinstance(v, np.ndarray) and v.shape == first.shape for v in values)
         ):
-            flat = pa.array(np.stack(values).astype(np.float32, copy=False).reshape(-1))
+            stacked = np.stack([np.asarray(v) for v in values])
+            flat = pa.array(stacked.astype(np.float32, copy=False).reshape(-1))
             columns[key] = pa.FixedSizeListArray.from_arrays(flat, first.shape[0])
         else:
             columns[key] = pa.array(

@@ -30,7 +30,7 @@ from tether.inference.io import (
     guess_format,
     read_records,
 )
-from tether.inference.results import Prediction, RecordError
+from tether.inference.results import Prediction, RecordError, RunSummary
 from tether.models.loading import LoadedModel
 
 PARTS_SUFFIX = ".tether-parts"
@@ -80,31 +80,6 @@ class RunConfig:
                 "errors": errors,
             }
         )
-
-
-@dataclass
-class RunSummary:
-    records: int = 0
-    written: int = 0
-    errors: int = 0
-    truncated: int = 0
-    resumed_chunks: int = 0
-    seconds: float = 0.0
-    output: str = ""
-    errors_path: str = ""
-
-    @property
-    def rate(self) -> float:
-        return self.records / self.seconds if self.seconds else 0.0
-
-    def line(self) -> str:
-        text = (
-            f"records in: {self.records} = written {self.written} + errors {self.errors}"
-            f"; truncated {self.truncated}; {self.rate:.1f} records/s"
-        )
-        if self.resumed_chunks:
-            text += f"; resumed after {self.resumed_chunks} finished chunk(s)"
-        return text
 
 
 def run_file(

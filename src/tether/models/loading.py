@@ -338,7 +338,8 @@ def _build_pipeline(spec: ModelSpec, model: Any, tokenizer: Any, device: Any) ->
     from transformers import pipeline
 
     task, _ = resolve_task(spec.task or "")
-    return pipeline(task, model=model, tokenizer=tokenizer, device=device)
+    build: Any = pipeline  # its overloads are keyed on literal task names; ours is a str
+    return build(task, model=model, tokenizer=tokenizer, device=device)
 
 
 def _load_sentence_transformer(spec: ModelSpec, path: Path, device: Any) -> Any:

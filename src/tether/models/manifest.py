@@ -54,9 +54,15 @@ class Manifest:
     def tolerance(self) -> Tolerance:
         """The tolerance the bundle was saved with (its fingerprint is judged by it)."""
         saved = self.fingerprint
-        limits = {k: saved.get(k) for k in ("atol", "min_cosine", "rtol", "min_topk")}
+
+        def limit(key: str) -> float | None:
+            return None if saved.get(key) is None else float(saved[key])
+
         return Tolerance(
-            **{k: None if v is None else float(v) for k, v in limits.items()},
+            atol=limit("atol"),
+            min_cosine=limit("min_cosine"),
+            rtol=limit("rtol"),
+            min_topk=limit("min_topk"),
             name=str(saved.get("name", "custom")),
         )
 

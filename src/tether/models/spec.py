@@ -182,13 +182,13 @@ class ModelSpec:
         return cls.from_json(path.read_text(encoding="utf-8"))
 
 
-def resolve_model_class(name: str) -> type:
+def resolve_model_class(name: str) -> Any:
     """Return the transformers (or sentence-transformers) class called ``name``."""
     if name in SENTENCE_TRANSFORMERS_CLASSES:
         from tether.errors import require_extra
 
         module = require_extra("sentence_transformers", "sentence-transformers")
-        return module.SentenceTransformer  # type: ignore[attr-defined, no-any-return]
+        return module.SentenceTransformer  # type: ignore[attr-defined]
     import transformers
 
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
@@ -206,7 +206,7 @@ def resolve_model_class(name: str) -> type:
             (f"Did you mean {', '.join(guess)}? " if guess else "")
             + "Use a transformers model class name such as 'AutoModel', or set task instead.",
         )
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
 def resolve_task(task: str) -> tuple[str, dict[str, Any]]:

@@ -280,7 +280,7 @@ def import_callable(target: str) -> Callable[..., Any]:
         ) from exc
     if not callable(obj):
         raise ParityError(f"{target!r} is not callable.", "Point at a function.")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def is_callable_target(text: str) -> bool:

@@ -201,7 +201,7 @@ def compare(
     finals: dict[tuple[str, str], DiffStats] = {}
     emb_a: list[torch.Tensor | None] = [None] * len(texts)
     emb_b: list[torch.Tensor | None] = [None] * len(texts)
-    pooling = side_a.pooling or side_b.pooling or "mean"
+    pooling: str = side_a.pooling or side_b.pooling or "mean"
     for index, batch in batches:
         mask = batch["attention_mask"]
         out_a, out_b = layer_run.run(batch, mask)
@@ -223,8 +223,6 @@ def compare(
         stats.update(matrix_a, matrix_b, None)
         embedding = stats.result()
         topk = neighbour_agreement(matrix_a, matrix_b, top_k)
-    else:
-        pooling = None
     modules, blocks, only_a, only_b = layer_run.results()
     first = next((m for m in modules if not m.within(tol)), None)
     failures = _verdict(outputs, embedding, topk, tol)
@@ -237,7 +235,7 @@ def compare(
         texts=len(texts),
         outputs=outputs,
         embedding=embedding,
-        pooling=pooling,
+        pooling=pooling if embedding is not None else None,
         topk=topk,
         modules=modules,
         blocks=blocks,

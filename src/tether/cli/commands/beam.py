@@ -163,12 +163,12 @@ def run_cmd(
         click.echo(f"submitted to {runner}: {summary.state}")
         return
     click.echo(
-        f"{runner}: read {summary.read} records; wrote {summary.written} to {job.output}, "
+        f"{runner}: read {summary.records} records; wrote {summary.written} to {job.output}, "
         f"{summary.errors} errors to {job.errors} ({summary.truncated} truncated)"
     )
     if not summary.balanced:
         raise click.ClickException(
-            f"the counts do not add up: read {summary.read} != written {summary.written} + "
+            f"the counts do not add up: read {summary.records} != written {summary.written} + "
             f"errors {summary.errors}; the runner may not report committed metrics."
         )
 
