@@ -227,8 +227,9 @@ def test_deleted_tokenizer_file_is_caught(copy_of):
     assert not report.ok
     assert report.missing == ["tokenizer.json"]
     assert "files missing: tokenizer.json" in report.format()
-    with pytest.raises(IncompleteBundleError, match=r"tokenizer\.json"):
+    with pytest.raises(IncompleteBundleError, match=r"tokenizer\.json") as info:
         load_bundle(bundle)
+    assert info.value.missing == ["tokenizer.json"]
 
 
 @pytest.mark.parametrize("other", ["BertForMaskedLM", "AutoModelForMaskedLM"])
@@ -238,6 +239,8 @@ def test_loading_as_another_class_raises_naming_both(saved, other):
     assert "saved and fingerprinted as BertModel" in info.value.message
     assert "BertForMaskedLM" in info.value.message
     assert "model_class='BertModel'" in info.value.hint
+    assert (info.value.saved_class, info.value.requested_class) == ("BertModel", "BertForMaskedLM")
+    assert info.value.path == str(saved["bert"].resolve())
 
 
 def test_verify_as_another_class_fails_and_says_what_differs(saved):

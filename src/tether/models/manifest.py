@@ -80,12 +80,14 @@ class Manifest:
                 f"{where} is not a tether bundle manifest (format "
                 f"{data.get('format') if isinstance(data, dict) else None!r}).",
                 "Re-save the model with `tether save`.",
+                path=str(where.parent),
             )
         if not data.get("complete"):
             raise IncompleteBundleError(
                 f"{where.parent} is a bundle whose save never finished (tether.json is the "
                 "unfinished marker written when the save started).",
                 "Delete the directory and save the model again with `tether save`.",
+                path=str(where.parent),
             )
         known = {f for f in cls.__dataclass_fields__}
         missing = sorted(known - set(data) - {"format", "complete"})
@@ -93,6 +95,7 @@ class Manifest:
             raise BundleError(
                 f"{where} lacks manifest field(s): {', '.join(missing)}.",
                 "Re-save the model with `tether save`.",
+                path=str(where.parent),
             )
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -111,6 +114,7 @@ def read_manifest(path: str | Path) -> Manifest:
             f"{str(path)!r} is not a tether bundle: it has no {MANIFEST_NAME}.",
             "Pass a directory written by `tether save`, or save this model first "
             "(`tether save SOURCE OUT_DIR`).",
+            path=str(path),
         )
     return Manifest.from_dict(read_json(manifest_path), manifest_path)
 
@@ -126,7 +130,9 @@ def bundle_spec(path: str | Path, **overrides: Any) -> ModelSpec:
         return spec.replace(**overrides)
     except TypeError as exc:
         raise SpecError(
-            f"Unknown ModelSpec field in overrides: {exc}.", "Pass ModelSpec field names."
+            f"Unknown ModelSpec field in overrides: {exc}.",
+            "Pass ModelSpec field names.",
+            field=str(exc),
         ) from exc
 
 
@@ -201,6 +207,9 @@ def _class_mismatch(path: Path, manifest: Manifest, wanted: str) -> BundleClassM
         f"Load it with model_class={how!r} (`tether.load_bundle(path)` reads it from the "
         "manifest). To put another head on these weights on purpose, load the original "
         "source with that class and save a new bundle.",
+        path=str(path),
+        saved_class=manifest.class_name,
+        requested_class=wanted,
     )
 
 
@@ -223,6 +232,8 @@ def check_files_on_load(path: Path, manifest: Manifest) -> None:
             f"{', '.join(missing)}.",
             "Restore the bundle from a complete copy (or re-save it), then run "
             "`tether verify BUNDLE`.",
+            path=str(path),
+            missing=missing,
         )
     if changed:
         raise BundleError(
@@ -230,4 +241,5 @@ def check_files_on_load(path: Path, manifest: Manifest) -> None:
             f"{', '.join(changed)}.",
             "Run `tether verify BUNDLE` for the full report; restore the bundle from a "
             "trusted copy or re-save it.",
+            path=str(path),
         )
