@@ -81,18 +81,19 @@ def test_round_trip_reloads_identical_outputs_and_verifies(tiny, tmp_path, name)
     original = load(_spec(tiny, name))
     out = save(original, tmp_path / "bundle")
 
-    reloaded = load_bundle(out)
+    trust = MODELS[name][1]
+    reloaded = load_bundle(out, trust_remote_code=trust)
     assert type(reloaded.model).__name__ == MODELS[name][2]
     assert _max_diff(probe_outputs(original), probe_outputs(reloaded)) == 0.0
     manifest = read_manifest(out)
     assert manifest.class_name == MODELS[name][2]
-    assert manifest.spec["trust_remote_code"] is MODELS[name][1]
+    assert manifest.spec["trust_remote_code"] is False  # trust is the loader's decision
     assert manifest.spec["source"] == "."
     assert (out / "model.safetensors").is_file()
     assert not list(out.glob("*.bin"))
     # The fingerprint is never mistaken for weights by scanners such as `tether inspect`.
     assert [w.path for w in inspect(str(out)).weight_files] == ["model.safetensors"]
-    report = verify(out)
+    report = verify(out, trust_remote_code=trust)
     assert report.ok, report.format()
     assert report.comparison.max_abs_diff == 0.0
 
@@ -439,13 +440,13 @@ def test_cli_save_verify_and_tamper_exit_codes(tiny, tmp_path):
     result = _cli("save", tiny["custom"], out, "--trust-remote-code", "--license", "mit")
     assert result.exit_code == 0, result.output
     assert "saved TinyCustomModel bundle" in result.output
-    assert _cli("verify", out).exit_code == 0
+    assert _cli("verify", out, "--trust-remote-code").exit_code == 0
 
-    data = json.loads(_cli("verify", out, "--json").output)
+    data = json.loads(_cli("verify", out, "--trust-remote-code", "--json").output)
     assert data["ok"] is True and data["comparison"]["max_abs_diff"] == 0.0
 
     (out / "tokenizer.json").unlink()
-    result = _cli("verify", out)
+    result = _cli("verify", out, "--trust-remote-code")
     assert result.exit_code == 1
     assert "FAILED" in result.output and "files missing: tokenizer.json" in result.output
 

@@ -95,7 +95,9 @@ def test_saved_card_without_info_marks_todos_and_names_trust_remote_code(tiny, t
     text = (bundle / "README.md").read_text()
     assert "trust_remote_code=True" in text
     assert "modeling_tiny_custom.py" in text
-    assert '"trust_remote_code": true' in text
+    assert 'load_bundle("path/to/this/bundle", trust_remote_code=True)' in text
+    assert "tether verify path/to/this/bundle --trust-remote-code" in text
+    assert '"trust_remote_code": false' in text  # the manifest never trusts itself
     assert "transformers |" in text  # environment table
     result = check_card(bundle)
     assert not result.ok

@@ -2,6 +2,7 @@ import hashlib
 import json
 import pickle
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -241,3 +242,67 @@ def test_transformers_load_report_does_not_spill_before_the_error(tiny, capfd):
         load(ModelSpec(str(tiny["bert-mlm"]), model_class="AutoModel"))
     captured = capfd.readouterr()
     assert "LOAD REPORT" not in captured.err + captured.out
+
+
+def _with_pickle(tiny, tmp_path, where: str, decoy: str | None = None) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(tiny["bert"], target)
+    state = AutoModel.from_pretrained(str(target)).state_dict()
+    (target / where).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, target / where)
+    if decoy:
+        (target / decoy).parent.mkdir(parents=True, exist_ok=True)
+        (target / "model.safetensors").rename(target / decoy)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("where", "decoy"),
+    [
+        ("2_Dense/pytorch_model.bin", None),  # a sentence-transformers module's weights
+        ("pytorch_model.bin", "model.onnx"),  # beside a format PyTorch never reads
+        ("pytorch_model.bin", "nested/model.safetensors"),  # safetensors, but elsewhere
+        ("checkpoint/weights.pt", None),
+    ],
+)
+def test_every_pickle_a_load_could_read_needs_allow_pickle(tiny, tmp_path, where, decoy):
+    target = _with_pickle(tiny, tmp_path, where, decoy)
+    with pytest.raises(UnsafeWeightsError) as info:
+        load(ModelSpec(str(target), model_class="AutoModel"))
+    assert info.value.files == [where]
+
+
+def test_a_pickle_beside_safetensors_in_its_folder_is_not_read(tiny, tmp_path):
+    """Loaders take the safetensors file of a folder that has both (tether forces it)."""
+    target = _with_pickle(tiny, tmp_path, "pytorch_model.bin")
+    loaded = load(ModelSpec(str(target), model_class="AutoModel"))
+    reference = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    assert torch.equal(_hidden(loaded), _hidden(reference))
+
+
+@pytest.mark.parametrize("field", ["num_hidden_layers", "hidden_size", "vocab_size"])
+def test_an_absurd_config_is_refused_before_anything_is_built(tiny, tmp_path, monkeypatch, field):
+    from transformers import BertModel
+
+    target = Path(shutil.copytree(tiny["bert"], tmp_path / "absurd"))
+    config = json.loads((target / "config.json").read_text())
+    config[field] = 1_000_000
+    (target / "config.json").write_text(json.dumps(config))
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(BertModel, "from_pretrained", never)
+    with pytest.raises(WeightMismatchError, match="describes a model of at least") as info:
+        load(ModelSpec(str(target), model_class="BertModel"))
+    assert info.value.source == str(target)
+
+
+def test_implied_parameters_is_a_lower_bound_for_every_tiny_model(tiny):
+    from tether.models.loading import implied_parameters
+
+    for name in ("bert", "bert-mlm", "roberta", "xlmr-mlm", "distilbert-cls", "gpt2", "custom"):
+        config = json.loads((tiny[name] / "config.json").read_text())
+        implied = implied_parameters(config)
+        assert implied is not None, name
+        assert implied <= inspect(str(tiny[name])).num_parameters, name

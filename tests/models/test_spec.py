@@ -1,4 +1,5 @@
 import json
+import pickle
 
 import pytest
 
@@ -30,10 +31,46 @@ def test_spec_file_round_trip(tmp_path):
     assert ModelSpec.load_file(path) == spec
 
 
-def test_token_is_not_written_to_json():
-    spec = ModelSpec("org/m", model_class="AutoModel", load_kwargs={"token": "hf_secret"})
-    assert "hf_secret" not in spec.to_json()
-    assert spec.load_kwargs["token"] == "hf_secret"
+TOKEN = "hf_plantedSecretToken1234567890"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"load_kwargs": {"token": TOKEN}},
+        {"load_kwargs": {"use_auth_token": TOKEN}},
+        {"load_kwargs": {"HF_TOKEN": TOKEN}},
+        {"load_kwargs": {"proxies": {"https": "x", "auth_token": TOKEN}}},
+        {"load_kwargs": {"headers": [TOKEN]}},  # a token by its shape, under any key
+        {"tokenizer_kwargs": {"token": TOKEN}},
+        {"tokenizer_kwargs": {"api_key": "not-hf-shaped-but-named-a-secret"}},
+    ],
+)
+def test_a_credential_anywhere_in_a_spec_is_refused_without_echoing_it(kwargs):
+    with pytest.raises(SpecError) as info:
+        ModelSpec("org/m", model_class="AutoModel", **kwargs)
+    assert TOKEN not in str(info.value) and "not-hf-shaped" not in str(info.value)
+    assert "token_env" in info.value.hint
+    assert info.value.field in ("load_kwargs", "tokenizer_kwargs")
+
+
+def test_harmless_kwargs_that_mention_tokens_by_name_only_are_fine():
+    spec = ModelSpec("org/m", model_class="AutoModel", load_kwargs={"token": None})
+    assert spec.load_kwargs == {"token": None}
+    ModelSpec("org/m", model_class="AutoModel", tokenizer_kwargs={"add_prefix_space": True})
+
+
+def test_token_env_names_a_variable_read_at_load_time(monkeypatch):
+    spec = ModelSpec("org/m", model_class="AutoModel", token_env="MY_HUB_TOKEN")
+    monkeypatch.setenv("MY_HUB_TOKEN", TOKEN)
+    assert spec.token() == TOKEN
+    assert TOKEN not in spec.to_json() + repr(spec) + str(pickle.dumps(spec))
+    monkeypatch.delenv("MY_HUB_TOKEN")
+    with pytest.raises(SpecError, match="not set"):
+        spec.token()
+    with pytest.raises(SpecError, match="environment variable"):
+        ModelSpec("org/m", model_class="AutoModel", token_env=TOKEN + "-x")
+    assert ModelSpec("org/m", model_class="AutoModel").token() is None
 
 
 def test_unknown_class_name_is_rejected_with_suggestion():

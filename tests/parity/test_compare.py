@@ -263,7 +263,9 @@ def test_spec_file_and_bundle_sides_load_the_same_model(tiny, tmp_path):
     spec_file = ModelSpec(str(tiny["custom"]), model_class="AutoModel", trust_remote_code=True)
     spec_file.save(tmp_path / "spec.json")
     bundle = save(spec_file, tmp_path / "bundle")
-    report = compare(str(tmp_path / "spec.json"), str(bundle))
+    report = compare(
+        str(tmp_path / "spec.json"), str(bundle), spec_defaults={"trust_remote_code": True}
+    )
     assert report.passed and report.outputs[0].max_abs == 0
     assert report.first_divergence is None and len(report.modules) > 30
 

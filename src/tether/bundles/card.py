@@ -281,7 +281,8 @@ def _body(bundle_dir: Path, manifest: Manifest, info: CardInfo, data: Any, name:
 
 def _how_to_load(manifest: Manifest, report: Any) -> str:
     spec = manifest.spec
-    trust = bool(spec.get("trust_remote_code"))
+    trust = bool(manifest.model_class.get("custom_code"))
+    python_arg, flag = (", trust_remote_code=True", " --trust-remote-code") if trust else ("", "")
     lines = [
         "Load it through tether, which reads the exact spec from `tether.json` and refuses "
         "to load it any other way:",
@@ -289,16 +290,17 @@ def _how_to_load(manifest: Manifest, report: Any) -> str:
         "```python",
         "import tether",
         "",
-        'loaded = tether.load_bundle("path/to/this/bundle")',
+        f'loaded = tether.load_bundle("path/to/this/bundle"{python_arg})',
         "```",
         "",
         "Check it before use (exit code 0 when the files and outputs match):",
         "",
         "```bash",
-        "tether verify path/to/this/bundle",
+        f"tether verify path/to/this/bundle{flag}",
         "```",
         "",
-        "The exact spec (`source` is this directory):",
+        "The exact spec (`source` is this directory; trust is never part of it: the "
+        "person loading the bundle decides):",
         "",
         "```json",
         json.dumps(spec, indent=2, sort_keys=True),

@@ -51,6 +51,7 @@ from tether.models.manifest import (
     bundle_spec,
     check_bundle_class,
     is_bundle,
+    present_files,
     read_manifest,
 )
 from tether.models.spec import ModelSpec
@@ -64,7 +65,7 @@ logger = logging.getLogger(__name__)
 #: sentence-transformers files beside the transformer weights.
 ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
 #: load_kwargs that describe the saving machine, not the model.
-_MACHINE_LOCAL_KWARGS = ("cache_dir", "local_files_only", "token", "use_auth_token", "subfolder")
+_MACHINE_LOCAL_KWARGS = ("cache_dir", "local_files_only", "subfolder")
 _VERSION_PACKAGES = (
     "tether",
     "torch",
@@ -272,8 +273,17 @@ def _draft_manifest(loaded: LoadedModel, tolerance: Tolerance) -> Manifest:
     if model_class and not spec.is_sentence_transformers and _is_builtin_class(cls):
         model_class = exact  # reload with the exact class, not the Auto class that found it
     load_kwargs = {k: v for k, v in spec.load_kwargs.items() if k not in _MACHINE_LOCAL_KWARGS}
+    # Trust (custom code, pickle) is the loading user's decision, never the bundle's:
+    # the manifest records the recipe without it (see bundle_spec).
     bundle = spec.replace(
-        source=".", revision=None, tokenizer=None, model_class=model_class, load_kwargs=load_kwargs
+        source=".",
+        revision=None,
+        tokenizer=None,
+        model_class=model_class,
+        load_kwargs=load_kwargs,
+        trust_remote_code=False,
+        allow_pickle=False,
+        token_env=None,
     )
     return Manifest(
         spec=bundle.to_dict(),
@@ -306,7 +316,11 @@ def _check_reproduces(
     Returns the reloaded model's fingerprint: the bundle records what it reloads as.
     """
     in_memory = compute_fingerprint(loaded)
-    reloaded = load_checkpoint(ModelSpec.from_dict(dict(manifest.spec, source=str(tmp))))
+    reloaded = load_checkpoint(
+        ModelSpec.from_dict(
+            dict(manifest.spec, source=str(tmp), trust_remote_code=loaded.spec.trust_remote_code)
+        )
+    )
     check_bundle_class(manifest, reloaded)
     fingerprint = recompute_like(reloaded, in_memory)
     comparison = compare_fingerprints(in_memory, fingerprint, tolerance)
@@ -336,9 +350,7 @@ def library_versions() -> dict[str, str | None]:
 
 def hash_files(root: Path) -> dict[str, dict[str, Any]]:
     """sha256 and size of every file under ``root`` except the manifest itself."""
-    files: dict[str, dict[str, Any]] = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if path.is_file() and rel != MANIFEST_NAME:
-            files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
-    return files
+    return {
+        rel: {"sha256": sha256_file(root / rel), "size": (root / rel).stat().st_size}
+        for rel in sorted(present_files(root))
+    }

@@ -15,15 +15,16 @@ from tether.bundles.fingerprint import (
 )
 from tether.bundles.save import library_versions
 from tether.errors import TetherError, VerificationError
-from tether.models.inspection import sha256_file
-from tether.models.loading import load_checkpoint
+from tether.models.inspection import inspect, sha256_cached
+from tether.models.loading import check_custom_code, load_checkpoint
 from tether.models.manifest import (
     DOC_FILES,
-    MANIFEST_NAME,
     Manifest,
     bundle_spec,
     check_bundle_class,
     check_predicted_class,
+    escapes,
+    present_files,
     read_manifest,
 )
 from tether.tolerances import Tolerance
@@ -95,8 +96,14 @@ def verify(
     """Check a bundle: every file's sha256, then reload and recompute its fingerprint.
 
     ``overrides`` change spec fields for the reload (``device="cuda"``, or a class, which
-    fails unless it builds the saved class). ``tolerance`` defaults to the manifest's.
-    Code that changed is never run: the reload is skipped and the report says why.
+    fails unless it builds the saved class; ``trust_remote_code=True`` for a bundle
+    with custom code, which is never trusted from its own manifest). ``tolerance``
+    defaults to the manifest's. Code that changed is never run: the reload is skipped
+    and the report says why.
+
+    Raises:
+        UntrustedCustomCodeError: the bundle carries custom code and the caller did
+            not pass ``trust_remote_code=True``.
     """
     root = Path(path).expanduser().resolve()
     manifest = read_manifest(root)
@@ -116,6 +123,10 @@ def verify(
             "what was saved, and tether does not run code it could not verify"
         )
         return report
+    # Verifying is not trusting: a bundle's custom code runs only when the caller says
+    # so (trust_remote_code=True), as for load(). Raised, not reported: nothing was
+    # checked against the outputs, and the user has a decision to make.
+    check_custom_code(spec, inspect(str(root)))
     try:
         expected = load_fingerprint(root / manifest.fingerprint["file"])
         # Every file is hashed above: reload even a changed bundle, to report how its
@@ -133,16 +144,12 @@ def verify(
 
 
 def _compare_files(root: Path, manifest: Manifest, report: VerificationReport) -> None:
-    present = {
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != MANIFEST_NAME
-    }
+    present = present_files(root)
     for rel, meta in sorted(manifest.files.items()):
-        if rel not in present:
+        if rel not in present or not (root / rel).is_file():
             report.missing.append(rel)
-        elif sha256_file(root / rel) != meta["sha256"]:
+        elif escapes(root, rel):  # a symlink out of the bundle is never its file
+            report.changed.append(rel)
+        elif sha256_cached(root / rel) != meta["sha256"]:
             (report.docs_changed if rel in DOC_FILES else report.changed).append(rel)
-    report.extra = sorted(
-        present - set(manifest.files) - {p for p in present if "__pycache__" in p}
-    )
+    report.extra = sorted(present - set(manifest.files))

@@ -90,11 +90,22 @@ class ModelReport:
 
     @property
     def has_safe_weights(self) -> bool:
-        return any(w.safe for w in self.weight_files)
+        """safetensors weights at the top level, where from_pretrained reads them."""
+        return any(w.format == "safetensors" and "/" not in w.path for w in self.weight_files)
 
     @property
     def pickle_weight_files(self) -> list[WeightFile]:
         return [w for w in self.weight_files if w.format == "pickle"]
+
+    @property
+    def readable_pickle_files(self) -> list[WeightFile]:
+        """Pickle weight files a loader would unpickle: those in any folder (the model's
+        own, or a sentence-transformers module's) that has no safetensors file beside
+        them. Loaders prefer safetensors where a folder has both (tether forces it for
+        the model's own folder); another format beside a pickle (ONNX, h5) is no
+        protection, since PyTorch loaders never read it."""
+        safe_dirs = {_folder(w.path) for w in self.weight_files if w.format == "safetensors"}
+        return [w for w in self.pickle_weight_files if _folder(w.path) not in safe_dirs]
 
     @property
     def suggested_class(self) -> str:
@@ -121,6 +132,33 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: (real path, device, inode, size, mtime_ns, ctime_ns) -> sha256. Any write to a file
+#: changes its ctime (which no user call can set back), so a hit is the same bytes.
+_HASHES: dict[tuple[str, int, int, int, int, int], str] = {}
+_HASHES_MAX = 4096
+
+
+def sha256_cached(path: Path) -> str:
+    """``sha256_file`` hashed once per file version in this process: loading a bundle
+    hashes every weight file, and the second load of the same files costs a stat."""
+    stat = path.stat()
+    key = (
+        str(path.resolve()),
+        stat.st_dev,
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+        stat.st_ctime_ns,
+    )
+    digest = _HASHES.get(key)
+    if digest is None:
+        digest = sha256_file(path)
+        if len(_HASHES) >= _HASHES_MAX:
+            _HASHES.pop(next(iter(_HASHES)))
+        _HASHES[key] = digest
+    return digest
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -141,9 +179,14 @@ def safetensors_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def inspect(source: str, revision: str | None = None, **load_kwargs: Any) -> ModelReport:
-    """Report what a model is and needs, without running any of its code."""
-    root = resolve_source(source, revision, load_kwargs)
+def inspect(
+    source: str, revision: str | None = None, *, token: str | None = None, **load_kwargs: Any
+) -> ModelReport:
+    """Report what a model is and needs, without running any of its code.
+
+    ``token`` is used to download a hub repo and is not kept anywhere.
+    """
+    root = resolve_source(source, revision, load_kwargs, token)
     config_path = root / "config.json"
     config: dict[str, Any] = read_json(config_path) if config_path.is_file() else {}
     warnings: list[str] = []
@@ -200,6 +243,10 @@ def _auto_map_modules(auto_map: dict[str, Any]) -> list[str]:
             if isinstance(ref, str):
                 refs.append(ref.rsplit(".", 1)[0])
     return sorted(set(refs))
+
+
+def _folder(relative: str) -> str:
+    return relative.rpartition("/")[0]
 
 
 def _code_files(root: Path) -> list[CodeFile]:

@@ -31,7 +31,7 @@ from tether.errors import (
     UntrustedCustomCodeError,
     WeightMismatchError,
 )
-from tether.models.inspection import ModelReport, inspect
+from tether.models.inspection import ModelReport, inspect, read_json
 from tether.models.manifest import check_bundle_class, check_bundle_spec
 from tether.models.spec import ModelSpec, resolve_model_class, resolve_task
 
@@ -98,7 +98,7 @@ def load_checkpoint(spec: ModelSpec) -> LoadedModel:
 
 
 def _resolve(spec: ModelSpec) -> tuple[ModelReport, Path]:
-    report = inspect(spec.source, spec.revision, **spec.load_kwargs)
+    report = inspect(spec.source, spec.revision, token=spec.token(), **spec.load_kwargs)
     path = Path(report.path)
     if not (path / "config.json").is_file():
         raise SourceNotFoundError(
@@ -112,6 +112,7 @@ def _resolve(spec: ModelSpec) -> tuple[ModelReport, Path]:
 def _load_checked(spec: ModelSpec, report: ModelReport, path: Path) -> LoadedModel:
     check_custom_code(spec, report)
     check_weight_files(spec, report)
+    check_config_size(spec, report, path)
     device = resolve_device(spec.device)
 
     if spec.is_sentence_transformers:
@@ -122,7 +123,6 @@ def _load_checked(spec: ModelSpec, report: ModelReport, path: Path) -> LoadedMod
     kwargs: dict[str, Any] = dict(spec.load_kwargs)
     kwargs.pop("local_files_only", None)
     kwargs.pop("cache_dir", None)
-    kwargs.pop("token", None)
     if report.has_safe_weights:
         kwargs.setdefault("use_safetensors", True)
     try:
@@ -180,16 +180,71 @@ def check_custom_code(spec: ModelSpec, report: ModelReport) -> None:
 
 
 def check_weight_files(spec: ModelSpec, report: ModelReport) -> None:
-    if report.has_safe_weights or not report.pickle_weight_files or spec.allow_pickle:
+    """Every pickle file a load could unpickle, in any subfolder and under any model
+    class, needs allow_pickle: weights_only unpickling is torch's own second line."""
+    readable = report.readable_pickle_files
+    if not readable or spec.allow_pickle:
         return
-    names = ", ".join(w.path for w in report.pickle_weight_files)
+    names = ", ".join(w.path for w in readable)
     raise UnsafeWeightsError(
-        f"{spec.source!r} has only pickle weight files ({names}); unpickling can run "
-        "arbitrary code.",
+        f"{spec.source!r} has pickle weight files that loading would unpickle ({names}), "
+        "with no safetensors file beside them; unpickling can run arbitrary code.",
         "Prefer a safetensors copy of the model (`tether save` writes one), or set "
         "allow_pickle=True if you trust the source.",
         source=spec.source,
-        files=[w.path for w in report.pickle_weight_files],
+        files=[w.path for w in readable],
+    )
+
+
+#: A config may describe a model this many times larger than its weights (a new head,
+#: tied or buffer-only parameters) before it is refused as describing other weights.
+CONFIG_SIZE_FACTOR = 4
+
+
+def implied_parameters(config: dict[str, Any]) -> int | None:
+    """A lower estimate of the parameter count a transformer config asks for, from its
+    standard size fields (embeddings + attention + MLP per layer); None when the config
+    does not use them. Cheap: nothing is built."""
+
+    def first(*names: str) -> int | None:
+        for name in names:
+            value = config.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
+    hidden = first("hidden_size", "n_embd", "d_model", "dim")
+    layers = first("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    if not hidden or not layers:
+        return None
+    inner = first("intermediate_size", "n_inner", "ffn_dim", "hidden_dim") or 4 * hidden
+    experts = first("num_local_experts", "num_experts") or 1
+    vocab = first("vocab_size") or 0
+    kv = first("num_key_value_heads")
+    heads = first("num_attention_heads", "n_head")
+    attention = 2 * hidden * hidden + (
+        2 * hidden * (hidden * kv // heads) if kv and heads else 2 * hidden * hidden
+    )
+    return vocab * hidden + layers * (attention + 2 * hidden * inner * experts)
+
+
+def check_config_size(spec: ModelSpec, report: ModelReport, path: Path) -> None:
+    """Refuse, before building anything, a config that asks for far more parameters
+    than its weights hold: a million layers would cost minutes and gigabytes before
+    transformers reported the weights missing."""
+    weights = report.num_parameters
+    config_path = path / "config.json"
+    if not weights or not config_path.is_file():
+        return
+    implied = implied_parameters(read_json(config_path))
+    if implied is None or implied <= CONFIG_SIZE_FACTOR * weights + 1_000_000:
+        return
+    raise WeightMismatchError(
+        f"{spec.source!r}: config.json describes a model of at least {implied:,} parameters, "
+        f"but its weight files hold {weights:,}. The config does not describe these weights "
+        "(look at num_hidden_layers, hidden_size, intermediate_size, vocab_size).",
+        "Use the config.json that was saved with these weights (save_pretrained writes both).",
+        source=spec.source,
     )
 
 
@@ -236,7 +291,7 @@ def load_tokenizer(spec: ModelSpec, path: Path, report: ModelReport) -> Any:
     files = (
         report.tokenizer_files
         if spec.tokenizer is None
-        else inspect(spec.tokenizer, None, **spec.load_kwargs).tokenizer_files
+        else inspect(spec.tokenizer, None, token=spec.token(), **spec.load_kwargs).tokenizer_files
     )
     if not files:
         # transformers 5 builds an empty tokenizer here instead of failing.

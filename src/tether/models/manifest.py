@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import BundleClassMismatchError, BundleError, IncompleteBundleError, SpecError
-from tether.models.inspection import read_json, sha256_file
+from tether.models.inspection import read_json, sha256_cached
 from tether.models.spec import ModelSpec
 from tether.tolerances import Tolerance
 
@@ -31,9 +31,11 @@ BUNDLE_FORMAT = "tether-bundle/1"
 #: Files that document the model without changing it: a change is reported, not failed,
 #: so that a user can fill in the model card's TODOs.
 DOC_FILES = frozenset({CARD_NAME})
-#: Files up to this size are hashed on every load() (configs, tokenizer, code); larger
-#: ones (weights) only have their size checked there, and are hashed by verify().
-LOAD_HASH_LIMIT = 16 * 1024 * 1024
+#: Files a bundle may hold beyond its manifest without changing outputs: byte-code
+#: caches and what a hub checkout adds. Any other unlisted file is refused on load,
+#: since some loader (sentence-transformers modules, tokenizers) might read it.
+IGNORED_PARTS = frozenset({"__pycache__", ".cache", ".git"})
+IGNORED_FILES = frozenset({".gitattributes"})
 
 
 @dataclass
@@ -90,6 +92,14 @@ class Manifest:
                 path=str(where.parent),
             )
         known = {f for f in cls.__dataclass_fields__}
+        bad_paths = sorted(p for p in data.get("files") or {} if not _is_inside_path(p))
+        if bad_paths:
+            raise BundleError(
+                f"{where} lists file path(s) outside the bundle: {', '.join(bad_paths)}; "
+                "a manifest names files relative to the bundle, without '..'.",
+                "Do not load this bundle; re-save the model from a trusted source.",
+                path=str(where.parent),
+            )
         missing = sorted(known - set(data) - {"format", "complete"})
         if missing:
             raise BundleError(
@@ -119,11 +129,20 @@ def read_manifest(path: str | Path) -> Manifest:
     return Manifest.from_dict(read_json(manifest_path), manifest_path)
 
 
+#: Spec fields that are the loading user's decisions: a bundle's manifest never sets
+#: them, whatever it says (a bundle someone sends you must not trust itself).
+USER_DECISIONS = {"trust_remote_code": False, "allow_pickle": False, "token_env": None}
+
+
 def bundle_spec(path: str | Path, **overrides: Any) -> ModelSpec:
-    """The ModelSpec stored in a bundle, with ``source`` set to the bundle directory."""
+    """The ModelSpec stored in a bundle, with ``source`` set to the bundle directory.
+
+    ``trust_remote_code``, ``allow_pickle`` and ``token_env`` come only from
+    ``overrides`` (the caller), never from the manifest.
+    """
     path = Path(path).expanduser().resolve()
     manifest = read_manifest(path)
-    spec = ModelSpec.from_dict(dict(manifest.spec, source=str(path)))
+    spec = ModelSpec.from_dict(dict(manifest.spec, source=str(path), **USER_DECISIONS))
     if not overrides:
         return spec
     try:
@@ -213,8 +232,40 @@ def _class_mismatch(path: Path, manifest: Manifest, wanted: str) -> BundleClassM
     )
 
 
+def _is_inside_path(relative: Any) -> bool:
+    """A manifest path: relative, POSIX, no '..' or empty parts, not absolute."""
+    if not isinstance(relative, str) or not relative or "\\" in relative:
+        return False
+    parts = relative.split("/")
+    return not relative.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+
+
+def escapes(root: Path, relative: str) -> bool:
+    """True when ``root/relative`` resolves outside ``root`` (a symlink pointing away)."""
+    return not (root / relative).resolve().is_relative_to(root.resolve())
+
+
+def present_files(root: Path) -> set[str]:
+    """Every file under a bundle that loading could read: all but the manifest itself,
+    byte-code caches and hub metadata (IGNORED_PARTS, IGNORED_FILES)."""
+    found = set()
+    for file in root.rglob("*"):
+        rel = file.relative_to(root)
+        if (
+            (file.is_file() or file.is_symlink())
+            and rel.as_posix() != MANIFEST_NAME
+            and rel.name not in IGNORED_FILES
+            and not IGNORED_PARTS.intersection(rel.parts)
+        ):
+            found.add(rel.as_posix())
+    return found
+
+
 def check_files_on_load(path: Path, manifest: Manifest) -> None:
-    """Cheap checks on every load: no file missing, sizes equal, small files' sha256."""
+    """On every load, everything that can change the outputs: every listed file present
+    and unchanged (sha256, cached per file version), none pointing outside the bundle,
+    and no unlisted file a loader could read (an added module config would change
+    embeddings while every listed hash still matches)."""
     missing, changed = [], []
     for rel, meta in manifest.files.items():
         if rel in DOC_FILES:
@@ -222,10 +273,22 @@ def check_files_on_load(path: Path, manifest: Manifest) -> None:
         file = path / rel
         if not file.is_file():
             missing.append(rel)
-        elif file.stat().st_size != meta["size"] or (
-            meta["size"] <= LOAD_HASH_LIMIT and sha256_file(file) != meta["sha256"]
+        elif (
+            escapes(path, rel)
+            or file.stat().st_size != meta["size"]
+            or sha256_cached(file) != meta["sha256"]
         ):
             changed.append(rel)
+    unlisted = sorted(present_files(path) - set(manifest.files))
+    if unlisted:
+        raise BundleError(
+            f"Bundle {str(path)!r} holds file(s) its manifest does not list: "
+            f"{', '.join(unlisted)}. Loaders may read them (module configs, tokenizer "
+            "files, code), so they could change the outputs unseen.",
+            "Remove them, or re-save the bundle so that the manifest covers them; "
+            "`tether verify BUNDLE` shows the full report.",
+            path=str(path),
+        )
     if missing:
         raise IncompleteBundleError(
             f"Bundle {str(path)!r} is missing file(s) listed in its manifest: "

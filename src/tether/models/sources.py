@@ -27,7 +27,10 @@ def default_model_dir() -> Path:
 
 
 def resolve_source(
-    source: str, revision: str | None = None, load_kwargs: dict[str, Any] | None = None
+    source: str,
+    revision: str | None = None,
+    load_kwargs: dict[str, Any] | None = None,
+    token: str | None = None,
 ) -> Path:
     """Return a local directory holding the model's files.
 
@@ -49,10 +52,12 @@ def resolve_source(
         raise SourceNotFoundError(
             f"Model directory {source!r} does not exist.", "Check the path.", source=source
         )
-    return _snapshot(source, revision, load_kwargs or {})
+    return _snapshot(source, revision, load_kwargs or {}, token)
 
 
-def _snapshot(repo_id: str, revision: str | None, load_kwargs: dict[str, Any]) -> Path:
+def _snapshot(
+    repo_id: str, revision: str | None, load_kwargs: dict[str, Any], token: str | None
+) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -62,7 +67,7 @@ def _snapshot(repo_id: str, revision: str | None, load_kwargs: dict[str, Any]) -
                 repo_id,
                 revision=revision,
                 cache_dir=load_kwargs.get("cache_dir"),
-                token=load_kwargs.get("token"),
+                token=token,
                 local_files_only=bool(load_kwargs.get("local_files_only", False)),
             )
         )

@@ -21,8 +21,13 @@ from tether.errors import SpecError
 #: Class names that load a sentence-transformers model through its own library.
 SENTENCE_TRANSFORMERS_CLASSES = ("SentenceTransformer",)
 
-#: load_kwargs never written to JSON: they are secrets or machine-local.
-_SECRET_LOAD_KWARGS = ("token", "use_auth_token")
+#: Keyword names that carry a credential. A spec travels (JSON, bundles, Beam job
+#: graphs, pickles to workers, reprs in logs), so it never holds one: the machine that
+#: loads reads its token from HF_TOKEN / `hf auth login`, or from ``token_env``.
+_SECRET_KEY = re.compile(r"(^|_)(token|auth|password|secret|api_key|credentials?)($|_)", re.I)
+#: Token shapes that must not appear as values either (Hugging Face user/org tokens).
+_SECRET_VALUE = re.compile(r"^hf_[A-Za-z0-9]{8,}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?|xpu(:\d+)?)$")
 
@@ -52,6 +57,9 @@ class ModelSpec:
     allow_unused_weights: bool = False
     allow_pickle: bool = False
     load_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: Name of the environment variable holding the hub token on the machine that
+    #: loads (default: huggingface_hub's own HF_TOKEN / login). Never the token itself.
+    token_env: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -102,6 +110,14 @@ class ModelSpec:
         for name in ("tokenizer_kwargs", "load_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise SpecError(f"ModelSpec.{name} must be a dict.", f"Pass {name}={{...}}.")
+        _check_no_secrets(self.load_kwargs, "load_kwargs")
+        _check_no_secrets(self.tokenizer_kwargs, "tokenizer_kwargs")
+        if self.token_env is not None and not _ENV_NAME.match(str(self.token_env)):
+            raise SpecError(
+                f"token_env must name an environment variable, got {self.token_env!r}.",
+                "Pass the variable's name, e.g. token_env='HF_TOKEN_READ', never the token.",
+                field="token_env",
+            )
         for key in ("trust_remote_code", "pretrained_model_name_or_path", "revision", "dtype"):
             if key in self.load_kwargs:
                 raise SpecError(
@@ -128,12 +144,25 @@ class ModelSpec:
     # -- serialisation ------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON. Secrets such as ``token`` are left out."""
-        data = dataclasses.asdict(self)
-        data["load_kwargs"] = {
-            k: v for k, v in self.load_kwargs.items() if k not in _SECRET_LOAD_KWARGS
-        }
-        return data
+        """Plain dict for JSON (a spec holds no secret, so all of it can be written)."""
+        return dataclasses.asdict(self)
+
+    def token(self) -> str | None:
+        """The hub token for this load, read now from ``token_env`` (None: let
+        huggingface_hub find HF_TOKEN or the login store itself)."""
+        import os
+
+        if self.token_env is None:
+            return None
+        value = os.environ.get(self.token_env)
+        if not value:
+            raise SpecError(
+                f"token_env={self.token_env!r} names an environment variable that is not set "
+                "on this machine.",
+                f"Set {self.token_env} where the model is loaded (for Beam: on the workers).",
+                field="token_env",
+            )
+        return value
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
@@ -180,6 +209,40 @@ class ModelSpec:
         if not path.is_file():
             raise SpecError(f"Spec file {str(path)!r} does not exist.", "Check the path.")
         return cls.from_json(path.read_text(encoding="utf-8"))
+
+
+def _check_no_secrets(kwargs: dict[str, Any], name: str) -> None:
+    """Refuse a credential in ``kwargs``: by its key, or by its value's shape, at any depth."""
+
+    def walk(value: Any, path: str) -> str | None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}[{key!r}]"
+                if _SECRET_KEY.search(str(key)) and item not in (None, False):
+                    return where
+                found = walk(item, where)
+                if found:
+                    return found
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                found = walk(item, f"{path}[{index}]")
+                if found:
+                    return found
+        elif isinstance(value, str) and _SECRET_VALUE.match(value):
+            return path
+        return None
+
+    where = walk(kwargs, name)
+    if where:
+        # The value itself is never echoed: messages end up in logs.
+        raise SpecError(
+            f"ModelSpec.{where} holds a credential. A spec is written to JSON, bundles, "
+            "Beam job graphs and logs, so it never carries one.",
+            "Leave the token out: huggingface_hub reads HF_TOKEN or the `hf auth login` "
+            "store on the machine that loads, or set token_env='VAR' to name another "
+            "environment variable.",
+            field=name,
+        )
 
 
 def resolve_model_class(name: str) -> Any:

@@ -162,9 +162,9 @@ def load_ignoring_custom_code(spec: ModelSpec) -> LoadedModel:
     from tether.models.spec import resolve_model_class
 
     plain = spec.replace(trust_remote_code=False)
-    report = inspect(plain.source, plain.revision, **plain.load_kwargs)
+    report = inspect(plain.source, plain.revision, token=plain.token(), **plain.load_kwargs)
     model_cls = resolve_model_class(plain.model_class or "AutoModel")
-    kwargs = {k: v for k, v in plain.load_kwargs.items() if k not in ("cache_dir", "token")}
+    kwargs = {k: v for k, v in plain.load_kwargs.items() if k != "cache_dir"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = model_cls.from_pretrained(
@@ -291,11 +291,13 @@ def spec_for_path(text: str, overrides: Mapping[str, Any] | None = None) -> Mode
     """A spec for a side given as text: a spec JSON file, a bundle or model dir, a source.
 
     A bundle (``tether.json`` manifest) is loaded with the spec its manifest holds, a
-    directory carrying ``tether-spec.json`` with that spec.
+    directory carrying ``tether-spec.json`` with that spec; in both, trust and pickle
+    permission come only from ``overrides`` (the user), never from the files.
     ``overrides`` (model_class, trust_remote_code, ... from the command line) win over
     any spec file; a bare source defaults to ``AutoModel``.
     """
     from tether.constants import SPEC_FILENAME
+    from tether.models.manifest import USER_DECISIONS
 
     path = Path(text)
     if path.is_dir() and _is_bundle(path):
@@ -306,8 +308,10 @@ def spec_for_path(text: str, overrides: Mapping[str, Any] | None = None) -> Mode
     if path.is_file() and path.suffix == ".json":
         data = ModelSpec.load_file(path).to_dict()
     elif path.is_dir() and (path / SPEC_FILENAME).is_file():
+        # A spec shipped inside a model directory is the model's file, not the user's:
+        # it gives the recipe, never trust (custom code, pickle) or where tokens live.
         data = ModelSpec.load_file(path / SPEC_FILENAME).to_dict()
-        data["source"] = str(path)
+        data.update(source=str(path), **USER_DECISIONS)
     data.update(overrides or {})
     if data.get("task") and data.get("model_class") and not (overrides or {}).get("model_class"):
         data["model_class"] = None

@@ -111,18 +111,26 @@ def register(group: click.Group) -> None:
     @click.option(
         "--min-cosine", type=click.FloatRange(0, 1), default=None, help="Override the min cosine."
     )
+    @click.option(
+        "--trust-remote-code",
+        is_flag=True,
+        help="Run the bundle's own code to reload it (review it first; a bundle never "
+        "trusts itself).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     def verify_cmd(
         bundle: str,
         model_class: str | None,
         device: str | None,
+        trust_remote_code: bool,
         atol: float | None,
         min_cosine: float | None,
         as_json: bool,
     ) -> None:
         """Check BUNDLE: sha256 of every file, reload, and the fingerprint within tolerance.
 
-        Exit 0 when it verifies, 1 with a report of what differs when not.
+        Exit 0 when it verifies, 1 with a report of what differs when not, 2 when it
+        cannot be checked (e.g. custom code without --trust-remote-code).
         """
         from tether.bundles.verify import verify
         from tether.models.manifest import read_manifest
@@ -132,6 +140,8 @@ def register(group: click.Group) -> None:
             overrides.update(model_class=model_class, task=None)
         if device:
             overrides["device"] = device
+        if trust_remote_code:
+            overrides["trust_remote_code"] = True
         tolerance = None
         if atol is not None or min_cosine is not None:
             tolerance = _override(read_manifest(bundle).tolerance, atol, min_cosine)
