@@ -10,6 +10,7 @@ from transformers import AutoModel
 
 from tether import (
     DeviceUnavailableError,
+    ModelLoadError,
     ModelSpec,
     TokenizerError,
     UnsafeWeightsError,
@@ -306,3 +307,51 @@ def test_implied_parameters_is_a_lower_bound_for_every_tiny_model(tiny):
         implied = implied_parameters(config)
         assert implied is not None, name
         assert implied <= inspect(str(tiny[name])).num_parameters, name
+
+
+def _corrupt(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "tiny":
+        path.write_bytes(data[:5])
+    elif how == "huge-length":
+        path.write_bytes((10**12).to_bytes(8, "little") + data[8:])
+    elif how == "not-json":
+        length = int.from_bytes(data[:8], "little")
+        path.write_bytes(data[:8] + b"\xff" * length + data[8 + length :])
+
+
+@pytest.mark.parametrize("how", ["truncated", "tiny", "huge-length", "not-json"])
+def test_a_malformed_safetensors_file_is_one_clear_error(tiny, tmp_path, how):
+    from click.testing import CliRunner
+
+    from tether import InputError
+    from tether.cli.main import cli
+
+    target = Path(shutil.copytree(tiny["bert"], tmp_path / how))
+    _corrupt(target / "model.safetensors", how)
+    with pytest.raises(InputError, match="not a valid safetensors file") as info:
+        load(ModelSpec(str(target), model_class="AutoModel"))
+    assert info.value.path == str(target / "model.safetensors")
+    result = CliRunner().invoke(cli, ["load", str(target)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_a_pickle_torch_refuses_is_one_clear_error_and_never_runs(tiny, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    target = Path(shutil.copytree(tiny["bert"], tmp_path / "evil"))
+    (target / "model.safetensors").unlink()
+    with (target / "pytorch_model.bin").open("wb") as handle:
+        pickle.dump({"weight": Exploit()}, handle)
+    with pytest.raises(UnsafeWeightsError):
+        load(ModelSpec(str(target), model_class="AutoModel"))
+    with pytest.raises(ModelLoadError) as info:
+        load(ModelSpec(str(target), model_class="AutoModel", allow_pickle=True))
+    assert info.value.source == str(target)
+    assert not marker.exists()

@@ -169,13 +169,44 @@ def read_json(path: Path) -> Any:
 
 
 def safetensors_header(path: Path) -> dict[str, Any]:
-    """Parse a safetensors header (8-byte length + JSON) without loading tensors."""
+    """Parse a safetensors header (8-byte length + JSON) without loading tensors.
+
+    Raises InputError for anything that is not a whole safetensors file: a short or
+    absurd length, a header that is not a JSON object, tensors reaching past the end.
+    """
+    size = path.stat().st_size
+
+    def bad(why: str) -> InputError:
+        return InputError(
+            f"{path} is not a valid safetensors file: {why}.",
+            "The file is truncated or corrupt: download or save the model again.",
+            path=str(path),
+        )
+
     with path.open("rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        if length > 100_000_000:
-            raise InputError(f"{path} has an implausible safetensors header.", "Re-save it.")
-        header: dict[str, Any] = json.loads(handle.read(length))
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise bad("shorter than its 8-byte header length")
+        (length,) = struct.unpack("<Q", prefix)
+        if length > min(100_000_000, size - 8):
+            raise bad(f"its header claims {length:,} bytes in a {size:,}-byte file")
+        try:
+            header = json.loads(handle.read(length).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise bad(f"its header is not JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise bad("its header is not a JSON object")
     header.pop("__metadata__", None)
+    data = size - 8 - length
+    for name, info in header.items():
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data
+        ):
+            raise bad(f"tensor {name!r} lies outside the file's {data:,} data bytes")
     return header
 
 

@@ -15,6 +15,7 @@ Guards (each raises a LoadGuardError subclass that says how to opt in):
 from __future__ import annotations
 
 import contextlib
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,7 +137,7 @@ def _load_checked(spec: ModelSpec, report: ModelReport, path: Path) -> LoadedMod
             )
     except TetherError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, pickle.UnpicklingError) as exc:
         raise ModelLoadError(
             f"transformers could not load {spec.source!r} as {model_cls.__name__}: "
             f"{type(exc).__name__}: {exc}",
