@@ -110,6 +110,24 @@ def build_bert(out: Path, head: str = "base") -> Path:
     return out
 
 
+def build_visualbert(out: Path) -> Path:
+    """Text tokens and image regions in one sequence: a dict input whose fields differ
+    in length (VisualBERT concatenates ``input_ids`` and ``visual_embeds``)."""
+    from transformers import VisualBertConfig, VisualBertModel
+
+    vocab = _wordpiece_tokenizer(out)
+    torch.manual_seed(7)
+    config = VisualBertConfig(
+        vocab_size=vocab,
+        intermediate_size=37,
+        max_position_embeddings=128,
+        visual_embedding_dim=16,
+        **SIZE,
+    )
+    VisualBertModel(config).eval().save_pretrained(out)
+    return out
+
+
 def build_roberta(out: Path) -> Path:
     from transformers import RobertaConfig, RobertaModel
 
@@ -221,6 +239,7 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "distilbert-cls": build_distilbert,
     "gpt2": build_gpt2,
     "custom": build_custom,
+    "visualbert": build_visualbert,
 }
 
 

@@ -185,3 +185,47 @@ def test_non_positive_limits_are_a_spec_error_not_a_value_error_later(tiny, limi
     with pytest.raises(SpecError) as info:
         Engine(loaded, "embed", **limits)
     assert info.value.field == next(iter(limits))
+
+
+def _alone(loaded, example):
+    """The model's outputs for one example, run by itself with plain torch."""
+    inputs = {k: torch.as_tensor(v).unsqueeze(0) for k, v in example.items()}
+    with torch.inference_mode():
+        return loaded.model(**inputs)
+
+
+def test_dict_inputs_whose_fields_differ_in_length_match_one_at_a_time_runs(tiny):
+    """VisualBERT: 11 text tokens + 3 regions was padded to the first key's length on every
+    key and trimmed on that axis only, giving (22, 32) rows 0.018 away from the truth."""
+    loaded = load(ModelSpec(str(tiny["visualbert"]), model_class="AutoModel"))
+    generator = torch.Generator().manual_seed(0)
+    examples = []
+    for text_len, regions in [(11, 3), (7, 3), (7, 5), (11, 3), (4, 2)]:
+        examples.append(
+            {
+                "input_ids": torch.randint(5, 40, (text_len,), generator=generator),
+                "visual_embeds": torch.randn(regions, 16, generator=generator),
+            }
+        )
+    outcomes = Engine(loaded, "tensor").predict(examples)
+    for example, outcome in zip(examples, outcomes, strict=True):
+        expected = _alone(loaded, example).last_hidden_state[0]
+        got = torch.as_tensor(outcome.inference["last_hidden_state"])
+        assert got.shape == expected.shape  # (text + regions, hidden)
+        assert (got - expected).abs().max() <= 1e-6
+
+
+def test_a_pooled_output_is_not_trimmed_when_the_padded_width_equals_the_hidden_size(tiny):
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    hidden = loaded.model.config.hidden_size  # 32: pad a batch to exactly this width
+    ids = [
+        torch.randint(5, 40, (n,), generator=torch.Generator().manual_seed(n)) for n in (hidden, 9)
+    ]
+    outcomes = Engine(loaded, "tensor").predict(ids)
+    for example, outcome in zip(ids, outcomes, strict=True):
+        expected = _alone(loaded, {"input_ids": example})
+        pooled = torch.as_tensor(outcome.inference["pooler_output"])
+        assert pooled.shape == (hidden,)
+        assert (pooled - expected.pooler_output[0]).abs().max() <= 1e-6
+        hidden_states = torch.as_tensor(outcome.inference["last_hidden_state"])
+        assert hidden_states.shape == (len(example), hidden)

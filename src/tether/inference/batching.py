@@ -65,10 +65,11 @@ def pad_ids(rows: Sequence[Sequence[int]], pad_value: int) -> Any:
     return torch.from_numpy(out)
 
 
-def attention_mask(lengths: Sequence[int]) -> Any:
-    """(batch, longest) int64 mask with ones over the real tokens."""
+def attention_mask(lengths: Sequence[int], width: int | None = None) -> Any:
+    """(batch, width) int64 mask with ones over the real tokens (width: the longest)."""
     import torch
 
     lens = torch.as_tensor(list(lengths), dtype=torch.int64)
-    width = int(lens.max()) if len(lens) else 0
+    if width is None:
+        width = int(lens.max()) if len(lens) else 0
     return (torch.arange(width).unsqueeze(0) < lens.unsqueeze(1)).to(torch.int64)

@@ -4,6 +4,10 @@ Each example is one unbatched input (e.g. ``input_ids`` of shape (seq,)). Exampl
 different lengths are right-padded per batch, with an attention mask added, and the
 outputs are split per example and trimmed back to each example's own length, so
 they match what the example gives on its own.
+
+A dict whose fields have different lengths (VisualBERT: 11 text tokens and 3 image
+regions, concatenated inside the model) cannot be padded on one axis and trimmed back
+exactly, so such examples are batched only with examples of the same shapes, unpadded.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ class TensorTask(Task):
         tokenizer = loaded.tokenizer
         pad = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
         self.pad_values = {"input_ids": int(pad) if pad is not None else 0}
+        config = getattr(self.model, "config", None)
+        sizes = (getattr(config, n, None) for n in ("hidden_size", "num_labels", "vocab_size"))
+        self._ambiguous_widths = {s for s in sizes if isinstance(s, int)}
+        positions = getattr(config, "max_position_embeddings", None)
+        self._max_positions = positions if isinstance(positions, int) else 1 << 30
 
     def check(self, example: Any) -> None:
         values = example.values() if isinstance(example, dict) else [example]
@@ -53,11 +62,36 @@ class TensorTask(Task):
         return encoded
 
     def forward(self, batch: list[Encoded]) -> list[Any]:
+        if (
+            any(_ragged(item.data[0]) for item in batch)
+            and len({_shapes(item.data[0]) for item in batch}) > 1
+        ):
+            return self._forward_by_shape(batch)
+        return self._forward_padded(batch)
+
+    def _forward_by_shape(self, batch: list[Encoded]) -> list[Any]:
+        """Run each group of same-shaped examples as its own (unpadded) batch."""
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for index, item in enumerate(batch):
+            groups.setdefault(_shapes(item.data[0]), []).append(index)
+        results: list[Any] = [None] * len(batch)
+        for indices in groups.values():
+            for index, result in zip(
+                indices, self._forward_padded([batch[i] for i in indices]), strict=True
+            ):
+                results[index] = result
+        return results
+
+    def _forward_padded(self, batch: list[Encoded]) -> list[Any]:
         import torch
 
         lengths = [item.length for item in batch]
         width = max(lengths)
         padded = width != min(lengths)
+        if padded and width in self._ambiguous_widths and width < self._max_positions:
+            # A padded width equal to a fixed output size (hidden size, labels) would let a
+            # pooled output pass for a per-token one and be trimmed: pad one further.
+            width += 1
         keys = list(batch[0].data[0])
         inputs: dict[str, Any] = {}
         for key in keys:
@@ -75,7 +109,7 @@ class TensorTask(Task):
         if padded and "attention_mask" not in inputs:
             from tether.inference.batching import attention_mask
 
-            inputs["attention_mask"] = attention_mask(lengths).to(self.device)
+            inputs["attention_mask"] = attention_mask(lengths, width).to(self.device)
         output = self.model(**inputs)
         fields = output.items() if hasattr(output, "items") else enumerate(output)
         results: list[Any] = [{} for _ in batch]
@@ -101,6 +135,15 @@ def _split(value: Any, i: int, length: int, width: int | None, as_numpy: bool) -
     if isinstance(value, tuple | list):
         return tuple(_split(v, i, length, width, as_numpy) for v in value)
     return value
+
+
+def _shapes(tensors: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple((key, tuple(value.shape)) for key, value in tensors.items())
+
+
+def _ragged(tensors: dict[str, Any]) -> bool:
+    """Fields of different lengths in one example (e.g. text tokens and image regions)."""
+    return len({int(value.shape[0]) for value in tensors.values()}) > 1
 
 
 def _is_array(value: Any) -> bool:
