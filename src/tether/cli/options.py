@@ -134,6 +134,13 @@ def spec_options(default_class: str | None = "AutoModel") -> Callable[[Callable[
     return decorate
 
 
+#: ``default_class`` meaning: the checkpoint's own architecture (what ``tether inspect``
+#: suggests). ``embed`` reads the base model's hidden states, so loading a classifier
+#: or masked-LM checkpoint as itself is exact and drops no weights, where ``AutoModel``
+#: would refuse it for leaving its head unused.
+OWN_CLASS = "the checkpoint's own class"
+
+
 def build_spec(source: str | None, spec_values: dict[str, Any]) -> Any:
     """Merge a spec file (if any) with command-line options into a ModelSpec."""
     from tether.models.spec import ModelSpec
@@ -155,6 +162,10 @@ def build_spec(source: str | None, spec_values: dict[str, Any]) -> Any:
         base["task"] = None
     if not base.get("model_class") and not base.get("task"):
         base["model_class"] = default_class
+    if base.get("model_class") == OWN_CLASS:
+        from tether.models.inspection import inspect
+
+        base["model_class"] = inspect(str(base["source"]), base.get("revision")).suggested_class
     return ModelSpec.from_dict(base)
 
 
@@ -168,7 +179,7 @@ def split_task(task: str | None, spec_values: dict[str, Any]) -> tuple[str, dict
 
     values = dict(spec_values)
     name = task or "embed"
-    default_class = default_model_class(name)
+    default_class = OWN_CLASS if name == "embed" else default_model_class(name)
     if default_class is not None:
         values["task"] = None
         values["default_class"] = default_class

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from tether.cli.options import build_spec, spec_options, split_task
+from tether.cli.options import OWN_CLASS, build_spec, spec_options, split_task
 
 
 def _run_options(func: Any) -> Any:
@@ -168,7 +168,7 @@ def register(group: click.Group) -> None:
 
     @group.command("embed")
     @_run_options
-    @spec_options(default_class="AutoModel")
+    @spec_options(default_class=OWN_CLASS)
     def embed_cmd(
         spec_values: dict[str, Any],
         source: str | None,
