@@ -355,3 +355,11 @@ def test_a_pickle_torch_refuses_is_one_clear_error_and_never_runs(tiny, tmp_path
         load(ModelSpec(str(target), model_class="AutoModel", allow_pickle=True))
     assert info.value.source == str(target)
     assert not marker.exists()
+
+
+def test_a_revision_for_a_local_directory_is_refused_not_ignored(tiny):
+    from tether import SpecError
+
+    with pytest.raises(SpecError, match="has no revisions") as info:
+        load(ModelSpec(str(tiny["bert"]), model_class="AutoModel", revision="v2"))
+    assert info.value.field == "revision"

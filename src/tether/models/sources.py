@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.constants import DEFAULT_MODEL_ALIAS
-from tether.errors import SourceNotFoundError
+from tether.errors import SourceNotFoundError, SpecError
 
 
 def default_model_dir() -> Path:
@@ -41,6 +41,15 @@ def resolve_source(
         return default_model_dir()
     path = Path(source).expanduser()
     if path.is_dir():
+        if revision:
+            # Silently ignored, the revision would still be stamped into model ids.
+            raise SpecError(
+                f"revision={revision!r} was given for the local directory {source!r}, which "
+                "has no revisions: the files on disk are what would load.",
+                "Drop revision for a local directory, or pass the hub repo id to load "
+                "that revision.",
+                field="revision",
+            )
         return path.resolve()
     if path.exists():
         raise SourceNotFoundError(
