@@ -51,3 +51,64 @@ def test_an_explicit_class_is_still_taken_at_its_word(tiny, tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert "allow_unused_weights=True" in result.output
+
+
+def _lines(tmp_path, *texts):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(texts) + "\n")
+    return source
+
+
+def test_pipeline_call_arguments_from_the_command_line(tiny, tmp_path):
+    """Without max_new_tokens every text-generation row of the tiny GPT-2 failed."""
+    import json
+
+    source = _lines(tmp_path, "the quick brown fox", "tether keeps")
+    out = tmp_path / "gen.jsonl"
+    args = ["run", str(tiny["gpt2"]), "--task", "text-generation", "-i", str(source)]
+    args += ["-o", str(out), "--pipeline-arg", "max_new_tokens=3", "--pipeline-arg"]
+    args += ["do_sample=false"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "errors 0" in result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["line"] for row in rows] == [1, 2]
+    generated = [json.loads(row["result"])[0]["generated_text"] for row in rows]
+    assert generated[0].startswith("the quick brown fox") and len(generated[0]) > 19
+    assert generated[1].startswith("tether keeps")
+
+
+def test_pipeline_arguments_need_a_pipeline_task(tiny, tmp_path):
+    source = _lines(tmp_path, "hello")
+    args = ["run", str(tiny["bert"]), "-i", str(source), "--pipeline-arg", "top_k=2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "pipeline() tasks only" in result.output
+
+
+def test_task_auto_is_the_task_of_the_checkpoints_head(tiny, tmp_path):
+    import json
+
+    auto = CliRunner().invoke(cli, ["spec", str(tiny["distilbert-cls"]), "--task", "auto"])
+    assert auto.exit_code == 0, auto.output
+    assert json.loads(auto.output)["task"] == "text-classification"
+    base = CliRunner().invoke(cli, ["spec", str(tiny["bert"]), "--task", "auto"])
+    assert base.exit_code == 2 and "No task can be inferred" in base.output
+
+
+def test_load_arguments_from_the_command_line_join_a_spec_files(tiny, tmp_path):
+    import json
+
+    spec_file = ModelSpec(
+        str(tiny["bert"]), model_class="AutoModel", load_kwargs={"low_cpu_mem_usage": True}
+    ).save(tmp_path / "spec.json")
+    args = ["spec", "--spec", str(spec_file), "--load-arg", "attn_implementation=eager"]
+    args += ["--load-arg", 'subfolder=""']
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["load_kwargs"] == {
+        "low_cpu_mem_usage": True,
+        "attn_implementation": "eager",
+        "subfolder": "",
+    }
+    bad = CliRunner().invoke(cli, ["spec", str(tiny["bert"]), "--load-arg", "novalue"])
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output

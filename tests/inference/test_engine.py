@@ -229,3 +229,34 @@ def test_a_pooled_output_is_not_trimmed_when_the_padded_width_equals_the_hidden_
         assert (pooled - expected.pooler_output[0]).abs().max() <= 1e-6
         hidden_states = torch.as_tensor(outcome.inference["last_hidden_state"])
         assert hidden_states.shape == (len(example), hidden)
+
+
+def _doubled_hidden_states(model, inputs, device, inference_args):
+    output = model(**inputs)
+    output.last_hidden_state = output.last_hidden_state * inference_args.get("scale", 2.0)
+    return output
+
+
+def test_inference_fn_replaces_the_forward_pass_for_every_batch(tiny):
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel", pooling="mean"))
+    plain = [o.inference for o in Engine(loaded, "embed").predict(TEXTS)]
+    hooked = Engine(
+        loaded, "embed", inference_fn=_doubled_hidden_states, inference_args={"scale": 3.0}
+    ).predict(TEXTS)
+    for a, b in zip(plain, hooked, strict=True):
+        assert np.allclose(b.inference, 3.0 * a, atol=1e-5)
+
+
+def test_a_beam_handler_carries_inference_fn_to_the_worker(tiny):
+    import pickle
+
+    from tether.beam import TextEmbeddingHandler
+
+    spec = ModelSpec(str(tiny["bert"]), model_class="AutoModel", pooling="mean")
+    handler = pickle.loads(
+        pickle.dumps(TextEmbeddingHandler(spec, inference_fn=_doubled_hidden_states))
+    )
+    model = handler.load_model()
+    hooked = [r.inference for r in handler.run_inference(TEXTS[:2], model)]
+    plain = [o.inference for o in Engine(load(spec), "embed").predict(TEXTS[:2])]
+    assert np.allclose(hooked[0], 2.0 * plain[0], atol=1e-5)

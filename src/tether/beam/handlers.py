@@ -80,6 +80,9 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
             processes instead of one per process (Beam's ``MultiProcessShared``).
         env_vars: environment variables set on the worker before loading.
         metrics_namespace: namespace of RunInference's and tether's metrics.
+        inference_fn: replaces the forward pass, as Beam's own handlers allow:
+            ``inference_fn(model, inputs, device, inference_args) -> outputs`` (see
+            ``tether.inference.tasks.base.InferenceFn``); pickled to the workers.
     """
 
     task_name: str = ""
@@ -99,6 +102,7 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
         model_copies: int | None = None,
         env_vars: Mapping[str, str] | None = None,
         metrics_namespace: str = METRICS_NAMESPACE,
+        inference_fn: Callable[..., Any] | None = None,
     ) -> None:
         if not isinstance(spec, ModelSpec):
             raise SpecError(
@@ -127,6 +131,8 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
         self._spec = spec
         self._task = task
         self._task_options = dict(task_options or {})
+        if inference_fn is not None:
+            self._task_options["inference_fn"] = inference_fn
         self._min_batch_records = min_batch_records
         self._max_batch_records = max_batch_records
         self._max_batch_weight = max_batch_weight

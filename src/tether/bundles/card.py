@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import CardError
-from tether.models.inspection import inspect, read_json
+from tether.models.inspection import inspect, read_json, task_for_class
 
 if TYPE_CHECKING:
     from tether.models.manifest import Manifest
@@ -75,17 +75,6 @@ METADATA_FIELDS: tuple[str, ...] = (
     "language",
     "datasets",
     "model-index",
-)
-
-#: Head class name endings -> Hub pipeline_tag.
-_PIPELINE_TAGS = (
-    ("ForSequenceClassification", "text-classification"),
-    ("ForTokenClassification", "token-classification"),
-    ("ForQuestionAnswering", "question-answering"),
-    ("ForMaskedLM", "fill-mask"),
-    ("ForCausalLM", "text-generation"),
-    ("LMHeadModel", "text-generation"),
-    ("ForSeq2SeqLM", "text2text-generation"),
 )
 
 
@@ -235,10 +224,11 @@ def _pipeline_tag(spec: dict[str, Any], class_name: str) -> str:
         return resolve_task(spec["task"])[0]
     if spec.get("model_class") == "SentenceTransformer":
         return "sentence-similarity"
-    for suffix, tag in _PIPELINE_TAGS:
-        if class_name.endswith(suffix) or str(spec.get("model_class") or "").endswith(suffix):
-            return tag
-    return "feature-extraction"
+    return (
+        task_for_class(class_name)
+        or task_for_class(str(spec.get("model_class") or ""))
+        or "feature-extraction"
+    )
 
 
 def _todo(what: str) -> str:

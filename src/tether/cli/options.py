@@ -31,7 +31,25 @@ SPEC_OPTION_NAMES = (
     "allow_new_weights",
     "allow_unused_weights",
     "allow_pickle",
+    "load_kwargs",
 )
+
+
+def parse_key_values(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` options into a dict; a value is JSON where it parses (``3``,
+    ``true``, ``{"a": 1}``), else the string itself."""
+    import json
+
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"{flag} takes KEY=VALUE, got {pair!r}.")
+        try:
+            parsed[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[key.strip()] = raw
+    return parsed
 
 
 class TetherGroup(click.Group):
@@ -66,7 +84,12 @@ def spec_options(default_class: str | None = "AutoModel") -> Callable[[Callable[
                 default=None,
                 help=f"transformers model class (default: {default_class or 'by --task'}).",
             ),
-            click.option("--task", default=None, help="A pipeline() task instead of a class."),
+            click.option(
+                "--task",
+                default=None,
+                help="A pipeline() task instead of a class ('auto': the task of the "
+                "checkpoint's own head).",
+            ),
             click.option("--revision", default=None, help="Hub revision (branch, tag, commit)."),
             click.option(
                 "--trust-remote-code",
@@ -119,6 +142,14 @@ def spec_options(default_class: str | None = "AutoModel") -> Callable[[Callable[
                 default=None,
                 help="Allow pickle (.bin/.pt) weights. They can run code.",
             ),
+            click.option(
+                "--load-arg",
+                "load_kwargs",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="A from_pretrained() argument (repeatable; JSON values parse, e.g. "
+                "attn_implementation=eager).",
+            ),
         ]
         for option in reversed(options):
             func = option(func)
@@ -126,6 +157,7 @@ def spec_options(default_class: str | None = "AutoModel") -> Callable[[Callable[
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             values = {name: kwargs.pop(name) for name in SPEC_OPTION_NAMES}
+            values["load_kwargs"] = parse_key_values(values["load_kwargs"], "--load-arg") or None
             kwargs["spec_values"] = dict(values, default_class=default_class)
             return func(*args, **kwargs)
 
@@ -134,6 +166,8 @@ def spec_options(default_class: str | None = "AutoModel") -> Callable[[Callable[
     return decorate
 
 
+#: ``--task auto``: the pipeline() task inferred from the checkpoint's head.
+AUTO_TASK = "auto"
 #: ``default_class`` meaning: the checkpoint's own architecture (what ``tether inspect``
 #: suggests). ``embed`` reads the base model's hidden states, so loading a classifier
 #: or masked-LM checkpoint as itself is exact and drops no weights, where ``AutoModel``
@@ -154,7 +188,9 @@ def build_spec(source: str | None, spec_values: dict[str, Any]) -> Any:
     if not base.get("source"):
         raise click.UsageError("Give a model SOURCE or --spec FILE.")
     for key, value in values.items():
-        if value is not None:
+        if key == "load_kwargs" and value is not None:
+            base[key] = {**base.get(key, {}), **value}  # add to a spec file's, key by key
+        elif value is not None:
             base[key] = value
     if values.get("task"):
         base["model_class"] = None
@@ -166,7 +202,26 @@ def build_spec(source: str | None, spec_values: dict[str, Any]) -> Any:
         from tether.models.inspection import inspect
 
         base["model_class"] = inspect(str(base["source"]), base.get("revision")).suggested_class
+    if base.get("task") == AUTO_TASK:
+        base["task"] = _inferred_task(str(base["source"]), base.get("revision"))
     return ModelSpec.from_dict(base)
+
+
+def _inferred_task(source: str, revision: str | None) -> str:
+    """``--task auto``: the task the checkpoint's head serves, as ``pipeline(model=...)``
+    infers it; recorded in the spec, so the run says which task it ran."""
+    from tether.errors import SpecError
+    from tether.models.inspection import inspect
+
+    report = inspect(source, revision)
+    if report.suggested_task is None:
+        raise SpecError(
+            f"No task can be inferred for {source!r}: its architecture "
+            f"({', '.join(report.architectures) or 'none'}) has no task head.",
+            "Name the task (task='feature-extraction', ...), or use the embed task.",
+            field="task",
+        )
+    return report.suggested_task
 
 
 def split_task(task: str | None, spec_values: dict[str, Any]) -> tuple[str, dict[str, Any]]:

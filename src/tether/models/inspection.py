@@ -116,11 +116,17 @@ class ModelReport:
             return next((k for k in self.auto_map if k.startswith("AutoModel")), "AutoModel")
         return self.architectures[0] if self.architectures else "AutoModel"
 
+    @property
+    def suggested_task(self) -> str | None:
+        """The pipeline() task the checkpoint's head serves (None: a base model)."""
+        return task_for_class(self.architectures[0]) if self.architectures else None
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["needs_custom_code"] = self.needs_custom_code
         data["has_tokenizer"] = self.has_tokenizer
         data["suggested_class"] = self.suggested_class
+        data["suggested_task"] = self.suggested_task
         return data
 
 
@@ -276,6 +282,31 @@ def _auto_map_modules(auto_map: dict[str, Any]) -> list[str]:
     return sorted(set(refs))
 
 
+#: Head class name endings -> the pipeline() task (and Hub pipeline_tag) they serve.
+HEAD_TASKS = (
+    ("ForSequenceClassification", "text-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMaskedLM", "fill-mask"),
+    ("ForCausalLM", "text-generation"),
+    ("LMHeadModel", "text-generation"),
+    ("ForSeq2SeqLM", "text2text-generation"),
+    ("ForConditionalGeneration", "text2text-generation"),
+    ("ForImageClassification", "image-classification"),
+    ("ForObjectDetection", "object-detection"),
+    ("ForSemanticSegmentation", "image-segmentation"),
+    ("ForAudioClassification", "audio-classification"),
+    ("ForSequenceClassificationAudio", "audio-classification"),
+    ("ForCTC", "automatic-speech-recognition"),
+    ("ForSpeechSeq2Seq", "automatic-speech-recognition"),
+)
+
+
+def task_for_class(class_name: str) -> str | None:
+    """The pipeline() task a model class's head serves, from its name; None for none."""
+    return next((task for suffix, task in HEAD_TASKS if class_name.endswith(suffix)), None)
+
+
 def _folder(relative: str) -> str:
     return relative.rpartition("/")[0]
 
@@ -386,6 +417,8 @@ def format_report(report: ModelReport) -> str:
     table.add_row("model_type", str(report.model_type))
     table.add_row("architectures", ", ".join(report.architectures) or "-")
     table.add_row("suggested class", report.suggested_class)
+    if report.suggested_task:
+        table.add_row("suggested task", report.suggested_task)
     if report.needs_custom_code:
         table.add_row("custom code", "YES: needs trust_remote_code=True")
         for key, value in report.auto_map.items():

@@ -6,7 +6,13 @@ from typing import Any
 
 import click
 
-from tether.cli.options import OWN_CLASS, build_spec, spec_options, split_task
+from tether.cli.options import (
+    OWN_CLASS,
+    build_spec,
+    parse_key_values,
+    spec_options,
+    split_task,
+)
 
 
 def _run_options(func: Any) -> Any:
@@ -136,6 +142,14 @@ def register(group: click.Group) -> None:
     @group.command("run")
     @_run_options
     @click.option(
+        "--pipeline-arg",
+        "pipeline_args",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A pipeline() call argument for pipeline tasks (repeatable; JSON values parse, "
+        "e.g. max_new_tokens=20).",
+    )
+    @click.option(
         "--top-k",
         type=click.IntRange(min=1),
         default=None,
@@ -144,6 +158,7 @@ def register(group: click.Group) -> None:
     @spec_options(default_class=None)
     def run_cmd(
         top_k: int | None,
+        pipeline_args: tuple[str, ...],
         spec_values: dict[str, Any],
         source: str | None,
         input_path: str,
@@ -159,7 +174,9 @@ def register(group: click.Group) -> None:
         with --resume and writes the same output as an uninterrupted one.
         """
         task, values = split_task(spec_values.get("task"), spec_values)
-        task_options: dict[str, Any] = {}
+        task_options = parse_key_values(pipeline_args, "--pipeline-arg")
+        if task_options and task != "pipeline":
+            raise click.UsageError("--pipeline-arg applies to pipeline() tasks only.")
         if top_k:
             if task not in ("fill-mask", "pipeline"):
                 raise click.UsageError("--top-k applies to fill-mask and pipeline tasks only.")

@@ -6,10 +6,17 @@ The engine owns ordering, batching and error rows; a task only knows its model.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from tether.errors import TaskError
+
+#: The user's hook around the forward pass, Beam's ``inference_fn`` idea:
+#: ``inference_fn(model, inputs, device, inference_args) -> outputs``, where ``inputs``
+#: is the padded batch (a dict of tensors already on ``device``; for the pipeline task,
+#: the list of inputs) and the outputs are what ``model(**inputs)`` would return.
+InferenceFn = Callable[[Any, Any, Any, Mapping[str, Any]], Any]
 
 
 @dataclass
@@ -38,15 +45,37 @@ class Task(ABC):
     #: none (None: the task reads whatever the spec loads, e.g. a pipeline's own class).
     default_model_class: ClassVar[str | None] = None
 
-    def __init__(self, loaded: Any, **options: Any) -> None:
+    def __init__(
+        self,
+        loaded: Any,
+        *,
+        inference_fn: InferenceFn | None = None,
+        inference_args: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
         self.loaded = loaded
         self.model = loaded.model
         self.device = loaded.device
+        self.inference_fn = inference_fn
+        self.inference_args = dict(inference_args or {})
+        if inference_fn is not None and not callable(inference_fn):
+            raise TaskError(
+                f"inference_fn must be callable, got {type(inference_fn).__name__}.",
+                "Pass a function (model, inputs, device, inference_args) -> outputs.",
+                task=self.name,
+            )
         if options:
             raise TaskError(
                 f"Task {self.name!r} got unknown option(s): {', '.join(sorted(options))}.",
                 f"Check the options of the {self.name!r} task in the docs.",
             )
+
+    def call_model(self, model: Any, inputs: Any) -> Any:
+        """One forward pass: the user's ``inference_fn`` when given, else ``model(**inputs)``
+        with ``inference_args`` as extra keyword arguments."""
+        if self.inference_fn is not None:
+            return self.inference_fn(model, inputs, self.device, self.inference_args)
+        return model(**inputs, **self.inference_args)
 
     @abstractmethod
     def check(self, example: Any) -> None:

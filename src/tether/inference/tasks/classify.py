@@ -31,7 +31,7 @@ class ClassifyTask(TextTask):
     def forward(self, batch: list[Encoded]) -> list[Any]:
         import torch
 
-        logits = self.model(**self.collate(batch)).logits.float()
+        logits = self.call_model(self.model, self.collate(batch)).logits.float()
         probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
         results = []
         for row in probs.cpu().tolist():

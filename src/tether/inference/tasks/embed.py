@@ -54,7 +54,8 @@ class EmbedTask(TextTask):
         if self.sentence_transformer:
             vectors = self.model(inputs)["sentence_embedding"]
         else:
-            hidden = self.encoder(**inputs, return_dict=True).last_hidden_state
+            output = self.call_model(self.encoder, inputs)
+            hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
             vectors = pool(hidden, inputs["attention_mask"], self.pooling)
             if self.normalize:
                 vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)

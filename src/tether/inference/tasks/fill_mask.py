@@ -41,7 +41,7 @@ class FillMaskTask(TextTask):
         import torch
 
         inputs = self.collate(batch)
-        logits = self.model(**inputs).logits
+        logits = self.call_model(self.model, inputs).logits
         results: list[Any] = []
         for row, ids in enumerate(inputs["input_ids"]):
             positions = (ids == self.mask_id).nonzero().flatten().tolist()

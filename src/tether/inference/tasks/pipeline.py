@@ -5,14 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from tether.errors import TaskError
-from tether.inference.tasks.base import Encoded, RecordProblem, Task
+from tether.inference.tasks.base import Encoded, InferenceFn, RecordProblem, Task
 
 
 class PipelineTask(Task):
     name = "pipeline"
 
-    def __init__(self, loaded: Any, **pipeline_kwargs: Any) -> None:
-        super().__init__(loaded)
+    def __init__(
+        self,
+        loaded: Any,
+        *,
+        inference_fn: InferenceFn | None = None,
+        **pipeline_kwargs: Any,
+    ) -> None:
+        """``pipeline_kwargs`` are the pipeline's call arguments (``top_k``,
+        ``max_new_tokens``...); ``inference_fn(pipe, inputs, device, pipeline_kwargs)``
+        replaces the call."""
+        super().__init__(loaded, inference_fn=inference_fn)
         if loaded.pipeline is None:
             raise TaskError(
                 "The pipeline task needs a spec with task set (e.g. task='text-classification').",
@@ -37,6 +46,13 @@ class PipelineTask(Task):
 
     def forward(self, batch: list[Encoded]) -> list[Any]:
         inputs = [item.data for item in batch]
+        if self.inference_fn is not None:
+            outputs = list(self.inference_fn(self.pipe, inputs, self.device, self.kwargs))
+            if len(outputs) != len(inputs):
+                raise RuntimeError(
+                    f"inference_fn returned {len(outputs)} results for {len(inputs)} inputs"
+                )
+            return outputs
         if len(inputs) == 1:
             # Pipelines unwrap one-item lists, and some wrap a single input in a list: run
             # it twice so its output has the same shape as in any larger batch.

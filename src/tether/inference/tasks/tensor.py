@@ -110,7 +110,7 @@ class TensorTask(Task):
             from tether.inference.batching import attention_mask
 
             inputs["attention_mask"] = attention_mask(lengths, width).to(self.device)
-        output = self.model(**inputs)
+        output = self.call_model(self.model, inputs)
         fields = output.items() if hasattr(output, "items") else enumerate(output)
         results: list[Any] = [{} for _ in batch]
         for name, value in fields:
