@@ -128,6 +128,57 @@ def build_visualbert(out: Path) -> Path:
     return out
 
 
+def build_vit(out: Path) -> Path:
+    """An image classifier with its image processor and no tokenizer."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(11)
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        num_channels=3,
+        intermediate_size=37,
+        id2label={0: "dark", 1: "light"},
+        label2id={"dark": 0, "light": 1},
+        **SIZE,
+    )
+    ViTForImageClassification(config).eval().save_pretrained(out)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(out)
+    return out
+
+
+def build_wav2vec2(out: Path) -> Path:
+    """An audio classifier with its feature extractor (16 kHz) and no tokenizer."""
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForSequenceClassification,
+    )
+
+    torch.manual_seed(13)
+    config = Wav2Vec2Config(
+        vocab_size=12,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        conv_dim=(16, 16),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        num_feat_extract_layers=2,
+        classifier_proj_size=16,
+        id2label={0: "low", 1: "high"},
+        label2id={"low": 0, "high": 1},
+    )
+    Wav2Vec2ForSequenceClassification(config).eval().save_pretrained(out)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, return_attention_mask=True
+    ).save_pretrained(out)
+    return out
+
+
 def build_roberta(out: Path) -> Path:
     from transformers import RobertaConfig, RobertaModel
 
@@ -240,6 +291,8 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "gpt2": build_gpt2,
     "custom": build_custom,
     "visualbert": build_visualbert,
+    "vit": build_vit,
+    "wav2vec2": build_wav2vec2,
 }
 
 

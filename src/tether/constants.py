@@ -24,6 +24,10 @@ TOKENIZER_FILES = (
     "special_tokens_map.json",
 )
 
+#: Files that make a directory carry an image processor, feature extractor (audio) or
+#: multimodal processor.
+PREPROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+
 DTYPES = ("float32", "float16", "bfloat16", "auto")
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len", "last")
 

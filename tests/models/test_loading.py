@@ -111,13 +111,26 @@ def test_pickle_only_weights_are_refused_unless_allowed(tiny, tmp_path):
     assert torch.equal(_hidden(loaded), _hidden(reference))
 
 
-def test_missing_tokenizer_is_an_error(tiny, tmp_path):
+def test_a_model_without_a_tokenizer_loads_for_tensors_and_text_tasks_refuse(tiny, tmp_path):
+    """Before, load() refused it: tensor inputs worked only through an unrelated tokenizer."""
+    from tether.inference.engine import Engine
+
     target = tmp_path / "no-tokenizer"
     target.mkdir()
     for name in ("config.json", "model.safetensors"):
         shutil.copy(tiny["bert"] / name, target / name)
+    loaded = load(ModelSpec(str(target), model_class="AutoModel"))
+    assert loaded.tokenizer is None and loaded.processor is None
+    ids = torch.tensor([2, 7, 9, 3])
+    [outcome] = Engine(loaded, "tensor").predict([ids])
+    with torch.inference_mode():
+        expected = loaded.model(input_ids=ids.unsqueeze(0)).last_hidden_state[0]
+    assert torch.equal(torch.as_tensor(outcome.inference["last_hidden_state"]), expected)
+    with pytest.raises(TokenizerError, match="has no tokenizer files") as info:
+        Engine(loaded, "embed")
+    assert "'tensor' task" in info.value.hint
     with pytest.raises(TokenizerError, match="No usable tokenizer"):
-        load(ModelSpec(str(target), model_class="AutoModel"))
+        load(ModelSpec(str(target), model_class="AutoModel", tokenizer=str(tmp_path)))
 
 
 def test_tokenizer_larger_than_embeddings_is_an_error(tiny, tmp_path):

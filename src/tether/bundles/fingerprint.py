@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether.bundles.probes import PROBE_TEXTS, probe_outputs
+from tether.bundles.probes import default_probes, probe_outputs
 from tether.errors import FingerprintError
 from tether.tolerances import Tolerance
 
@@ -87,7 +87,7 @@ class FingerprintComparison:
 
 def compute_fingerprint(loaded: Any, texts: Sequence[str] | None = None) -> Fingerprint:
     """Run ``loaded`` (a LoadedModel) on the probe texts and keep a compact copy."""
-    texts = tuple(texts or PROBE_TEXTS)
+    texts = tuple(texts or default_probes(loaded))
     outputs = probe_outputs(loaded, texts)
     columns: dict[str, Any] = {}
     for name, tensor in list(outputs.items()):

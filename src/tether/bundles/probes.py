@@ -27,16 +27,65 @@ PROBE_TEXTS: tuple[str, ...] = (
 )
 
 
-def probe_outputs(loaded: Any, texts: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run ``loaded`` (a tether LoadedModel) on probe texts; return float32 CPU tensors.
+#: Names of the generated probes for models that take images or audio, not text (no
+#: tokenizer, an image processor or feature extractor). The media are made from a fixed
+#: seed, so a fingerprint stores only these names.
+PROBE_IMAGES: tuple[str, ...] = tuple(f"<image probe {i}>" for i in range(4))
+PROBE_AUDIO: tuple[str, ...] = tuple(f"<audio probe {i}>" for i in range(3))
 
-    Keys are the tensor fields of the model's output (``last_hidden_state``,
-    ``logits``, ``pooler_output``, ``sentence_embedding``...) plus ``attention_mask``.
-    Padding positions are zeroed so that only real tokens are compared.
+
+def default_probes(loaded: Any) -> tuple[str, ...]:
+    """The probe names that suit ``loaded``: texts, images or audio clips."""
+    if loaded.tokenizer is not None or loaded.processor is None:
+        return PROBE_TEXTS
+    if hasattr(loaded.processor, "sampling_rate"):
+        return PROBE_AUDIO
+    return PROBE_IMAGES
+
+
+def probe_images(count: int) -> list[Any]:
+    """Deterministic RGB images (uint8, H x W x 3) of varied sizes and content."""
+    import numpy as np
+
+    generator = np.random.default_rng(20261125)
+    sizes = [(40, 40), (64, 48), (31, 57), (96, 96)]
+    images = []
+    for i in range(count):
+        height, width = sizes[i % len(sizes)]
+        gradient = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+        noise = generator.integers(0, 64, (height, width, 3)).astype(np.float32)
+        images.append(np.clip(gradient * (i + 1) / count + noise, 0, 255).astype(np.uint8))
+    return images
+
+
+def probe_audio(count: int, sampling_rate: int) -> list[Any]:
+    """Deterministic mono clips (float32): tones plus noise, 0.25 to 1 second long."""
+    import numpy as np
+
+    generator = np.random.default_rng(20261126)
+    clips = []
+    for i in range(count):
+        n = int(sampling_rate * (0.25 + 0.375 * i))
+        t = np.arange(n, dtype=np.float32) / sampling_rate
+        tone = 0.4 * np.sin(2 * np.pi * (220.0 * (i + 1)) * t)
+        clips.append((tone + 0.05 * generator.standard_normal(n)).astype(np.float32))
+    return clips
+
+
+def probe_outputs(loaded: Any, texts: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run ``loaded`` (a tether LoadedModel) on probes; return float32 CPU tensors.
+
+    ``texts`` are probe texts, or the names in PROBE_IMAGES / PROBE_AUDIO for models
+    that take media (default: ``default_probes(loaded)``). Keys are the tensor fields
+    of the model's output (``last_hidden_state``, ``logits``, ``pooler_output``,
+    ``sentence_embedding``...) plus ``attention_mask`` for text. Padding positions are
+    zeroed so that only real tokens are compared.
     """
     import torch
 
-    texts = list(texts or PROBE_TEXTS)
+    texts = list(texts or default_probes(loaded))
+    if set(texts) <= set(PROBE_IMAGES) | set(PROBE_AUDIO):
+        return _media_outputs(loaded, texts)
     model = loaded.model
     tokenizer = loaded.tokenizer
     if tokenizer.pad_token is None:
@@ -61,6 +110,30 @@ def probe_outputs(loaded: Any, texts: Sequence[str] | None = None) -> dict[str, 
             tensor = tensor * mask.reshape(*mask.shape, *([1] * (tensor.dim() - 2)))
         out[name] = tensor.contiguous()
     return out
+
+
+def _media_outputs(loaded: Any, names: list[str]) -> dict[str, Any]:
+    import torch
+
+    processor = loaded.processor
+    if names[0] in PROBE_AUDIO:
+        rate = int(processor.sampling_rate)
+        clips = probe_audio(len(PROBE_AUDIO), rate)
+        chosen = [clips[PROBE_AUDIO.index(n)] for n in names]
+        batch = processor(chosen, sampling_rate=rate, padding=True, return_tensors="pt")
+    else:
+        images = probe_images(len(PROBE_IMAGES))
+        batch = processor(
+            images=[images[PROBE_IMAGES.index(n)] for n in names], return_tensors="pt"
+        )
+    accepted = _accepted_inputs(loaded.model)
+    inputs = {k: v.to(loaded.device) for k, v in batch.items() if k in accepted}
+    with torch.inference_mode():
+        raw = loaded.model(**inputs)
+    items = raw.items() if hasattr(raw, "items") else []
+    return {
+        k: v.detach().float().cpu().contiguous() for k, v in items if isinstance(v, torch.Tensor)
+    }
 
 
 def _accepted_inputs(model: Any) -> set[str]:

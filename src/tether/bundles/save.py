@@ -198,7 +198,9 @@ def _write_model(loaded: LoadedModel, tmp: Path) -> None:
         loaded.model.save(str(tmp), create_model_card=False, safe_serialization=True)
     else:
         loaded.model.save_pretrained(tmp)
-        loaded.tokenizer.save_pretrained(tmp)
+        for preprocessor in (loaded.tokenizer, loaded.processor):
+            if preprocessor is not None:
+                preprocessor.save_pretrained(tmp)
         _copy_sentence_transformers_files(loaded.path, tmp)
     _copy_custom_code(loaded, tmp)
     if not any(tmp.glob("*.safetensors")):

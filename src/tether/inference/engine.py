@@ -121,6 +121,9 @@ class Engine:
                 try:
                     [item] = self.task.encode([example])
                     result.append(item)
+                except RecordProblem as problem:  # the task's own verdict on this record
+                    outcomes[position] = RecordError(example, problem.reason, problem.kind)
+                    result.append(None)
                 except Exception as exc:
                     outcomes[position] = RecordError(
                         example, f"could not encode: {type(exc).__name__}: {exc}", "bad-input"

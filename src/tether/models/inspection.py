@@ -16,6 +16,7 @@ from typing import Any
 from tether.constants import (
     OTHER_WEIGHT_SUFFIXES,
     PICKLE_WEIGHT_SUFFIXES,
+    PREPROCESSOR_FILES,
     SAFE_WEIGHT_SUFFIXES,
     TOKENIZER_FILES,
 )
@@ -79,6 +80,9 @@ class ModelReport:
     vocab_size: int | None
     labels: list[str]
     warnings: list[str] = field(default_factory=list)
+    preprocessor_files: list[str] = field(default_factory=list)
+    #: What the preprocessor takes: "text", "image", "audio" or "multimodal".
+    modality: str = "text"
 
     @property
     def needs_custom_code(self) -> bool:
@@ -119,7 +123,12 @@ class ModelReport:
     @property
     def suggested_task(self) -> str | None:
         """The pipeline() task the checkpoint's head serves (None: a base model)."""
-        return task_for_class(self.architectures[0]) if self.architectures else None
+        if not self.architectures:
+            return None
+        task = task_for_class(self.architectures[0])
+        if task == "text-classification" and self.modality == "audio":
+            return "audio-classification"  # Wav2Vec2ForSequenceClassification & co.
+        return task
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -249,8 +258,9 @@ def inspect(
     heads, prefix_found = _heads(keys, base_prefix)
 
     tokenizer_files = sorted(f for f in TOKENIZER_FILES if (root / f).is_file())
-    if not tokenizer_files:
-        warnings.append("no tokenizer files")
+    preprocessor_files = sorted(f for f in PREPROCESSOR_FILES if (root / f).is_file())
+    if not tokenizer_files and not preprocessor_files:
+        warnings.append("no tokenizer or preprocessor files: tensor inputs only")
 
     id2label = config.get("id2label") or {}
     labels = [id2label[k] for k in sorted(id2label, key=lambda k: int(k))] if id2label else []
@@ -270,6 +280,8 @@ def inspect(
         vocab_size=config.get("vocab_size"),
         labels=labels,
         warnings=warnings,
+        preprocessor_files=preprocessor_files,
+        modality=_modality(root, preprocessor_files, tokenizer_files),
     )
 
 
@@ -305,6 +317,17 @@ HEAD_TASKS = (
 def task_for_class(class_name: str) -> str | None:
     """The pipeline() task a model class's head serves, from its name; None for none."""
     return next((task for suffix, task in HEAD_TASKS if class_name.endswith(suffix)), None)
+
+
+def _modality(root: Path, preprocessor_files: list[str], tokenizer_files: list[str]) -> str:
+    """What the model's preprocessor takes, from its saved config (no code run)."""
+    if "processor_config.json" in preprocessor_files:
+        return "multimodal"
+    if "preprocessor_config.json" not in preprocessor_files:
+        return "text"
+    config = read_json(root / "preprocessor_config.json")
+    kind = "audio" if "sampling_rate" in config else "image"
+    return "multimodal" if tokenizer_files else kind
 
 
 def _folder(relative: str) -> str:
@@ -436,7 +459,9 @@ def format_report(report: ModelReport) -> str:
     table.add_row("vocab_size", str(report.vocab_size))
     if report.labels:
         table.add_row("labels", ", ".join(report.labels))
-    table.add_row("tokenizer", ", ".join(report.tokenizer_files) or "MISSING")
+    table.add_row("tokenizer", ", ".join(report.tokenizer_files) or "none")
+    if report.preprocessor_files:
+        table.add_row("preprocessor", ", ".join(report.preprocessor_files))
     st = report.sentence_transformers
     if st:
         table.add_row(

@@ -51,6 +51,9 @@ class LoadedModel:
     device: Any  # torch.device
     loading_info: dict[str, list[str]] = field(default_factory=dict)
     pipeline: Any = None
+    #: Image processor, feature extractor (audio) or multimodal processor; None when the
+    #: model has none (text models, or tensor inputs only).
+    processor: Any = None
 
     @property
     def model_id(self) -> str:
@@ -152,10 +155,16 @@ def _load_checked(spec: ModelSpec, report: ModelReport, path: Path) -> LoadedMod
     model.to(device)
     model.eval()
     tokenizer = load_tokenizer(spec, path, report)
-    check_tokenizer_fits(tokenizer, model)
-    loaded = LoadedModel(spec, model, tokenizer, path, report, device, loading_info)
+    if tokenizer is not None:
+        check_tokenizer_fits(tokenizer, model)
+    processor = load_processor(spec, path, report)
+    if processor is not None:
+        check_processor_fits(spec, processor, model)
+    loaded = LoadedModel(
+        spec, model, tokenizer, path, report, device, loading_info, processor=processor
+    )
     if spec.task:
-        loaded.pipeline = _build_pipeline(spec, model, tokenizer, device)
+        loaded.pipeline = _build_pipeline(spec, model, tokenizer, processor, device)
     return loaded
 
 
@@ -286,6 +295,8 @@ def _keys(keys: list[str]) -> str:
 
 
 def load_tokenizer(spec: ModelSpec, path: Path, report: ModelReport) -> Any:
+    """The model's tokenizer, or ``spec.tokenizer``'s; None when the model directory has
+    none (an image or audio model, or tensor inputs only: text tasks then refuse)."""
     from transformers import AutoTokenizer
 
     source = spec.tokenizer or str(path)
@@ -294,6 +305,8 @@ def load_tokenizer(spec: ModelSpec, path: Path, report: ModelReport) -> Any:
         if spec.tokenizer is None
         else inspect(spec.tokenizer, None, token=spec.token(), **spec.load_kwargs).tokenizer_files
     )
+    if not files and spec.tokenizer is None:
+        return None
     if not files:
         # transformers 5 builds an empty tokenizer here instead of failing.
         raise TokenizerError(
@@ -316,6 +329,76 @@ def load_tokenizer(spec: ModelSpec, path: Path, report: ModelReport) -> Any:
             source=spec.source,
             tokenizer=source,
         ) from exc
+
+
+def load_processor(spec: ModelSpec, path: Path, report: ModelReport) -> Any:
+    """The image processor, feature extractor or multimodal processor the model's files
+    (or ``spec.processor``'s) describe; None when there is none."""
+    import transformers
+
+    source = spec.processor or str(path)
+    files = (
+        report.preprocessor_files
+        if spec.processor is None
+        else inspect(
+            spec.processor, None, token=spec.token(), **spec.load_kwargs
+        ).preprocessor_files
+    )
+    if not files:
+        if spec.processor is None:
+            return None
+        raise TokenizerError(
+            f"{spec.processor!r} has no preprocessor files (preprocessor_config.json, "
+            "processor_config.json).",
+            "Set processor to the repo or directory the model's processor was saved in.",
+            source=spec.source,
+            tokenizer=spec.processor,
+        )
+    root = Path(inspect(source, None, token=spec.token(), **spec.load_kwargs).path)
+    config = read_json(root / files[0]) if "preprocessor_config.json" in files else {}
+    if "processor_config.json" in files or config.get("processor_class"):
+        kind = "AutoProcessor"
+    elif "image_processor_type" in config:
+        kind = "AutoImageProcessor"
+    else:
+        kind = "AutoFeatureExtractor"
+    try:
+        return getattr(transformers, kind).from_pretrained(
+            str(root), trust_remote_code=spec.trust_remote_code
+        )
+    except (OSError, ValueError, TypeError, KeyError, ImportError) as exc:
+        raise TokenizerError(
+            f"No usable preprocessor for {spec.source!r} at {source!r} "
+            f"({kind}: {type(exc).__name__}: {exc}).",
+            "Save the processor next to the model (processor.save_pretrained(dir)) or set "
+            "processor to the repo or directory that has it.",
+            source=spec.source,
+            tokenizer=source,
+        ) from exc
+
+
+def check_processor_fits(spec: ModelSpec, processor: Any, model: Any) -> None:
+    """An image processor must make the images the model was configured for (a ViT
+    with 224-pixel position embeddings fed 32-pixel crops would fail or mislead)."""
+    image_processor = getattr(processor, "image_processor", processor)
+    size = getattr(image_processor, "crop_size", None) or getattr(image_processor, "size", None)
+    config = getattr(model, "config", None)
+    config = getattr(config, "vision_config", config)
+    expected = getattr(config, "image_size", None)
+    if size is None or not isinstance(expected, int):
+        return
+
+    def field(name: str) -> Any:  # a dict in older transformers, a SizeDict in newer
+        return size.get(name) if isinstance(size, dict) else getattr(size, name, None)
+
+    made = field("height") or field("shortest_edge")
+    if made is not None and made != expected:
+        raise TokenizerError(
+            f"The preprocessor of {spec.source!r} makes {made}-pixel images but the model "
+            f"expects {expected}-pixel ones (config image_size).",
+            "Use the processor the model was trained with (processor=...), or fix its size.",
+            source=spec.source,
+        )
 
 
 def check_tokenizer_fits(tokenizer: Any, model: Any) -> None:
@@ -390,12 +473,43 @@ def _model_class_for(spec: ModelSpec) -> Any:
     return classes[0]
 
 
-def _build_pipeline(spec: ModelSpec, model: Any, tokenizer: Any, device: Any) -> Any:
+def _build_pipeline(
+    spec: ModelSpec, model: Any, tokenizer: Any, processor: Any, device: Any
+) -> Any:
+    """``transformers.pipeline`` over the already-loaded (guarded) model and its
+    preprocessors, with ``spec.pipeline_kwargs`` as construction arguments."""
     from transformers import pipeline
 
     task, _ = resolve_task(spec.task or "")
+    parts: dict[str, Any] = {"tokenizer": tokenizer} if tokenizer is not None else {}
+    if processor is not None:
+        import transformers
+
+        if isinstance(processor, transformers.ImageProcessingMixin):
+            parts["image_processor"] = processor
+        elif isinstance(processor, transformers.FeatureExtractionMixin):
+            parts["feature_extractor"] = processor
+        else:
+            parts["processor"] = processor
+            parts.setdefault("tokenizer", getattr(processor, "tokenizer", None))
+            for name in ("image_processor", "feature_extractor"):
+                if getattr(processor, name, None) is not None:
+                    parts[name] = getattr(processor, name)
     build: Any = pipeline  # its overloads are keyed on literal task names; ours is a str
-    return build(task, model=model, tokenizer=tokenizer, device=device)
+    try:
+        return build(
+            task,
+            model=model,
+            device=device,
+            **{k: v for k, v in parts.items() if v is not None},
+            **spec.pipeline_kwargs,
+        )
+    except (TypeError, ValueError, KeyError) as exc:
+        raise SpecError(
+            f"transformers could not build a {task!r} pipeline for {spec.source!r}: {exc}",
+            "Check task and pipeline_kwargs against transformers.pipeline()'s arguments.",
+            field="pipeline_kwargs",
+        ) from exc
 
 
 def _load_sentence_transformer(spec: ModelSpec, path: Path, device: Any) -> Any:

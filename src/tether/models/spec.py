@@ -50,6 +50,12 @@ class ModelSpec:
     device: str = "cpu"
     tokenizer: str | None = None
     tokenizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: Where the image processor / feature extractor / multimodal processor comes from,
+    #: when not the model's own directory (as ``tokenizer`` is for the tokenizer).
+    processor: str | None = None
+    #: Arguments for ``transformers.pipeline()`` construction when ``task`` is set
+    #: (e.g. ``{"framework": "pt"}``); call arguments are the pipeline task's options.
+    pipeline_kwargs: dict[str, Any] = field(default_factory=dict)
     max_length: int | None = None
     pooling: str | None = None
     normalize: bool | None = None
@@ -107,11 +113,12 @@ class ModelSpec:
                 f"max_length must be a positive integer, got {self.max_length!r}.",
                 "Pass e.g. max_length=256, or leave it unset to use the model's limit.",
             )
-        for name in ("tokenizer_kwargs", "load_kwargs"):
+        for name in ("tokenizer_kwargs", "load_kwargs", "pipeline_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise SpecError(f"ModelSpec.{name} must be a dict.", f"Pass {name}={{...}}.")
         _check_no_secrets(self.load_kwargs, "load_kwargs")
         _check_no_secrets(self.tokenizer_kwargs, "tokenizer_kwargs")
+        _check_no_secrets(self.pipeline_kwargs, "pipeline_kwargs")
         if self.token_env is not None and not _ENV_NAME.match(str(self.token_env)):
             raise SpecError(
                 f"token_env must name an environment variable, got {self.token_env!r}.",

@@ -1,4 +1,9 @@
-"""``pipeline``: any ``transformers.pipeline()`` task over strings or file paths."""
+"""``pipeline``: any ``transformers.pipeline()`` task over strings or file paths.
+
+For image and audio tasks a string is a file path (or URL-free path), decoded here, in
+the engine's background encoding thread: images with Pillow, WAV/FLAC/OGG audio with
+soundfile (no ffmpeg binary). A missing, unreadable or corrupt file is one error row.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,10 @@ class PipelineTask(Task):
             )
         self.pipe = loaded.pipeline
         self.kwargs = pipeline_kwargs
+        task = str(getattr(self.pipe, "task", ""))
+        self.media = "audio" if task in AUDIO_TASKS else "image" if task in IMAGE_TASKS else None
+        processor = getattr(self.pipe, "feature_extractor", None)
+        self.sampling_rate = getattr(processor, "sampling_rate", None)
 
     def check(self, example: Any) -> None:
         if isinstance(example, dict):
@@ -42,7 +51,18 @@ class PipelineTask(Task):
             raise RecordProblem("empty or whitespace-only input", kind="empty")
 
     def encode(self, examples: list[Any]) -> list[Encoded]:
-        return [Encoded(len(str(e)), e) for e in examples]
+        if self.media is None:
+            return [Encoded(len(str(e)), e) for e in examples]
+        decoded = []
+        for example in examples:
+            if not isinstance(example, str):
+                decoded.append(Encoded(1, example))  # already an array / image / dict
+            elif self.media == "image":
+                decoded.append(Encoded(1, _read_image(example)))
+            else:
+                audio = _read_audio(example, self.sampling_rate)
+                decoded.append(Encoded(len(audio["raw"]), audio))
+        return decoded
 
     def forward(self, batch: list[Encoded]) -> list[Any]:
         inputs = [item.data for item in batch]
@@ -61,3 +81,63 @@ class PipelineTask(Task):
         if len(outputs) != len(inputs):
             raise RuntimeError(f"pipeline returned {len(outputs)} results for {len(inputs)} inputs")
         return outputs
+
+
+#: pipeline() tasks whose string inputs are image or audio file paths.
+IMAGE_TASKS = frozenset(
+    {
+        "image-classification",
+        "zero-shot-image-classification",
+        "object-detection",
+        "zero-shot-object-detection",
+        "image-segmentation",
+        "image-feature-extraction",
+        "depth-estimation",
+        "image-to-text",
+        "mask-generation",
+    }
+)
+AUDIO_TASKS = frozenset(
+    {"audio-classification", "automatic-speech-recognition", "zero-shot-audio-classification"}
+)
+
+
+def _read_image(path: str) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except FileNotFoundError:
+        raise RecordProblem(f"no such image file: {path}", kind="missing-file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise RecordProblem(f"unreadable image {path}: {exc}", kind="bad-file") from None
+
+
+def _read_audio(path: str, sampling_rate: int | None) -> dict[str, Any]:
+    import os
+
+    try:
+        import soundfile
+    except ImportError:
+        raise RecordProblem(
+            "decoding audio files needs the soundfile package (pip install 'tether[audio]')",
+            kind="missing-extra",
+        ) from None
+    if not os.path.isfile(path):
+        raise RecordProblem(f"no such audio file: {path}", kind="missing-file")
+    try:
+        data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise RecordProblem(
+            f"cannot decode audio {path} ({exc}); WAV, FLAC and OGG decode with soundfile, "
+            "other formats need converting first (e.g. with ffmpeg)",
+            kind="bad-file",
+        ) from None
+    if sampling_rate and rate != sampling_rate:
+        raise RecordProblem(
+            f"{path} is sampled at {rate} Hz but the model expects {sampling_rate} Hz; "
+            "resample it first",
+            kind="bad-file",
+        )
+    return {"raw": data.mean(axis=1), "sampling_rate": rate}  # mono, as the models expect

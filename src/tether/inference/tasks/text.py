@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from tether.errors import TokenizerError
 from tether.inference.batching import attention_mask, pad_ids
 from tether.inference.tasks.base import Encoded, RecordProblem, Task
 
@@ -20,6 +21,14 @@ class TextTask(Task):
     def __init__(self, loaded: Any, **options: Any) -> None:
         super().__init__(loaded, **options)
         tokenizer = loaded.tokenizer
+        if tokenizer is None:
+            raise TokenizerError(
+                f"The {self.name!r} task reads text, but {loaded.spec.source!r} has no tokenizer "
+                "files.",
+                "Set tokenizer to the repo or directory the model's tokenizer was saved in, "
+                "or run tensor inputs with the 'tensor' task.",
+                source=loaded.spec.source,
+            )
         self.tokenizer = tokenizer
         self.max_length = loaded.max_length
         self.pad_id = _pad_id(tokenizer)
