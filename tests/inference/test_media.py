@@ -143,3 +143,21 @@ def test_a_processor_that_does_not_fit_the_model_is_refused(tiny, tmp_path):
     (target / "preprocessor_config.json").write_text(json.dumps(config))
     with pytest.raises(TokenizerError, match="224-pixel images but the model expects 32"):
         load(ModelSpec(str(target), model_class="ViTForImageClassification"))
+
+
+def test_embed_of_a_vision_encoder_is_its_pooled_output(tiny, images):
+    """Before, `embed` of a ViT failed for want of a tokenizer."""
+    import torch
+    from PIL import Image
+
+    loaded = load(ModelSpec(str(tiny["vit"]), model_class="ViTForImageClassification"))
+    outcomes = Engine(loaded, "embed").predict([*images, "", 42])
+    processor = loaded.processor
+    for path, outcome in zip(images, outcomes, strict=False):
+        pixels = processor(images=[Image.open(path).convert("RGB")], return_tensors="pt")
+        with torch.inference_mode():
+            expected = loaded.model.base_model(**pixels).last_hidden_state[0, 0]  # CLS
+        got = torch.as_tensor(outcome.inference)
+        assert got.shape == expected.shape == (32,)
+        assert (got - expected).abs().max() <= 1e-6
+    assert [o.kind for o in outcomes[4:]] == ["empty", "not-image"]

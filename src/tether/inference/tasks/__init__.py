@@ -8,6 +8,7 @@ from tether.errors import TaskError
 from tether.inference.tasks.base import Encoded, RecordProblem, Task
 from tether.inference.tasks.classify import ClassifyTask
 from tether.inference.tasks.embed import EmbedTask
+from tether.inference.tasks.embed_image import ImageEmbedTask
 from tether.inference.tasks.fill_mask import FillMaskTask
 from tether.inference.tasks.pipeline import PipelineTask
 from tether.inference.tasks.tensor import TensorTask
@@ -31,6 +32,8 @@ def make_task(name: str, loaded: Any, **options: Any) -> Task:
         raise TaskError(
             f"Unknown task {name!r}.", f"Use one of: {', '.join(sorted(TASKS))}."
         ) from None
+    if cls is EmbedTask and loaded.tokenizer is None and loaded.report.modality == "image":
+        cls = ImageEmbedTask  # a vision encoder: images in, one vector each
     return cls(loaded, **options)
 
 
