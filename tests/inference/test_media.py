@@ -161,3 +161,18 @@ def test_embed_of_a_vision_encoder_is_its_pooled_output(tiny, images):
         assert got.shape == expected.shape == (32,)
         assert (got - expected).abs().max() <= 1e-6
     assert [o.kind for o in outcomes[4:]] == ["empty", "not-image"]
+
+
+def test_raw_file_bytes_decode_like_paths(tiny, images, clips):
+    """A Parquet binary column carries the files' contents instead of their paths."""
+    vit = load(ModelSpec(str(tiny["vit"]), task="image-classification"))
+    from_paths = Engine(vit, "pipeline").predict(images[:2])
+    from_bytes = Engine(vit, "pipeline").predict(
+        [Path(p).read_bytes() for p in images[:2]] + [b"", b"junk"]
+    )
+    assert [o.inference for o in from_bytes[:2]] == [o.inference for o in from_paths]
+    assert [o.kind for o in from_bytes[2:]] == ["empty", "bad-file"]
+    audio = load(ModelSpec(str(tiny["wav2vec2"]), task="audio-classification"))
+    [by_path] = Engine(audio, "pipeline").predict(clips[:1])
+    [by_bytes] = Engine(audio, "pipeline").predict([Path(clips[0]).read_bytes()])
+    assert by_bytes.inference == by_path.inference

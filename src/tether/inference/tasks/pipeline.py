@@ -42,6 +42,10 @@ class PipelineTask(Task):
     def check(self, example: Any) -> None:
         if isinstance(example, dict):
             return  # e.g. question-answering {"question": ..., "context": ...}
+        if self.media is not None and isinstance(example, bytes | bytearray):
+            if not example:
+                raise RecordProblem("empty file contents", kind="empty")
+            return  # raw file contents (a Parquet binary column), decoded in encode
         if not isinstance(example, str):
             raise RecordProblem(
                 f"expected a string (text or file path), got {type(example).__name__}",
@@ -55,7 +59,7 @@ class PipelineTask(Task):
             return [Encoded(len(str(e)), e) for e in examples]
         decoded = []
         for example in examples:
-            if not isinstance(example, str):
+            if not isinstance(example, str | bytes | bytearray):
                 decoded.append(Encoded(1, example))  # already an array / image / dict
             elif self.media == "image":
                 decoded.append(Encoded(1, _read_image(example)))
@@ -102,19 +106,25 @@ AUDIO_TASKS = frozenset(
 )
 
 
-def _read_image(path: str) -> Any:
+def _read_image(source: str | bytes | bytearray) -> Any:
+    """An RGB image from a path or from a file's raw bytes."""
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
+    name = source if isinstance(source, str) else f"<{len(source)} bytes>"
     try:
-        with Image.open(path) as image:
+        with Image.open(source if isinstance(source, str) else io.BytesIO(source)) as image:
             return image.convert("RGB")
     except FileNotFoundError:
-        raise RecordProblem(f"no such image file: {path}", kind="missing-file") from None
+        raise RecordProblem(f"no such image file: {name}", kind="missing-file") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise RecordProblem(f"unreadable image {path}: {exc}", kind="bad-file") from None
+        raise RecordProblem(f"unreadable image {name}: {exc}", kind="bad-file") from None
 
 
-def _read_audio(path: str, sampling_rate: int | None) -> dict[str, Any]:
+def _read_audio(path: str | bytes | bytearray, sampling_rate: int | None) -> dict[str, Any]:
+    """Mono float32 samples from a path or from a file's raw bytes."""
+    import io
     import os
 
     try:
@@ -124,10 +134,13 @@ def _read_audio(path: str, sampling_rate: int | None) -> dict[str, Any]:
             "decoding audio files needs the soundfile package (pip install 'tether[audio]')",
             kind="missing-extra",
         ) from None
-    if not os.path.isfile(path):
+    if isinstance(path, str) and not os.path.isfile(path):
         raise RecordProblem(f"no such audio file: {path}", kind="missing-file")
+    source = path if isinstance(path, str) else io.BytesIO(path)
+    if not isinstance(path, str):
+        path = f"<{len(path)} bytes>"
     try:
-        data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        data, rate = soundfile.read(source, dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise RecordProblem(
             f"cannot decode audio {path} ({exc}); WAV, FLAC and OGG decode with soundfile, "
