@@ -25,22 +25,20 @@ class ImageEmbedTask(Task):
         self.normalize = bool(normalize if normalize is not None else spec_normalize)
 
     def check(self, example: Any) -> None:
-        if isinstance(example, str) and not example.strip():
-            raise RecordProblem("empty image path", kind="empty")
-        if (
-            not isinstance(example, str)
-            and not hasattr(example, "shape")
-            and not hasattr(example, "convert")
-        ):
+        readable = isinstance(example, str | bytes | bytearray)
+        if readable and not example.strip():
+            raise RecordProblem("empty image path or contents", kind="empty")
+        if not readable and not hasattr(example, "shape") and not hasattr(example, "convert"):
             raise RecordProblem(
-                f"expected an image path, PIL image or array, got {type(example).__name__}",
+                f"expected an image path, file bytes, PIL image or array, got {type(example).__name__}",
                 kind="not-image",
             )
 
     def encode(self, examples: list[Any]) -> list[Encoded]:
         encoded = []
         for example in examples:
-            image = _read_image(example) if isinstance(example, str) else example
+            readable = isinstance(example, str | bytes | bytearray)
+            image = _read_image(example) if readable else example
             pixels = self.processor(images=[image], return_tensors="pt")["pixel_values"][0]
             encoded.append(Encoded(1, pixels))  # the processor resizes: one shape for all
         return encoded
