@@ -30,7 +30,8 @@ class ImageEmbedTask(Task):
             raise RecordProblem("empty image path or contents", kind="empty")
         if not readable and not hasattr(example, "shape") and not hasattr(example, "convert"):
             raise RecordProblem(
-                f"expected an image path, file bytes, PIL image or array, got {type(example).__name__}",
+                "expected an image path, file bytes, PIL image or array, got "
+                f"{type(example).__name__}",
                 kind="not-image",
             )
 
