@@ -160,3 +160,33 @@ def test_multi_process_direct_runner_run_adds_up(tiny, tmp_path):
     assert "read 62 records; wrote 60" in result.output
     assert sorted(r["id"] for r in read_jsonl(out)) == list(range(60))
     assert len(read_jsonl(tmp_path / "out.errors.jsonl")) == 2
+
+
+def test_image_classification_over_a_list_of_paths_on_the_direct_runner(tiny, tmp_path):
+    from PIL import Image
+    from transformers import pipeline
+
+    from tether.bundles.probes import probe_images
+
+    paths = []
+    for i, array in enumerate(probe_images(3)):
+        paths.append(str(tmp_path / f"img-{i}.png"))
+        Image.fromarray(array).save(paths[-1])
+    source = tmp_path / "images.txt"
+    source.write_text("\n".join([*paths, str(tmp_path / "missing.png")]) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = invoke(
+        "beam", "run", str(tiny["vit"]), "--task", "image-classification",
+        "-i", str(source), "-o", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    plain = pipeline("image-classification", model=str(tiny["vit"]), device="cpu")
+    expected = {p: plain(Image.open(p).convert("RGB")) for p in paths}
+    rows = read_jsonl(out)
+    assert sorted(r["text"] for r in rows) == sorted(paths)
+    for row in rows:
+        got = {item["label"]: item["score"] for item in row["result"]}
+        want = {item["label"]: item["score"] for item in expected[row["text"]]}
+        assert got.keys() == want.keys() and all(abs(got[k] - want[k]) <= 1e-5 for k in want)
+    [error] = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert error["kind"] == "missing-file"
