@@ -179,6 +179,62 @@ def build_wav2vec2(out: Path) -> Path:
     return out
 
 
+def build_clip(out: Path) -> Path:
+    """Text and image towers in one space, with a multimodal processor (tokenizer and
+    image processor): zero-shot image classification, text and image embeddings."""
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizerFast,
+    )
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    out.mkdir(parents=True, exist_ok=True)
+    chars = list(bytes_to_unicode().values())
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    merges = ["t h", "th e</w>", "q u"]
+    for merge in merges:
+        vocab.setdefault(merge.replace(" ", ""), len(vocab))
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    (out / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    tokenizer = CLIPTokenizerFast(vocab=str(out / "vocab.json"), merges=str(out / "merges.txt"))
+    torch.manual_seed(17)
+    end = vocab["<|endoftext|>"]
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 77,
+            "bos_token_id": vocab["<|startoftext|>"],
+            "eos_token_id": end,
+            "pad_token_id": end,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=16,
+    )
+    CLIPModel(config).eval().save_pretrained(out)
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
 def build_roberta(out: Path) -> Path:
     from transformers import RobertaConfig, RobertaModel
 
@@ -293,6 +349,7 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "visualbert": build_visualbert,
     "vit": build_vit,
     "wav2vec2": build_wav2vec2,
+    "clip": build_clip,
 }
 
 

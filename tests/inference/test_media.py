@@ -176,3 +176,60 @@ def test_raw_file_bytes_decode_like_paths(tiny, images, clips):
     [by_path] = Engine(audio, "pipeline").predict(clips[:1])
     [by_bytes] = Engine(audio, "pipeline").predict([Path(clips[0]).read_bytes()])
     assert by_bytes.inference == by_path.inference
+
+
+def test_zero_shot_image_classification_equals_the_plain_pipeline(tiny, images):
+    from PIL import Image
+    from transformers import pipeline
+
+    loaded = load(ModelSpec(str(tiny["clip"]), task="zero-shot-image-classification"))
+    assert loaded.report.modality == "multimodal"
+    labels = ["a photo of a cat", "a photo of the sea"]
+    outcomes = Engine(loaded, "pipeline", candidate_labels=labels).predict(images)
+    plain = pipeline("zero-shot-image-classification", model=str(tiny["clip"]), device="cpu")
+    for path, outcome in zip(images, outcomes, strict=True):
+        want = _scores(plain(Image.open(path).convert("RGB"), candidate_labels=labels))
+        got = _scores(outcome.inference)
+        assert got.keys() == want.keys() == set(labels)
+        assert all(abs(got[k] - want[k]) <= 1e-5 for k in want)
+
+
+def test_clip_embeds_texts_and_images_into_one_space(tiny, images):
+    import torch
+    from PIL import Image
+
+    loaded = load(ModelSpec(str(tiny["clip"]), model_class="CLIPModel"))
+    texts = ["a photo of the sea", "the quick fox"]
+    text_vectors = [o.inference for o in Engine(loaded, "embed").predict(texts)]
+    image_vectors = [o.inference for o in Engine(loaded, "embed", modality="image").predict(images)]
+    processor = loaded.processor
+    with torch.inference_mode():
+        want_text = loaded.model.get_text_features(
+            **processor(text=texts, padding=True, return_tensors="pt")
+        )
+        pixels = processor(
+            images=[Image.open(p).convert("RGB") for p in images], return_tensors="pt"
+        )
+        want_image = loaded.model.get_image_features(**pixels)
+    want_text = getattr(want_text, "pooler_output", want_text)
+    want_image = getattr(want_image, "pooler_output", want_image)
+    assert np.stack(text_vectors).shape == (2, 16) == tuple(want_text.shape)
+    assert np.abs(np.stack(text_vectors) - want_text.numpy()).max() <= 1e-5
+    assert np.abs(np.stack(image_vectors) - want_image.numpy()).max() <= 1e-5
+
+
+def test_tether_embed_of_image_paths_with_clip(tiny, images, tmp_path):
+    import pyarrow.parquet as pq
+
+    listing = tmp_path / "images.txt"
+    listing.write_text("\n".join(images) + "\n")
+    out = tmp_path / "vectors.parquet"
+    args = ["embed", str(tiny["clip"]), "--modality", "image", "-i", str(listing), "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    got = np.stack(pq.read_table(out).column("embedding").to_numpy(zero_copy_only=False))
+    loaded = load(ModelSpec(str(tiny["clip"]), model_class="CLIPModel"))
+    want = np.stack(
+        [o.inference for o in Engine(loaded, "embed", modality="image").predict(images)]
+    )
+    assert got.shape == (4, 16) and np.abs(got - want).max() <= 1e-6

@@ -401,8 +401,19 @@ def check_processor_fits(spec: ModelSpec, processor: Any, model: Any) -> None:
         )
 
 
+def _input_embeddings(model: Any) -> Any:
+    """The token embedding matrix; a multimodal model's text tower holds it (CLIP)."""
+    for owner in (model, getattr(model, "text_model", None)):
+        if owner is not None and hasattr(owner, "get_input_embeddings"):
+            try:
+                return owner.get_input_embeddings()
+            except NotImplementedError:
+                continue
+    return None
+
+
 def check_tokenizer_fits(tokenizer: Any, model: Any) -> None:
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    embeddings = _input_embeddings(model)
     rows = getattr(embeddings, "num_embeddings", None)
     if rows is None:
         return

@@ -185,15 +185,25 @@ def register(group: click.Group) -> None:
 
     @group.command("embed")
     @_run_options
+    @click.option(
+        "--modality",
+        type=click.Choice(["text", "image"]),
+        default=None,
+        help="What the records are (default: text, or image for a vision-only model); "
+        "'image' embeds image paths with a text-and-image model such as CLIP.",
+    )
     @spec_options(default_class=OWN_CLASS)
     def embed_cmd(
+        modality: str | None,
         spec_values: dict[str, Any],
         source: str | None,
         input_path: str,
         output: str | None,
         **kw: Any,
     ) -> None:
-        """Embed every text in a file with SOURCE's own pooling (default: the shipped minilm)."""
+        """Embed every record in a file with SOURCE's own pooling (default: the shipped
+        minilm): texts, or image paths for vision encoders and CLIP-style models."""
         if spec_values.get("task"):
             raise click.UsageError("`tether embed` runs the embed task; use `tether run --task`.")
-        _run("embed", spec_values, source, input_path, output, {}, **kw)
+        options = {"modality": modality} if modality else {}
+        _run("embed", spec_values, source, input_path, output, options, **kw)

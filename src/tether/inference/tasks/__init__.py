@@ -32,8 +32,18 @@ def make_task(name: str, loaded: Any, **options: Any) -> Task:
         raise TaskError(
             f"Unknown task {name!r}.", f"Use one of: {', '.join(sorted(TASKS))}."
         ) from None
-    if cls is EmbedTask and loaded.tokenizer is None and loaded.report.modality == "image":
-        cls = ImageEmbedTask  # a vision encoder: images in, one vector each
+    if cls is EmbedTask:
+        modality = options.pop("modality", None) or (
+            "image" if loaded.tokenizer is None and loaded.report.modality == "image" else "text"
+        )
+        if modality not in ("text", "image"):
+            raise TaskError(
+                f"embed takes modality 'text' or 'image', got {modality!r}.",
+                "Pass modality='image' to embed images with a model that also reads text.",
+                task=name,
+            )
+        if modality == "image":
+            cls = ImageEmbedTask  # images in, one vector each (CLIP's image tower too)
     return cls(loaded, **options)
 
 

@@ -46,6 +46,9 @@ class EmbedTask(TextTask):
             )
         self.normalize = spec.normalize if spec.normalize is not None else bool(st and st.normalize)
         self.encoder = loaded.model if self.sentence_transformer else loaded.model.base_model
+        self.text_features = not self.sentence_transformer and hasattr(
+            loaded.model, "get_text_features"
+        )
 
     def forward(self, batch: list[Encoded]) -> list[Any]:
         import torch
@@ -53,6 +56,12 @@ class EmbedTask(TextTask):
         inputs = self.collate(batch)
         if self.sentence_transformer:
             vectors = self.model(inputs)["sentence_embedding"]
+        elif self.text_features:
+            # CLIP-style: the projected text features share one space with the images'.
+            vectors = self.model.get_text_features(**inputs)
+            vectors = getattr(vectors, "pooler_output", vectors)
+            if self.normalize:
+                vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
         else:
             output = self.call_model(self.encoder, inputs)
             hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
