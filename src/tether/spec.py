@@ -20,8 +20,21 @@ from tether.errors import SpecError
 #: Class names that load a sentence-transformers model through its own library.
 SENTENCE_TRANSFORMERS_CLASSES = ("SentenceTransformer",)
 
-#: load_kwargs never written to JSON: they are secrets or machine-local.
-_SECRET_LOAD_KWARGS = ("token", "use_auth_token")
+#: load_kwargs / tokenizer_kwargs never written to JSON: they are secrets. Besides these
+#: names, any key containing one of _SECRET_WORDS is left out too.
+_SECRET_LOAD_KWARGS = ("token", "use_auth_token", "hf_token", "auth_token", "access_token")
+_SECRET_WORDS = ("auth", "secret", "password", "passwd", "api_key", "apikey", "credential")
+
+#: load_kwargs keys that a ModelSpec field owns -> that field.
+_OWNED_LOAD_KWARGS = {
+    "pretrained_model_name_or_path": "source",
+    "revision": "revision",
+    "trust_remote_code": "trust_remote_code",
+    "dtype": "dtype",
+    "torch_dtype": "dtype",
+    "device": "device",
+    "device_map": "device",
+}
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?|xpu(:\d+)?)$")
 
@@ -63,6 +76,37 @@ class ModelSpec:
             raise SpecError(
                 "ModelSpec.source is empty.", "Pass a hub repo id or a local directory."
             )
+        for name in ("model_class", "task", "revision", "tokenizer", "pooling"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise SpecError(
+                    f"ModelSpec.{name} must be a string, got {type(value).__name__} {value!r}.",
+                    f"Pass {name}='...' as a string, or leave it unset.",
+                )
+        for name in ("dtype", "device"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise SpecError(
+                    f"ModelSpec.{name} must be a string, got {type(value).__name__} {value!r}.",
+                    f"Pass {name}='...' as a string.",
+                )
+        for name in (
+            "trust_remote_code",
+            "allow_new_weights",
+            "allow_unused_weights",
+            "allow_pickle",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise SpecError(
+                    f"ModelSpec.{name} must be True or False, got {value!r}.",
+                    f"Pass {name}=True or {name}=False (JSON true / false).",
+                )
+        if self.normalize is not None and not isinstance(self.normalize, bool):
+            raise SpecError(
+                f"ModelSpec.normalize must be True, False or None, got {self.normalize!r}.",
+                "Pass normalize=True or normalize=False, or leave it unset.",
+            )
         if self.model_class and self.task:
             raise SpecError(
                 f"ModelSpec sets both model_class={self.model_class!r} and task={self.task!r}.",
@@ -80,7 +124,7 @@ class ModelSpec:
             resolve_task(self.task)
         if self.dtype not in DTYPES:
             raise SpecError(f"Unknown dtype {self.dtype!r}.", f"Use one of: {', '.join(DTYPES)}.")
-        if not _DEVICE_RE.match(self.device):
+        if not _DEVICE_RE.fullmatch(self.device):
             raise SpecError(
                 f"Unknown device {self.device!r}.",
                 "Use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto' (GPU when the worker has one).",
@@ -92,7 +136,9 @@ class ModelSpec:
                 "model's own pooling config.",
             )
         if self.max_length is not None and (
-            not isinstance(self.max_length, int) or self.max_length < 1
+            not isinstance(self.max_length, int)
+            or isinstance(self.max_length, bool)
+            or self.max_length < 1
         ):
             raise SpecError(
                 f"max_length must be a positive integer, got {self.max_length!r}.",
@@ -101,12 +147,12 @@ class ModelSpec:
         for name in ("tokenizer_kwargs", "load_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise SpecError(f"ModelSpec.{name} must be a dict.", f"Pass {name}={{...}}.")
-        for key in ("trust_remote_code", "pretrained_model_name_or_path", "revision", "dtype"):
+        for key, owner in _OWNED_LOAD_KWARGS.items():
             if key in self.load_kwargs:
                 raise SpecError(
-                    f"load_kwargs sets {key!r}, which is a ModelSpec field of its own.",
-                    f"Set ModelSpec.{key if key != 'pretrained_model_name_or_path' else 'source'}"
-                    " instead, so the spec records it.",
+                    f"load_kwargs sets {key!r}, which ModelSpec owns as its field {owner!r}.",
+                    f"Pass {owner}=... to ModelSpec instead of load_kwargs, so the spec "
+                    "records it.",
                 )
 
     # -- identity ---------------------------------------------------------------
@@ -129,9 +175,8 @@ class ModelSpec:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON. Secrets such as ``token`` are left out."""
         data = dataclasses.asdict(self)
-        data["load_kwargs"] = {
-            k: v for k, v in self.load_kwargs.items() if k not in _SECRET_LOAD_KWARGS
-        }
+        for name in ("load_kwargs", "tokenizer_kwargs"):
+            data[name] = {k: v for k, v in getattr(self, name).items() if not _is_secret(k)}
         return data
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -178,7 +223,20 @@ class ModelSpec:
         path = Path(path)
         if not path.is_file():
             raise SpecError(f"Spec file {str(path)!r} does not exist.", "Check the path.")
-        return cls.from_json(path.read_text(encoding="utf-8"))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(
+                f"Spec file {str(path)!r} is not UTF-8 text ({exc}).",
+                "Save the spec as UTF-8 JSON (ModelSpec.save writes one).",
+            ) from exc
+        return cls.from_json(text)
+
+
+def _is_secret(key: str) -> bool:
+    """True for option names that hold credentials (never written to JSON)."""
+    name = str(key).lower()
+    return name in _SECRET_LOAD_KWARGS or any(word in name for word in _SECRET_WORDS)
 
 
 def resolve_model_class(name: str) -> type:
