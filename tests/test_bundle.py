@@ -493,3 +493,128 @@ def test_cli_verify_with_another_class_fails(saved):
     result = _cli("verify", saved["bert"], "--class", "BertForMaskedLM")
     assert result.exit_code == 1
     assert "saved and fingerprinted as BertModel" in result.output
+
+
+# -- the manifest checks load() runs, one cause at a time (issue 16) -----------------------
+
+from tether import SpecError  # noqa: E402
+from tether import bundle as bundle_module  # noqa: E402
+
+
+def _edit_manifest(bundle, **changes):
+    path = bundle / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    data.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del data[key]
+    path.write_text(json.dumps(data))
+
+
+def test_a_directory_without_a_manifest_is_not_a_bundle(tmp_path):
+    with pytest.raises(BundleError, match=f"has no {MANIFEST_NAME}"):
+        read_manifest(tmp_path)
+    with pytest.raises(BundleError, match="not a tether bundle"):
+        load_bundle(tmp_path)
+
+
+@pytest.mark.parametrize("content", ['{"format": "tether-bundle/0", "complete": true}', "[1]"])
+def test_a_manifest_of_another_format_is_refused(copy_of, content):
+    bundle = copy_of("bert")
+    (bundle / MANIFEST_NAME).write_text(content)
+    with pytest.raises(BundleError, match="not a tether bundle manifest") as info:
+        read_manifest(bundle)
+    assert not isinstance(info.value, IncompleteBundleError)
+
+
+def test_a_manifest_missing_fields_names_them(copy_of):
+    bundle = copy_of("bert")
+    _edit_manifest(bundle, files=None, versions=None)
+    with pytest.raises(BundleError, match=r"lacks manifest field\(s\): files, versions"):
+        read_manifest(bundle)
+    with pytest.raises(BundleError, match="lacks manifest field"):
+        load(ModelSpec(str(bundle), model_class="AutoModel"))
+
+
+def test_a_manifest_with_complete_false_is_unfinished(copy_of):
+    bundle = copy_of("bert")
+    _edit_manifest(bundle, complete=False)
+    with pytest.raises(IncompleteBundleError, match="never finished"):
+        read_manifest(bundle)
+
+
+def test_a_same_size_edit_of_a_small_file_is_caught_on_load(copy_of):
+    bundle = copy_of("bert")
+    config = bundle / "config.json"
+    text = config.read_text()
+    edited = text.replace('"hidden_act": "gelu"', '"hidden_act": "relu"')
+    assert edited != text and len(edited) == len(text)
+    config.write_text(edited)
+    with pytest.raises(BundleError, match=r"changed since it was saved: config\.json") as info:
+        load_bundle(bundle)
+    assert not isinstance(info.value, IncompleteBundleError)
+
+
+def test_a_resized_file_is_caught_on_load_without_hashing(copy_of, monkeypatch):
+    bundle = copy_of("bert")
+    monkeypatch.setattr(bundle_module, "LOAD_HASH_LIMIT", 0)  # no file is hashed
+    with (bundle / "tokenizer.json").open("a") as handle:
+        handle.write("\n")
+    with pytest.raises(BundleError, match=r"changed since it was saved: tokenizer\.json"):
+        load_bundle(bundle)
+
+
+def test_files_over_the_hash_limit_are_checked_by_size_only_on_load(copy_of, monkeypatch):
+    bundle = copy_of("bert")
+    monkeypatch.setattr(bundle_module, "LOAD_HASH_LIMIT", 0)
+    config = bundle / "config.json"
+    text = config.read_text()
+    config.write_text(text.replace('"hidden_act": "gelu"', '"hidden_act": "relu"'))
+    assert load_bundle(bundle) is not None  # same size: only verify() hashes big files
+    assert verify(bundle).changed == ["config.json"]
+
+
+def test_missing_and_changed_files_report_missing_first(copy_of):
+    bundle = copy_of("bert")
+    (bundle / "tokenizer.json").unlink()
+    (bundle / "config.json").write_text("{}")
+    with pytest.raises(IncompleteBundleError, match=r"listed in its manifest: tokenizer\.json\.\n"):
+        load_bundle(bundle)
+
+
+def test_an_edited_model_card_does_not_stop_a_load(copy_of):
+    bundle = copy_of("bert")
+    (bundle / "README.md").write_text("rewritten entirely\n")
+    assert type(load_bundle(bundle).model).__name__ == "BertModel"
+    (bundle / "README.md").unlink()
+    assert type(load_bundle(bundle).model).__name__ == "BertModel"
+
+
+def test_a_class_that_only_loading_reveals_is_checked_after_loading(copy_of):
+    bundle = copy_of("bert")
+    manifest = json.loads((bundle / MANIFEST_NAME).read_text())
+    manifest["model_class"]["name"] = "SomeOtherModel"
+    (bundle / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(BundleClassMismatchError, match="being loaded as BertModel") as info:
+        load_bundle(bundle)
+    assert "saved and fingerprinted as SomeOtherModel" in info.value.message
+
+
+def test_a_concrete_class_name_is_compared_before_loading(saved, monkeypatch):
+    import transformers
+
+    def never(*args, **kwargs):
+        raise AssertionError("from_pretrained ran although the class was known to differ")
+
+    monkeypatch.setattr(transformers.BertForMaskedLM, "from_pretrained", never)
+    with pytest.raises(BundleClassMismatchError, match="being loaded as BertForMaskedLM"):
+        load_bundle(saved["bert"], model_class="BertForMaskedLM")
+    assert type(load_bundle(saved["bert"], model_class="BertModel").model).__name__ == "BertModel"
+
+
+def test_bundle_spec_reads_the_manifest_and_applies_overrides(saved):
+    spec = bundle_spec(saved["bert"])
+    assert spec.source == str(saved["bert"].resolve())
+    assert spec.model_class == read_manifest(saved["bert"]).spec["model_class"]
+    assert bundle_spec(saved["bert"], max_length=7).max_length == 7
+    with pytest.raises(SpecError, match="Unknown ModelSpec field in overrides"):
+        bundle_spec(saved["bert"], max_len=7)
