@@ -1,6 +1,7 @@
 """The suite's own helpers: a missing optional extra skips locally and fails in CI."""
 
 import pytest
+
 from conftest import optional_import
 
 
