@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-beam = pytest.importorskip("apache_beam")
+from conftest import optional_import
+
+beam = optional_import("apache_beam", "beam")
 
 from apache_beam.internal.cloudpickle import cloudpickle  # noqa: E402
 from apache_beam.metrics.metric import MetricsFilter  # noqa: E402

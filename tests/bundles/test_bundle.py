@@ -11,6 +11,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
+from conftest import expected_label
 from tether import (
     BundleClassMismatchError,
     BundleError,
@@ -149,7 +150,9 @@ def test_task_spec_bundle_reloads_as_a_pipeline(tiny, tmp_path):
     out = save(spec, tmp_path / "cls")
     reloaded = load_bundle(out)
     assert reloaded.pipeline is not None
-    assert reloaded.pipeline("good great")[0]["label"] in ("negative", "positive")
+    assert reloaded.pipeline("good great")[0]["label"] == expected_label(
+        tiny["distilbert-cls"], "good great"
+    )
     assert verify(out).ok
 
 
@@ -306,9 +309,13 @@ def test_overwrite_replaces_the_bundle_and_leaves_nothing_beside(
 
 
 #: Loads the new model once, then forks one child per job; each child saves over an
-#: old bundle and is SIGKILLed at a named stage (the child patches the save's stage seam,
-#: ``_reached``) or, from outside, after a delay. One thread per process keeps fork safe
-#: with torch's OpenMP pool.
+#: old bundle and is SIGKILLed at a named stage (the child patches the save's stage
+#: seam, ``_reached``) or, from outside, at a
+#: fraction of the time a whole save takes (timed first, on a scratch directory), so
+#: that every timed kill lands mid-save on a slow machine and a fast one alike. Each
+#: job reports [exit status, whether the save's temp dir existed, whether the child was
+#: still running when it was killed]. One thread per process keeps fork safe with
+#: torch's OpenMP pool.
 _KILL_DRIVER = """
 import json, os, signal, sys, time, traceback
 from pathlib import Path
@@ -324,6 +331,27 @@ def kill_at(target):
     return reached
 
 loaded = load(ModelSpec(sys.argv[1], model_class="AutoModel"))
+
+
+def wait_for_temp_dir(out):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if list(out.parent.glob(".bundle.tether-tmp-*")):
+            return True
+        time.sleep(0.002)
+    return False
+
+
+timing_out = Path(sys.argv[3])
+pid = os.fork()
+if pid == 0:
+    save(loaded, timing_out, overwrite=True)
+    os._exit(0)
+wait_for_temp_dir(timing_out)
+started = time.monotonic()
+assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+save_seconds = time.monotonic() - started
+
 statuses = []
 for job in json.loads(sys.argv[2]):
     out = Path(job["out"])
@@ -339,13 +367,13 @@ for job in json.loads(sys.argv[2]):
         except BaseException:
             traceback.print_exc()
             os._exit(3)
-    if job["delay"] is not None:
-        deadline = time.monotonic() + 60
-        while not list(out.parent.glob(".bundle.tether-tmp-*")) and time.monotonic() < deadline:
-            time.sleep(0.002)
-        time.sleep(job["delay"])
+    temp_seen = running = None
+    if job["fraction"] is not None:
+        temp_seen = wait_for_temp_dir(out)
+        time.sleep(job["fraction"] * save_seconds)
+        running = os.waitpid(pid, os.WNOHANG) == (0, 0)
         os.kill(pid, signal.SIGKILL)
-    statuses.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    statuses.append([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), temp_seen, running])
 print(json.dumps(statuses))
 """
 
@@ -359,7 +387,8 @@ _KILL_STAGES = {
     "swapped": (False, "new"),  # renameat2: old -> new in one step
     "old-aside": (True, "absent"),  # two renames: nothing in between; recover() restores
 }
-_KILL_DELAYS = (0.0, 0.01, 0.03, 0.06, 0.1, 0.2)
+#: Timed kills, as fractions of a whole save measured after its temp dir appears.
+_KILL_FRACTIONS = (0.0, 0.05, 0.15, 0.3, 0.45, 0.6)
 
 
 @pytest.fixture(scope="module")
@@ -367,17 +396,29 @@ def killed_saves(tiny, saved, tmp_path_factory):
     """Run every kill job over a copy of the old (BERT) bundle; job name -> (status, out)."""
     root = tmp_path_factory.mktemp("killed")
     jobs = [(stage, stage, None, no_ex) for stage, (no_ex, _) in _KILL_STAGES.items()]
-    jobs += [(f"after-{d}s", None, d, False) for d in _KILL_DELAYS]
+    jobs += [(f"at-{f}", None, f, False) for f in _KILL_FRACTIONS]
     specs, outs = [], {}
-    for name, kill_at, delay, no_exchange in jobs:
+    for name, kill_at, fraction, no_exchange in jobs:
         (root / name).mkdir()
         outs[name] = Path(shutil.copytree(saved["bert"], root / name / "bundle"))
         specs.append(
-            {"out": str(outs[name]), "kill_at": kill_at, "delay": delay, "no_exchange": no_exchange}
+            {
+                "out": str(outs[name]),
+                "kill_at": kill_at,
+                "fraction": fraction,
+                "no_exchange": no_exchange,
+            }
         )
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run(
-        [sys.executable, "-c", _KILL_DRIVER, str(tiny["roberta"]), json.dumps(specs)],
+        [
+            sys.executable,
+            "-c",
+            _KILL_DRIVER,
+            str(tiny["roberta"]),
+            json.dumps(specs),
+            str(root / "timing" / "bundle"),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -385,7 +426,7 @@ def killed_saves(tiny, saved, tmp_path_factory):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     statuses = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {name: (status, outs[name]) for (name, *_), status in zip(jobs, statuses, strict=True)}
+    return {name: (*status, outs[name]) for (name, *_), status in zip(jobs, statuses, strict=True)}
 
 
 def _outcome(out: Path) -> str:
@@ -409,7 +450,7 @@ def _assert_leftovers_unloadable_or_complete(out: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", list(_KILL_STAGES))
 def test_sigkill_at_each_save_stage_leaves_old_or_new_bundle(killed_saves, stage):
-    status, out = killed_saves[stage]
+    status, _, _, out = killed_saves[stage]
     assert status == -signal.SIGKILL
     assert _outcome(out) == _KILL_STAGES[stage][1]
     _assert_leftovers_unloadable_or_complete(out)
@@ -419,11 +460,13 @@ def test_sigkill_at_each_save_stage_leaves_old_or_new_bundle(killed_saves, stage
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("delay", _KILL_DELAYS)
-def test_sigkill_at_arbitrary_moments_never_publishes_a_partial_bundle(killed_saves, delay):
-    """Killed from outside at timed moments, mid-write included."""
-    status, out = killed_saves[f"after-{delay}s"]
-    assert status in (-signal.SIGKILL, 0)
+@pytest.mark.parametrize("fraction", _KILL_FRACTIONS)
+def test_sigkill_at_arbitrary_moments_never_publishes_a_partial_bundle(killed_saves, fraction):
+    """Killed from outside at timed moments, each one mid-write."""
+    status, temp_seen, running, out = killed_saves[f"at-{fraction}"]
+    # The kill happened mid-save: the temp dir existed, the child had not exited yet
+    # and died of the signal (a save that finished first would test nothing).
+    assert temp_seen and running and status == -signal.SIGKILL
     assert _outcome(out) in ("old", "new")
     _assert_leftovers_unloadable_or_complete(out)
 
@@ -465,3 +508,116 @@ def test_cli_verify_with_another_class_fails(saved):
     result = _cli("verify", saved["bert"], "--class", "BertForMaskedLM")
     assert result.exit_code == 1
     assert "saved and fingerprinted as BertModel" in result.output
+
+
+# -- the manifest checks load() runs, one cause at a time (issue 16) -----------------------
+
+from tether import SpecError  # noqa: E402
+
+
+def _edit_manifest(bundle, **changes):
+    path = bundle / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    data.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del data[key]
+    path.write_text(json.dumps(data))
+
+
+def test_a_directory_without_a_manifest_is_not_a_bundle(tmp_path):
+    with pytest.raises(BundleError, match=f"has no {MANIFEST_NAME}"):
+        read_manifest(tmp_path)
+    with pytest.raises(BundleError, match="not a tether bundle"):
+        load_bundle(tmp_path)
+
+
+@pytest.mark.parametrize("content", ['{"format": "tether-bundle/0", "complete": true}', "[1]"])
+def test_a_manifest_of_another_format_is_refused(copy_of, content):
+    bundle = copy_of("bert")
+    (bundle / MANIFEST_NAME).write_text(content)
+    with pytest.raises(BundleError, match="not a tether bundle manifest") as info:
+        read_manifest(bundle)
+    assert not isinstance(info.value, IncompleteBundleError)
+
+
+def test_a_manifest_missing_fields_names_them(copy_of):
+    bundle = copy_of("bert")
+    _edit_manifest(bundle, files=None, versions=None)
+    with pytest.raises(BundleError, match=r"lacks manifest field\(s\): files, versions"):
+        read_manifest(bundle)
+    with pytest.raises(BundleError, match="lacks manifest field"):
+        load(ModelSpec(str(bundle), model_class="AutoModel"))
+
+
+def test_a_manifest_with_complete_false_is_unfinished(copy_of):
+    bundle = copy_of("bert")
+    _edit_manifest(bundle, complete=False)
+    with pytest.raises(IncompleteBundleError, match="never finished"):
+        read_manifest(bundle)
+
+
+def test_a_same_size_edit_of_a_small_file_is_caught_on_load(copy_of):
+    bundle = copy_of("bert")
+    config = bundle / "config.json"
+    text = config.read_text()
+    edited = text.replace('"hidden_act": "gelu"', '"hidden_act": "relu"')
+    assert edited != text and len(edited) == len(text)
+    config.write_text(edited)
+    with pytest.raises(BundleError, match=r"changed since it was saved: config\.json") as info:
+        load_bundle(bundle)
+    assert not isinstance(info.value, IncompleteBundleError)
+
+
+def test_a_resized_file_is_caught_on_load(copy_of):
+    bundle = copy_of("bert")
+    with (bundle / "tokenizer.json").open("a") as handle:
+        handle.write("\n")
+    with pytest.raises(BundleError, match=r"changed since it was saved: tokenizer\.json"):
+        load_bundle(bundle)
+
+
+def test_missing_and_changed_files_report_missing_first(copy_of):
+    bundle = copy_of("bert")
+    (bundle / "tokenizer.json").unlink()
+    (bundle / "config.json").write_text("{}")
+    with pytest.raises(IncompleteBundleError, match=r"listed in its manifest: tokenizer\.json\.\n"):
+        load_bundle(bundle)
+
+
+def test_an_edited_model_card_does_not_stop_a_load(copy_of):
+    bundle = copy_of("bert")
+    (bundle / "README.md").write_text("rewritten entirely\n")
+    assert type(load_bundle(bundle).model).__name__ == "BertModel"
+    (bundle / "README.md").unlink()
+    assert type(load_bundle(bundle).model).__name__ == "BertModel"
+
+
+def test_a_class_that_only_loading_reveals_is_checked_after_loading(copy_of):
+    bundle = copy_of("bert")
+    manifest = json.loads((bundle / MANIFEST_NAME).read_text())
+    manifest["model_class"]["name"] = "SomeOtherModel"
+    (bundle / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(BundleClassMismatchError, match="being loaded as BertModel") as info:
+        load_bundle(bundle)
+    assert "saved and fingerprinted as SomeOtherModel" in info.value.message
+
+
+def test_a_concrete_class_name_is_compared_before_loading(saved, monkeypatch):
+    import transformers
+
+    def never(*args, **kwargs):
+        raise AssertionError("from_pretrained ran although the class was known to differ")
+
+    monkeypatch.setattr(transformers.BertForMaskedLM, "from_pretrained", never)
+    with pytest.raises(BundleClassMismatchError, match="being loaded as BertForMaskedLM"):
+        load_bundle(saved["bert"], model_class="BertForMaskedLM")
+    assert type(load_bundle(saved["bert"], model_class="BertModel").model).__name__ == "BertModel"
+
+
+def test_bundle_spec_reads_the_manifest_and_applies_overrides(saved):
+    spec = bundle_spec(saved["bert"])
+    assert spec.source == str(saved["bert"].resolve())
+    assert spec.model_class == read_manifest(saved["bert"]).spec["model_class"]
+    assert bundle_spec(saved["bert"], max_length=7).max_length == 7
+    with pytest.raises(SpecError, match="Unknown ModelSpec field in overrides"):
+        bundle_spec(saved["bert"], max_len=7)

@@ -104,3 +104,133 @@ def test_a_file_that_is_not_a_fingerprint_is_rejected(tmp_path):
         load_fingerprint(path)
     with pytest.raises(FingerprintError, match="does not exist"):
         load_fingerprint(tmp_path / "absent.safetensors")
+
+
+# -- verdicts with one cause at a time (issue 16) -----------------------------------------
+
+from tether.bundles.fingerprint import Fingerprint  # noqa: E402
+
+
+def _fp(texts=("t",), **outputs):
+    return Fingerprint(
+        tuple(texts), {k: torch.tensor(v, dtype=torch.float32) for k, v in outputs.items()}
+    )
+
+
+def test_absolute_difference_alone_fails_while_cosine_is_perfect():
+    # Scaled by 2: cosine exactly 1, max abs diff 1.0.
+    comparison = compare_fingerprints(_fp(x=[1.0, 1.0]), _fp(x=[2.0, 2.0]), Tolerance(0.5, 0.99))
+    [diff] = comparison.outputs
+    assert diff.cosine == pytest.approx(1.0) and diff.max_abs_diff == 1.0
+    assert not diff.ok and not comparison.ok
+    assert diff.problem == "max abs diff 1 > atol 0.5"
+    assert compare_fingerprints(_fp(x=[1.0, 1.0]), _fp(x=[2.0, 2.0]), Tolerance(1.0, 0.99)).ok
+
+
+def test_cosine_alone_fails_while_values_are_within_atol():
+    # Tiny orthogonal vectors: every value within atol, direction entirely different.
+    expected, actual = _fp(x=[1e-6, 0.0]), _fp(x=[0.0, 1e-6])
+    comparison = compare_fingerprints(expected, actual, Tolerance(1e-4, 0.9))
+    [diff] = comparison.outputs
+    assert diff.max_abs_diff <= 1e-4 and diff.cosine == pytest.approx(0.0, abs=1e-9)
+    assert not comparison.ok
+    assert diff.problem.startswith("cosine 0.000000 < 0.9")
+    assert compare_fingerprints(expected, actual, Tolerance(1e-4, -1.0)).ok
+
+
+def test_both_limits_are_inclusive():
+    exact = compare_fingerprints(_fp(x=[1.0, 1.0]), _fp(x=[1.5, 1.5]), Tolerance(0.5, 0.0))
+    assert exact.ok and exact.max_abs_diff == 0.5
+    expected, actual = _fp(x=[1.0, 0.0]), _fp(x=[1.0, 0.1])
+    cosine = compare_fingerprints(expected, actual, Tolerance(1.0, 0.0)).min_cosine
+    assert 0.99 < cosine < 1.0
+    assert compare_fingerprints(expected, actual, Tolerance(1.0, cosine)).ok
+    above = float(torch.nextafter(torch.tensor(cosine, dtype=torch.float64), torch.tensor(2.0)))
+    assert not compare_fingerprints(expected, actual, Tolerance(1.0, above)).ok
+
+
+def test_probe_texts_alone_make_the_verdict_fail():
+    same = {"x": [1.0, 2.0]}
+    comparison = compare_fingerprints(_fp(("a",), **same), _fp(("b",), **same), EXACT)
+    assert all(o.ok for o in comparison.outputs)  # outputs identical
+    assert not comparison.ok
+    assert comparison.problems == ["the probe texts differ, so the outputs are not comparable"]
+    assert "problem: the probe texts differ" in format_comparison(comparison)
+
+
+def test_one_bad_output_among_good_ones_fails_and_figures_are_the_extremes():
+    expected = _fp(a=[1.0, 0.0], b=[1.0, 1.0], c=[0.0, 3.0])
+    actual = _fp(a=[1.0, 0.0], b=[1.0, 0.9], c=[0.0, 3.05])
+    comparison = compare_fingerprints(expected, actual, Tolerance(0.06, 0.0))
+    by_name = {o.name: o for o in comparison.outputs}
+    assert [o.name for o in comparison.outputs] == ["a", "b", "c"]
+    assert by_name["a"].ok and by_name["c"].ok and not by_name["b"].ok
+    assert not comparison.ok
+    assert comparison.max_abs_diff == pytest.approx(0.1, abs=1e-6)  # b, not the first or last
+    cosines = [o.cosine for o in comparison.outputs]
+    assert by_name["a"].cosine == 1.0 and by_name["c"].cosine == pytest.approx(1.0)
+    assert comparison.min_cosine == min(cosines) == by_name["b"].cosine < 0.999
+    data = comparison.to_dict()
+    assert data["ok"] is False and data["min_cosine"] == comparison.min_cosine
+    assert (data["tolerance"]["atol"], data["tolerance"]["min_cosine"]) == (0.06, 0.0)
+    assert [o["name"] for o in data["outputs"]] == ["a", "b", "c"]
+
+
+def test_an_output_missing_on_either_side_is_named():
+    comparison = compare_fingerprints(_fp(a=[1.0]), _fp(a=[1.0], extra=[2.0]), EXACT)
+    by_name = {o.name: o for o in comparison.outputs}
+    assert by_name["a"].ok
+    assert by_name["extra"].problem == "missing from the saved fingerprint"
+    assert by_name["extra"].expected_shape is None and by_name["extra"].actual_shape == [1]
+    assert not comparison.ok and comparison.max_abs_diff == 0.0
+    assert "not comparable" in format_comparison(comparison)
+
+
+def test_equal_zero_outputs_compare_as_identical_and_empty_outputs_too():
+    comparison = compare_fingerprints(_fp(z=[0.0, 0.0], e=[]), _fp(z=[0.0, 0.0], e=[]), EXACT)
+    assert comparison.ok
+    assert [(o.max_abs_diff, o.cosine) for o in comparison.outputs] == [(0.0, 1.0), (0.0, 1.0)]
+
+
+def test_no_outputs_gives_no_figures():
+    comparison = compare_fingerprints(_fp(), _fp(), EXACT)
+    assert comparison.ok and comparison.max_abs_diff is None and comparison.min_cosine is None
+
+
+def test_unknown_dtype_gets_the_auto_tolerance():
+    from tether.tolerances import PRESETS
+
+    assert Tolerance.for_dtype("int8") == Tolerance.for_dtype("auto") == PRESETS["fp16"]
+    reload = Tolerance.for_dtype("float32")
+    assert (reload.atol, reload.min_cosine, reload.rtol) == (1e-4, 0.9999, None)
+
+
+def test_a_corrupt_fingerprint_file_is_a_fingerprint_error(tmp_path):
+    path = tmp_path / "fp.safetensors"
+    path.write_bytes(b"\x00" * 7 + b"not safetensors")
+    with pytest.raises(FingerprintError, match="unreadable"):
+        load_fingerprint(path)
+
+
+def test_only_outputs_wider_than_the_limit_are_sampled(tiny, monkeypatch):
+    gpt2 = load(ModelSpec(str(tiny["gpt2"]), model_class="AutoModelForCausalLM"))
+    width = gpt2.model.config.vocab_size
+    monkeypatch.setattr(fp, "MAX_COLUMNS", width)  # exactly at the limit: kept whole
+    whole = compute_fingerprint(gpt2)
+    assert whole.columns == {} and whole.outputs["logits"].shape[-1] == width
+    monkeypatch.setattr(fp, "MAX_COLUMNS", width - 1)
+    sampled = compute_fingerprint(gpt2)
+    assert set(sampled.columns) == {"logits"}  # the mask and hidden states are never sampled
+    index = sampled.columns["logits"]
+    assert torch.equal(sampled.outputs["logits"], whole.outputs["logits"].index_select(-1, index))
+    assert torch.equal(index, index.sort().values) and len(set(index.tolist())) == width - 1
+
+
+def test_recompute_like_samples_the_same_columns(tiny, monkeypatch):
+    monkeypatch.setattr(fp, "MAX_COLUMNS", 16)
+    gpt2 = load(ModelSpec(str(tiny["gpt2"]), model_class="AutoModelForCausalLM"))
+    saved = compute_fingerprint(gpt2, texts=("one text", "another"))
+    again = recompute_like(gpt2, saved)
+    assert again.texts == ("one text", "another")
+    assert again.outputs["logits"].shape == saved.outputs["logits"].shape
+    assert torch.equal(again.outputs["logits"], saved.outputs["logits"])

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from conftest import expected_label
 from tether import ModelSpec, TetherError, load
 from tether.cli.main import cli
 from tether.inference.engine import Engine
@@ -250,7 +251,10 @@ def test_cli_task_option_runs_any_pipeline_task(tiny, tmp_path):
     )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert json.loads(rows[0]["result"])["label"] in {"negative", "positive"}
+    labels = [json.loads(row["result"])["label"] for row in rows]
+    assert labels == [
+        expected_label(tiny["distilbert-cls"], t) for t in ("good great", "bad awful")
+    ]
 
 
 def test_cli_embed_defaults_to_the_shipped_model(tmp_path):

@@ -8,10 +8,12 @@ import pytest
 import torch
 from transformers import AutoModel
 
+from conftest import expected_label
 from tether import (
     DeviceUnavailableError,
     ModelLoadError,
     ModelSpec,
+    TetherError,
     TokenizerError,
     UnsafeWeightsError,
     UntrustedCustomCodeError,
@@ -166,7 +168,7 @@ def test_every_tiny_model_loads_cleanly(tiny, name, model_class):
 def test_task_spec_builds_a_pipeline(tiny):
     loaded = load(ModelSpec(str(tiny["distilbert-cls"]), task="sentiment-analysis"))
     [result] = loaded.pipeline("good great")
-    assert result["label"] in {"negative", "positive"}
+    assert result["label"] == expected_label(tiny["distilbert-cls"], "good great")
 
 
 def test_dtype_is_applied(tiny):
@@ -376,3 +378,115 @@ def test_a_revision_for_a_local_directory_is_refused_not_ignored(tiny):
     with pytest.raises(SpecError, match="has no revisions") as info:
         load(ModelSpec(str(tiny["bert"]), model_class="AutoModel", revision="v2"))
     assert info.value.field == "revision"
+
+
+# -- the loader's guards, each on its own (issue 16) ----------------------------------------
+
+from types import SimpleNamespace  # noqa: E402
+
+from tether.models.loading import (  # noqa: E402
+    check_loading_info,
+    check_tokenizer_fits,
+    check_weight_files,
+    resolve_device,
+)
+
+
+def _spec(**kwargs):
+    return ModelSpec("org/m", model_class="AutoModel", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "info, allow, fragment",
+    [
+        ({"missing_keys": ["head.w"]}, {}, "newly initialised"),
+        ({"mismatched_keys": ["emb.w"]}, {}, "shape-mismatched"),
+        ({"unexpected_keys": ["old.w"]}, {}, "unused"),
+        ({"unexpected_keys": ["old.w"]}, {"allow_new_weights": True}, "unused"),
+        ({"missing_keys": ["head.w"]}, {"allow_unused_weights": True}, "newly initialised"),
+        ({"mismatched_keys": ["emb.w"]}, {"allow_unused_weights": True}, "shape-mismatched"),
+    ],
+)
+def test_each_weight_problem_is_refused_unless_its_own_allowance_is_set(info, allow, fragment):
+    with pytest.raises(WeightMismatchError, match=fragment) as error:
+        check_loading_info(_spec(**allow), torch.nn.Linear(1, 1), info)
+    assert "allow_new_weights=True" in error.value.hint
+
+
+@pytest.mark.parametrize(
+    "info, allow",
+    [
+        ({"missing_keys": ["h"], "mismatched_keys": ["e"]}, {"allow_new_weights": True}),
+        ({"unexpected_keys": ["o"]}, {"allow_unused_weights": True}),
+        ({"missing_keys": [], "unexpected_keys": [], "mismatched_keys": []}, {}),
+    ],
+)
+def test_allowed_or_absent_weight_problems_pass(info, allow):
+    assert check_loading_info(_spec(**allow), torch.nn.Linear(1, 1), info) is None
+
+
+def test_long_key_lists_are_shortened_with_a_count():
+    keys = [f"layer.{i}.w" for i in range(15)]
+    with pytest.raises(WeightMismatchError) as error:
+        check_loading_info(_spec(), torch.nn.Linear(1, 1), {"missing_keys": keys})
+    assert "15 key(s): layer.0.w" in error.value.message
+    assert "layer.11.w, ... (+3 more)" in error.value.message
+    assert "layer.12.w" not in error.value.message
+
+
+def _report(readable):
+    return SimpleNamespace(readable_pickle_files=[SimpleNamespace(path=p) for p in readable])
+
+
+def test_pickle_guard_fires_for_every_readable_pickle_unless_allowed():
+    with pytest.raises(UnsafeWeightsError, match=r"loading would unpickle \(a\.bin, b\.pt\)"):
+        check_weight_files(_spec(), _report(["a.bin", "b.pt"]))
+    assert check_weight_files(_spec(allow_pickle=True), _report(["a.bin"])) is None
+    assert check_weight_files(_spec(), _report([])) is None
+
+
+def test_tokenizer_fits_at_exactly_the_embedding_size(tiny):
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    rows = loaded.model.get_input_embeddings().num_embeddings
+    assert check_tokenizer_fits([0] * rows, loaded.model) is None
+    with pytest.raises(TokenizerError, match=f"has {rows + 1} tokens .* only {rows} rows"):
+        check_tokenizer_fits([0] * (rows + 1), loaded.model)
+    assert check_tokenizer_fits([0] * 10**6, object()) is None  # no embeddings to check
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type in (expected, "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(TetherError, match="device='auto'"):
+            resolve_device("cuda:1")
+
+
+def test_load_kwargs_reach_from_pretrained_and_machine_local_ones_do_not(tiny, monkeypatch):
+    import transformers
+
+    seen = {}
+    original = transformers.AutoModel.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        seen.update(kwargs)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", classmethod(spy))
+    spec = ModelSpec(
+        str(tiny["bert"]),
+        model_class="AutoModel",
+        dtype="bfloat16",
+        load_kwargs={"attn_implementation": "eager", "local_files_only": True},
+    )
+    load(spec)
+    assert seen["attn_implementation"] == "eager" and seen["use_safetensors"] is True
+    assert seen["dtype"] == torch.bfloat16 and seen["trust_remote_code"] is False
+    assert "token" not in seen and "local_files_only" not in seen
+
+
+def test_transformers_load_failures_become_tether_errors(tiny):
+    with pytest.raises(TetherError, match=r"could not load .* as AutoModelForSeq2SeqLM") as info:
+        load(ModelSpec(str(tiny["bert"]), model_class="AutoModelForSeq2SeqLM"))
+    assert "tether inspect" in info.value.hint

@@ -116,3 +116,147 @@ def test_task_aliases_are_accepted():
 
 def test_sentence_transformer_class_is_accepted():
     assert ModelSpec("m", model_class="SentenceTransformer").is_sentence_transformers
+
+
+# -- validation and serialisation edges (issue 16) ---------------------------------------
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:0", "cuda:1", "cuda:12", "mps", "auto"])
+def test_valid_device_strings_are_accepted(device):
+    assert ModelSpec("m", model_class="AutoModel", device=device).device == device
+
+
+@pytest.mark.parametrize(
+    "device", ["cudax", "cuda:", "cuda:x", "cuda1", "xcpu", "cpu ", "cuda\n", "CPU", "", "gpu:0"]
+)
+def test_invalid_device_strings_are_rejected(device):
+    with pytest.raises(SpecError, match="Unknown device"):
+        ModelSpec("m", model_class="AutoModel", device=device)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["token", "use_auth_token", "hf_token", "auth_token", "access_token", "api_key", "password"],
+)
+@pytest.mark.parametrize("where", ["load_kwargs", "tokenizer_kwargs"])
+def test_secrets_under_any_usual_name_are_refused_and_never_echoed(key, where):
+    """A spec travels (JSON, bundles, Beam graphs), so it never holds a credential."""
+    with pytest.raises(SpecError) as info:
+        ModelSpec("org/m", model_class="AutoModel", **{where: {key: "s3cret", "keep": 1}})
+    assert "s3cret" not in str(info.value) and info.value.field == where
+
+
+@pytest.mark.parametrize("name", ["pad_token", "bos_token", "eos_token", "mask_token"])
+def test_tokenizer_options_that_look_like_tokens_are_kept(name):
+    spec = ModelSpec("org/m", model_class="AutoModel", tokenizer_kwargs={name: "[PAD]"})
+    assert json.loads(spec.to_json())["tokenizer_kwargs"] == {name: "[PAD]"}
+
+
+@pytest.mark.parametrize(
+    "key, field",
+    [
+        ("revision", "revision"),
+        ("trust_remote_code", "trust_remote_code"),
+        ("dtype", "dtype"),
+        ("torch_dtype", "dtype"),
+        ("pretrained_model_name_or_path", "source"),
+        ("device_map", "device"),
+    ],
+)
+def test_load_kwargs_may_not_override_a_field_the_spec_owns(key, field):
+    with pytest.raises(SpecError, match=f"load_kwargs sets '{key}'") as info:
+        ModelSpec("m", model_class="AutoModel", load_kwargs={key: "x"})
+    assert f"{field}=" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{",
+        '{"source": "m", "model_class": "AutoModel",}',
+        "[1, 2]",
+        "null",
+        '"a string"',
+        '{"model_class": "AutoModel"}',
+        '{"source": "m", "model_class": "AutoModel", "device": 1}',
+        '{"source": "m", "model_class": 5}',
+        '{"source": "m", "task": ["fill-mask"]}',
+        '{"source": "m", "model_class": "AutoModel", "dtype": {}}',
+        '{"source": "m", "model_class": "AutoModel", "pooling": ["mean"]}',
+        '{"source": "m", "model_class": "AutoModel", "revision": 3}',
+        '{"source": "m", "model_class": "AutoModel", "tokenizer": 3}',
+        '{"source": "m", "model_class": "AutoModel", "trust_remote_code": "false"}',
+        '{"source": "m", "model_class": "AutoModel", "allow_pickle": 1}',
+        '{"source": "m", "model_class": "AutoModel", "normalize": "yes"}',
+        '{"source": "m", "model_class": "AutoModel", "max_length": true}',
+        '{"source": "m", "model_class": "AutoModel", "max_length": 1.5}',
+        '{"source": "m", "model_class": "AutoModel", "load_kwargs": []}',
+    ],
+)
+def test_malformed_spec_files_raise_spec_error(tmp_path, text):
+    path = tmp_path / "spec.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        ModelSpec.load_file(path)
+    assert info.value.hint
+
+
+def test_a_spec_file_that_is_not_utf8_or_not_a_file_raises_spec_error(tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_bytes(b'{"source": "\xff\xfe"}')
+    with pytest.raises(SpecError, match="UTF-8"):
+        ModelSpec.load_file(path)
+    with pytest.raises(SpecError, match="does not exist"):
+        ModelSpec.load_file(tmp_path)
+
+
+def test_model_id_carries_the_revision():
+    assert ModelSpec("org/m", model_class="AutoModel", revision="abc123").model_id == (
+        "org/m@abc123"
+    )
+    assert ModelSpec("org/m", model_class="AutoModel").model_id == "org/m"
+
+
+def test_replace_validates_again_and_keeps_other_fields():
+    spec = ModelSpec("org/m", model_class="AutoModel", revision="r1", max_length=8)
+    again = spec.replace(device="cuda:1")
+    assert (again.device, again.revision, again.max_length) == ("cuda:1", "r1", 8)
+    with pytest.raises(SpecError, match="Unknown device"):
+        spec.replace(device="cudax")
+
+
+def test_every_field_survives_the_json_round_trip():
+    import dataclasses
+
+    spec = ModelSpec(
+        "org/m",
+        model_class="AutoModel",
+        revision="r",
+        trust_remote_code=True,
+        dtype="float16",
+        device="cuda:1",
+        tokenizer="org/tok",
+        tokenizer_kwargs={"use_fast": False},
+        max_length=12,
+        pooling="last",
+        normalize=False,
+        allow_new_weights=True,
+        allow_unused_weights=True,
+        allow_pickle=True,
+        load_kwargs={"attn_implementation": "eager"},
+    )
+    data = json.loads(spec.to_json())
+    assert set(data) == {f.name for f in dataclasses.fields(ModelSpec)}
+    for f in dataclasses.fields(ModelSpec):
+        assert data[f.name] == getattr(spec, f.name), f.name
+    assert ModelSpec.from_dict(data) == spec
+
+
+def test_from_dict_needs_a_source_and_an_object():
+    with pytest.raises(SpecError, match="no 'source'"):
+        ModelSpec.from_dict({"model_class": "AutoModel"})
+    with pytest.raises(SpecError, match="JSON object, got list"):
+        ModelSpec.from_dict([])
+    with pytest.raises(SpecError, match="is empty"):
+        ModelSpec("  ", model_class="AutoModel")

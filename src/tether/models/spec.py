@@ -24,10 +24,26 @@ SENTENCE_TRANSFORMERS_CLASSES = ("SentenceTransformer",)
 #: Keyword names that carry a credential. A spec travels (JSON, bundles, Beam job
 #: graphs, pickles to workers, reprs in logs), so it never holds one: the machine that
 #: loads reads its token from HF_TOKEN / `hf auth login`, or from ``token_env``.
-_SECRET_KEY = re.compile(r"(^|_)(token|auth|password|secret|api_key|credentials?)($|_)", re.I)
+#: (Special-token options such as ``pad_token`` or ``bos_token`` are not credentials.)
+_SECRET_KEY = re.compile(
+    r"^token$|(^|_)(access|api|hub|hf|bearer|refresh|id)_token$"
+    r"|(^|_)(auth|password|passwd|secret|api_?key|credentials?)($|_)",
+    re.I,
+)
 #: Token shapes that must not appear as values either (Hugging Face user/org tokens).
 _SECRET_VALUE = re.compile(r"^hf_[A-Za-z0-9]{8,}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: load_kwargs keys that a ModelSpec field owns -> that field.
+_OWNED_LOAD_KWARGS = {
+    "pretrained_model_name_or_path": "source",
+    "revision": "revision",
+    "trust_remote_code": "trust_remote_code",
+    "dtype": "dtype",
+    "torch_dtype": "dtype",
+    "device": "device",
+    "device_map": "device",
+}
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?|xpu(:\d+)?)$")
 
@@ -78,6 +94,37 @@ class ModelSpec:
             raise SpecError(
                 "ModelSpec.source is empty.", "Pass a hub repo id or a local directory."
             )
+        for name in ("model_class", "task", "revision", "tokenizer", "pooling"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise SpecError(
+                    f"ModelSpec.{name} must be a string, got {type(value).__name__} {value!r}.",
+                    f"Pass {name}='...' as a string, or leave it unset.",
+                )
+        for name in ("dtype", "device"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise SpecError(
+                    f"ModelSpec.{name} must be a string, got {type(value).__name__} {value!r}.",
+                    f"Pass {name}='...' as a string.",
+                )
+        for name in (
+            "trust_remote_code",
+            "allow_new_weights",
+            "allow_unused_weights",
+            "allow_pickle",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise SpecError(
+                    f"ModelSpec.{name} must be True or False, got {value!r}.",
+                    f"Pass {name}=True or {name}=False (JSON true / false).",
+                )
+        if self.normalize is not None and not isinstance(self.normalize, bool):
+            raise SpecError(
+                f"ModelSpec.normalize must be True, False or None, got {self.normalize!r}.",
+                "Pass normalize=True or normalize=False, or leave it unset.",
+            )
         if self.model_class and self.task:
             raise SpecError(
                 f"ModelSpec sets both model_class={self.model_class!r} and task={self.task!r}.",
@@ -95,7 +142,7 @@ class ModelSpec:
             resolve_task(self.task)
         if self.dtype not in DTYPES:
             raise SpecError(f"Unknown dtype {self.dtype!r}.", f"Use one of: {', '.join(DTYPES)}.")
-        if not _DEVICE_RE.match(self.device):
+        if not _DEVICE_RE.fullmatch(self.device):
             raise SpecError(
                 f"Unknown device {self.device!r}.",
                 "Use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto' (GPU when the worker has one).",
@@ -107,7 +154,9 @@ class ModelSpec:
                 "model's own pooling config.",
             )
         if self.max_length is not None and (
-            not isinstance(self.max_length, int) or self.max_length < 1
+            not isinstance(self.max_length, int)
+            or isinstance(self.max_length, bool)
+            or self.max_length < 1
         ):
             raise SpecError(
                 f"max_length must be a positive integer, got {self.max_length!r}.",
@@ -125,12 +174,12 @@ class ModelSpec:
                 "Pass the variable's name, e.g. token_env='HF_TOKEN_READ', never the token.",
                 field="token_env",
             )
-        for key in ("trust_remote_code", "pretrained_model_name_or_path", "revision", "dtype"):
+        for key, owner in _OWNED_LOAD_KWARGS.items():
             if key in self.load_kwargs:
                 raise SpecError(
-                    f"load_kwargs sets {key!r}, which is a ModelSpec field of its own.",
-                    f"Set ModelSpec.{key if key != 'pretrained_model_name_or_path' else 'source'}"
-                    " instead, so the spec records it.",
+                    f"load_kwargs sets {key!r}, which ModelSpec owns as its field {owner!r}.",
+                    f"Pass {owner}=... to ModelSpec instead of load_kwargs, so the spec "
+                    "records it.",
                 )
 
     # -- identity ---------------------------------------------------------------
@@ -215,7 +264,14 @@ class ModelSpec:
         path = Path(path)
         if not path.is_file():
             raise SpecError(f"Spec file {str(path)!r} does not exist.", "Check the path.")
-        return cls.from_json(path.read_text(encoding="utf-8"))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(
+                f"Spec file {str(path)!r} is not UTF-8 text ({exc}).",
+                "Save the spec as UTF-8 JSON (ModelSpec.save writes one).",
+            ) from exc
+        return cls.from_json(text)
 
 
 def _check_no_secrets(kwargs: dict[str, Any], name: str) -> None:
