@@ -302,12 +302,17 @@ def _read_parquet(path: Path, column: str, id_column: str | None) -> Iterator[Re
                 "Pass text_column=/id_column= with one of those columns.",
                 path=str(path),
             )
+    import pyarrow as pa
+
     columns = [c for c in (column, id_column) if c]
+    # Signed integer ids stay int64; any other type (uint64 beyond int64, decimals,
+    # strings) is written as strings, decided by the column's type, not row by row.
+    typed = bool(id_column) and pa.types.is_signed_integer(file.schema_arrow.field(id_column).type)
     number = 0
     for batch in file.iter_batches(batch_size=4096, columns=columns):
         for row in batch.to_pylist():
             number += 1
-            yield row_record(row, number, column, id_column, typed=True)
+            yield row_record(row, number, column, id_column, typed=typed)
 
 
 # -- writers -----------------------------------------------------------------------------

@@ -289,7 +289,7 @@ def _write_part(
     atomic.publish_file(tmp, target)
 
 
-def _json_line(row: dict[str, Any]) -> str:
+def _json_line(row: Any) -> str:
     """One JSON line, readable UTF-8; escaped (ASCII) if it holds a lone surrogate."""
     text = json.dumps(row, ensure_ascii=False, default=str)
     try:
