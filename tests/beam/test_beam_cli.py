@@ -61,8 +61,8 @@ def test_jsonl_to_parquet_keeps_ids_and_writes_every_bad_row_to_errors(tiny, tmp
         assert np.abs(np.asarray(row["embedding"]) - expected.inference).max() <= 1e-6
     bad = read_jsonl(errors)
     assert sorted(((e["id"], e["kind"]) for e in bad), key=str) == [
-        (11, "empty"),
-        (14, "missing-column"),
+        ("11", "empty"),  # ids from JSONL are normalised to strings, as in Parquet output
+        ("14", "missing-column"),
         (None, "bad-row"),
     ]
     assert all(e["reason"] for e in bad)
