@@ -65,7 +65,9 @@ def test_records_in_is_counted_as_read_so_a_lost_row_is_caught(tiny_bert, tmp_pa
         _run(tiny_bert, path, tmp_path / "out.parquet")
 
 
-def test_records_in_counts_resumed_chunks_too(tiny_bert, tmp_path, monkeypatch):
+def test_records_in_counts_resumed_chunks_so_a_part_that_lost_rows_is_caught(
+    tiny_bert, tmp_path, monkeypatch
+):
     path = tmp_path / "in.txt"
     path.write_text("".join(f"line {i}\n" for i in range(7)))
     out = tmp_path / "out.parquet"
@@ -76,9 +78,11 @@ def test_records_in_counts_resumed_chunks_too(tiny_bert, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         _run(tiny_bert, path, out, chunk_size=2)
     monkeypatch.setattr(runner_module, "_merge", real)
-    summary = _run(tiny_bert, path, out, chunk_size=2, resume=True)
-    assert summary.resumed_chunks == 4
-    assert (summary.records, summary.written, summary.errors) == (7, 7, 0)
+    part = tmp_path / "out.parquet.tether-parts" / "part-000001.parquet"
+    pq.write_table(pq.read_table(part).slice(0, 1), part)  # a finished part lost a row
+    with pytest.raises(OutputError, match="accounting failed") as info:
+        _run(tiny_bert, path, out, chunk_size=2, resume=True)
+    assert "records in: 7 = written 6" in info.value.message
 
 
 # -- records that crashed a run: one error row each, or a normalised id ----------------------
@@ -296,10 +300,16 @@ def test_the_lock_is_released_when_a_run_fails(tiny_bert, tmp_path, monkeypatch)
     path = tmp_path / "in.txt"
     path.write_text("a\n")
     out = tmp_path / "out.parquet"
-    monkeypatch.setattr(runner_module, "_merge", lambda *a: (_ for _ in ()).throw(RuntimeError))
-    with pytest.raises(RuntimeError):
+    held = []
+
+    def fail(*args):
+        held.append(lock_path(out).exists())
+        raise RuntimeError("merge failed")
+
+    monkeypatch.setattr(runner_module, "_merge", fail)
+    with pytest.raises(RuntimeError, match="merge failed"):
         _run(tiny_bert, path, out)
-    assert not lock_path(out).exists()
+    assert held == [True] and not lock_path(out).exists()
 
 
 def test_two_concurrent_cli_runs_one_is_refused(tiny, tmp_path):
