@@ -99,3 +99,18 @@ def test_beam_handler_turns_non_finite_outputs_into_model_errors(tiny, monkeypat
     statuses = sorted(status for status, _ in rows)
     assert statuses == ["error", "ok"]
     assert [value[1] for status, value in rows if status == "error"] == ["model-error"]
+
+
+@pytest.mark.parametrize("target", ["-o", "--errors"])
+def test_beam_run_never_writes_over_its_input(tiny, tmp_path, target):
+    source = tmp_path / "in.jsonl"
+    original = '{"text": "keep me"}\n{"text": ""}\n'
+    source.write_text(original)
+    args = ["beam", "run", str(tiny["bert"]), "-i", str(source)]
+    if target == "-o":
+        args += ["-o", str(source), "--output-format", "jsonl"]
+    else:
+        args += ["-o", str(tmp_path / "out.jsonl"), "--errors", str(source)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "same file" in result.output, result.output
+    assert source.read_text() == original

@@ -75,7 +75,7 @@ class RunConfig:
                 field="chunk_size",
             )
         errors = self.errors or f"{self.output}.errors.jsonl"
-        _refuse_clashes(self.input, self.output, errors, output_format)
+        refuse_clashes(self.input, self.output, errors, output_format)
         return RunConfig(
             **{
                 **asdict(self),
@@ -175,7 +175,7 @@ def _write_errors(output: str) -> Iterator[None]:
         ) from exc
 
 
-def _refuse_clashes(input_path: str, output: str, errors: str, output_format: str) -> None:
+def refuse_clashes(input_path: str, output: str, errors: str, output_format: str) -> None:
     """Never write over the input, nor the output over the errors file."""
     files = {"input": input_path, "output": output, "errors file": errors}
     if output_format == "npy":
