@@ -1,16 +1,18 @@
 """Beam readers and writers for ``tether beam run``: files in, rows and error rows out.
 
 Readers give ``(key, text)`` pairs, where the key is the ``--id-column`` value (or
-None); a row that cannot be read (bad JSON, missing column) becomes an error row
-instead of failing the job. Every path goes through Beam's FileSystems, so local
-paths, ``gs://`` and ``s3://`` all work where the matching Beam extra is installed.
+the line number of a text, JSONL or CSV file); a row that cannot be read (bad JSON,
+invalid UTF-8, missing column) becomes an error row instead of failing the job. Text,
+JSONL and CSV files go through the local runner's reading core
+(``tether.inference.io.read_stream``), so both read a file into the same records.
+Every path goes through Beam's FileSystems, so local paths, ``gs://`` and ``s3://``
+all work where the matching Beam extra is installed.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -18,7 +20,7 @@ from apache_beam.io import fileio
 from apache_beam.metrics.metric import Metrics
 
 from tether.errors import InputError
-from tether.inference.io import INPUT_FORMATS
+from tether.inference.io import INPUT_FORMATS, Record, read_stream, row_record
 from tether.inference.results import RecordError
 
 #: Beam writes Parquet and JSONL (not .npy, which needs one writer for all rows).
@@ -48,65 +50,59 @@ class ReadRecords(beam.PTransform):
 
     def expand(self, pbegin: Any) -> Any:
         path, fmt = self._path, self._fmt
-        if fmt == "text":
-            raw = pbegin | "ReadText" >> beam.io.ReadFromText(path, strip_trailing_newlines=True)
-        elif fmt == "jsonl":
-            raw = pbegin | "ReadJsonl" >> beam.io.ReadFromText(path, strip_trailing_newlines=True)
-        elif fmt == "csv":
-            raw = (
+        text_column = None if fmt == "text" else self._text_column
+        if fmt == "parquet":
+            columns = [self._text_column] + ([self._id_column] if self._id_column else [])
+            records = (
                 pbegin
-                | "MatchCsv" >> fileio.MatchFiles(path)
-                | "OpenCsv" >> fileio.ReadMatches()
-                | "ReadCsv" >> beam.FlatMap(_csv_rows)
+                | "ReadParquet" >> beam.io.ReadFromParquet(path, columns=columns)
+                | "ParquetRecords" >> beam.Map(_parquet_record, self._text_column, self._id_column)
             )
         else:
-            columns = [self._text_column] + ([self._id_column] if self._id_column else [])
-            raw = pbegin | "ReadParquet" >> beam.io.ReadFromParquet(path, columns=columns)
-        return raw | "ToRecords" >> beam.ParDo(
-            _ToRecord(fmt, self._text_column, self._id_column)
-        ).with_outputs(ERRORS, main="records")
+            # Whole files through tether's own reading core (the local runner's), so a
+            # file gives the same records, line numbers and error rows as `tether run`,
+            # and an invalid byte is one error row instead of a failed job.
+            records = (
+                pbegin
+                | "Match" >> fileio.MatchFiles(path)
+                | "Open" >> fileio.ReadMatches()
+                | "Read" >> beam.FlatMap(_file_records, fmt, text_column, self._id_column)
+                | "Spread" >> beam.Reshuffle()
+            )
+        return records | "ToRecords" >> beam.ParDo(_ToRecord(self._id_column)).with_outputs(
+            ERRORS, main="records"
+        )
+
+
+def _file_records(
+    readable: Any, fmt: str, text_column: str | None, id_column: str | None
+) -> Iterator[Record]:
+    with readable.open() as handle:
+        yield from read_stream(handle, fmt, text_column, id_column, name=readable.metadata.path)
+
+
+def _parquet_record(row: dict[str, Any], text_column: str, id_column: str | None) -> Record:
+    record = row_record(row, 0, text_column, id_column, typed=True)
+    return Record(0, record.id if id_column else None, record.value, record.problem)
 
 
 class _ToRecord(beam.DoFn):
-    def __init__(self, fmt: str, text_column: str, id_column: str | None) -> None:
-        self._fmt, self._text_column, self._id_column = fmt, text_column, id_column
+    def __init__(self, id_column: str | None) -> None:
+        self._id_column = id_column
 
-    def process(self, raw: Any) -> Any:
+    def process(self, record: Record) -> Any:
         Metrics.counter(RUN_NAMESPACE, "read").inc()
-        if self._fmt == "text":
-            yield None, raw
-            return
-        row = raw
-        if self._fmt == "jsonl":
-            if not raw.strip():
-                yield _read_error(None, raw, "blank line in JSONL input", "bad-row")
-                return
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                yield _read_error(None, raw, f"not valid JSON: {exc}", "bad-row")
-                return
-            if not isinstance(row, dict):
-                yield _read_error(None, raw, "a JSONL line must be an object", "bad-row")
-                return
-        key = row.get(self._id_column) if self._id_column else None
-        if self._id_column and self._id_column not in row:
-            yield _read_error(key, row, f"no id column {self._id_column!r}", "missing-column")
-        elif self._text_column not in row:
-            yield _read_error(key, row, f"no text column {self._text_column!r}", "missing-column")
+        key = record.id
+        if record.problem is not None:
+            kind = "missing-column" if record.problem.startswith("no ") else "bad-row"
+            where = f"line {record.line}: " if record.line else ""
+            yield _read_error(key, record.value, where + record.problem, kind)
         else:
-            yield key, row[self._text_column]
+            yield key, record.value
 
 
 def _read_error(key: Any, row: Any, reason: str, kind: str) -> Any:
     return beam.pvalue.TaggedOutput(ERRORS, (key, RecordError(row, reason, kind)))
-
-
-def _csv_rows(readable: Any) -> Any:
-    """Rows of one CSV file as dicts (quoted newlines kept; the header names columns)."""
-    with readable.open() as handle:
-        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        yield from csv.DictReader(text)
 
 
 # -- output rows ----------------------------------------------------------------------

@@ -7,7 +7,9 @@ imports the entry point that registers it.
 
 from __future__ import annotations
 
+import errno
 import functools
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +67,28 @@ class TetherGroup(click.Group):
             click.secho(message, fg="red", err=True)
             click.echo(hint, err=True)
             ctx.exit(2)
+        except (OSError, pickle.UnpicklingError) as exc:
+            # Faults of the machine or of a file, not of tether: one line, not a traceback.
+            if ctx.meta.get("tether.debug") or not _is_fault(exc):
+                raise
+            click.secho(f"error: {_fault_message(exc)}", fg="red", err=True)
+            click.echo("  -> Run again with --debug for the traceback.", err=True)
+            ctx.exit(2)
+
+
+_FAULT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def _is_fault(exc: BaseException) -> bool:
+    return isinstance(exc, pickle.UnpicklingError) or getattr(exc, "errno", None) in _FAULT_ERRNOS
+
+
+def _fault_message(exc: BaseException) -> str:
+    if isinstance(exc, pickle.UnpicklingError):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+        return f"torch refused to unpickle a file: {first}"
+    assert isinstance(exc, OSError)
+    return f"{exc.strerror or exc}: {exc.filename or 'a file'}"
 
 
 def spec_options(default_class: str | None = "AutoModel") -> Callable[[Callable[..., Any]], Any]:

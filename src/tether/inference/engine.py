@@ -143,6 +143,10 @@ class Engine:
                 for j, result in zip(batch, self._forward(items), strict=True):
                     position = prepared.positions[j]
                     example = examples[position]
+                    if not isinstance(result, RecordProblem) and not is_finite(result):
+                        result = RecordProblem(
+                            "model output is not finite (NaN or inf)", "model-error"
+                        )
                     if isinstance(result, RecordProblem):
                         outcomes[position] = RecordError(example, result.reason, result.kind)
                     else:
@@ -172,3 +176,24 @@ def _chunked(examples: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(examples)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+def is_finite(value: Any) -> bool:
+    """False if a model output holds a NaN or inf anywhere (arrays, tensors, dicts, lists)."""
+    import math
+
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(is_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(is_finite(v) for v in value)
+    if type(value).__module__ == "torch" or type(value).__module__.startswith("numpy"):
+        import numpy as np
+
+        if hasattr(value, "detach"):
+            value = value.detach().float().cpu().numpy()
+        array = np.asarray(value)
+        if array.dtype.kind in "fc":
+            return bool(np.isfinite(array).all())
+    return True

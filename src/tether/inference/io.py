@@ -8,12 +8,14 @@ problem set), so that nothing is dropped before it is counted. Writers take rows
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tether.errors import InputError
 
@@ -82,76 +84,210 @@ def read_records(
     """Stream records from a text, JSONL, CSV or Parquet file."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"Input file {str(path)!r} does not exist.", "Check the path.")
+        raise InputError(
+            f"Input file {str(path)!r} does not exist.", "Check the path.", path=str(path)
+        )
     fmt = fmt or guess_format(path, INPUT_FORMATS)
+    check_columns(fmt, text_column, id_column)
+    if fmt == "parquet":
+        return _read_parquet(path, text_column or "text", id_column)
+    return _read_path(path, fmt, text_column, id_column)
+
+
+def check_columns(fmt: str, text_column: str | None, id_column: str | None) -> None:
+    """Refuse an unknown format, or columns for plain text (which has none)."""
     if fmt not in INPUT_FORMATS:
         raise InputError(f"Unknown input format {fmt!r}.", f"Use one of {INPUT_FORMATS}.")
-    if fmt == "text":
-        if text_column or id_column:
-            raise InputError(
-                "Plain text input has no columns.",
-                "Drop text_column/id_column, or use a JSONL/CSV/Parquet file.",
-            )
-        return _read_text(path)
-    column = text_column or "text"
-    if fmt == "jsonl":
-        return _read_jsonl(path, column, id_column)
-    if fmt == "csv":
-        return _read_csv(path, column, id_column)
-    return _read_parquet(path, column, id_column)
+    if fmt == "text" and (text_column or id_column):
+        raise InputError(
+            "Plain text input has no columns.",
+            "Drop text_column/id_column, or use a JSONL/CSV/Parquet file.",
+        )
 
 
-def _read_text(path: Path) -> Iterator[Record]:
+def _read_path(
+    path: Path, fmt: str, text_column: str | None, id_column: str | None
+) -> Iterator[Record]:
     with path.open("rb") as handle:
+        yield from read_stream(handle, fmt, text_column, id_column, name=str(path))
+
+
+def read_stream(
+    handle: BinaryIO,
+    fmt: str,
+    text_column: str | None = None,
+    id_column: str | None = None,
+    name: str = "input",
+) -> Iterator[Record]:
+    """Records of one text, JSONL or CSV byte stream: the one reading core that the local
+    runner and Beam's ``ReadRecords`` share, so both read a file into the same records
+    and the same problems."""
+    check_columns(fmt, text_column, id_column)
+    column = text_column or "text"
+    if fmt == "text":
         for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                yield Record(number, number, problem=f"not valid UTF-8: {exc}")
-                continue
-            yield Record(number, number, text)
+            yield text_record(raw, number)
+    elif fmt == "jsonl":
+        for number, raw in enumerate(handle, start=1):
+            yield jsonl_record(raw, number, column, id_column)
+    elif fmt == "csv":
+        yield from _csv_records(handle, column, id_column, name)
+    else:
+        raise InputError(f"{fmt} input is not read as a byte stream.", "Use read_records().")
 
 
-def _pick(row: dict[str, Any], number: int, column: str, id_column: str | None) -> Record:
-    record_id = row.get(id_column, number) if id_column else number
+def _decode(raw: bytes) -> tuple[str | None, str | None]:
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8: {exc}"
+
+
+def text_record(raw: bytes, number: int) -> Record:
+    """One line of a plain text file (its line number is its id)."""
+    text, problem = _decode(raw)
+    if text is None:
+        return Record(number, number, problem=problem)
+    return Record(number, number, text.rstrip("\r\n"))
+
+
+def jsonl_record(raw: bytes, number: int, column: str, id_column: str | None) -> Record:
+    """One line of a JSONL file."""
+    unknown_id = None if id_column else number
+    if not raw.strip():
+        return Record(number, unknown_id, problem="blank line")
+    try:
+        row = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return Record(number, unknown_id, problem=f"malformed JSON: {exc}")
+    if not isinstance(row, dict):
+        return Record(number, unknown_id, problem=f"expected a JSON object, got {row!r:.60}")
+    return row_record(row, number, column, id_column)
+
+
+def row_record(
+    row: dict[str, Any], number: int, column: str, id_column: str | None, typed: bool = False
+) -> Record:
+    """One record from a row's fields: its id normalised, a text with lone surrogates
+    (unwritable as UTF-8) refused. ``typed`` (Parquet) keeps int64 ids as ints."""
+    record_id: Any = number
+    id_problem = None
+    if id_column:
+        if id_column in row:
+            record_id, id_problem = normalise_id(row[id_column], typed)
+        else:
+            record_id, id_problem = None, f"no id field {id_column!r} (has: {sorted(row)})"
     if column not in row:
         return Record(number, record_id, problem=f"no {column!r} field (has: {sorted(row)})")
-    return Record(number, record_id, row[column])
+    if id_problem:
+        return Record(number, None, problem=id_problem)
+    value = row[column]
+    if isinstance(value, str) and _SURROGATE.search(value):
+        return Record(
+            number, record_id, problem="text holds a lone surrogate (not encodable as UTF-8)"
+        )
+    return Record(number, record_id, value)
 
 
-def _read_jsonl(path: Path, column: str, id_column: str | None) -> Iterator[Record]:
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                yield Record(number, number, problem="blank line")
-                continue
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield Record(number, number, problem=f"malformed JSON: {exc}")
-                continue
-            if not isinstance(row, dict):
-                yield Record(number, number, problem=f"expected a JSON object, got {row!r:.60}")
-                continue
-            yield _pick(row, number, column, id_column)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+INT64 = (-(2**63), 2**63 - 1)
 
 
-def _read_csv(path: Path, column: str, id_column: str | None) -> Iterator[Record]:
-    with path.open(newline="", encoding="utf-8", errors="strict") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            return
-        if column not in reader.fieldnames:
+def normalise_id(value: Any, typed: bool = False) -> tuple[Any, str | None]:
+    """An id column's value as written: a string, or (``typed``, from Parquet) an int64.
+
+    JSONL and CSV ids are always strings, so a file whose ids mix numbers and strings
+    (or change type between chunks) still writes one id column; ints too large for
+    int64 become strings. A missing, null or nested id is a problem, never replaced.
+    """
+    if value is None:
+        return None, "id is null"
+    if isinstance(value, bool | dict | list):
+        return None, f"id must be a string or a number, got {value!r:.60}"
+    if isinstance(value, int):
+        if typed and INT64[0] <= value <= INT64[1]:
+            return value, None
+        return str(value), None
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None, f"id is not a finite number: {value!r}"
+        return (str(int(value)) if value.is_integer() else repr(value)), None
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            return None, "id holds a lone surrogate or invalid UTF-8"
+        if value == "":
+            return None, "id is empty"
+        return value, None
+    if isinstance(value, bytes):
+        text, problem = _decode(value)
+        return (text, None) if text is not None else (None, f"id {problem}")
+    return str(value), None  # Decimal, date...: their text form
+
+
+def _csv_records(
+    handle: BinaryIO, column: str, id_column: str | None, name: str
+) -> Iterator[Record]:
+    # surrogateescape: an invalid byte becomes one error row, not a crash of the reader
+    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.reader(text, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise InputError(
+            f"{name!r}: unreadable CSV header: {exc}", "Fix the file's first line.", path=name
+        ) from exc
+    for needed, argument in ((column, "text_column"), (id_column, "id_column")):
+        if needed and needed not in header:
             raise InputError(
-                f"{str(path)!r} has no column {column!r} (columns: {reader.fieldnames}).",
-                "Pass text_column= with one of those columns.",
+                f"{name!r} has no column {needed!r} (columns: {header}).",
+                f"Pass {argument}= with one of those columns.",
+                path=name,
             )
-        for row in reader:
-            number = reader.line_num  # physical line where the row ends (header is line 1)
-            if None in row:  # more fields than the header
-                yield Record(number, number, problem=f"{len(row[None])} extra field(s) on row")
-                continue
-            yield _pick(row, number, column, id_column)
+    if any(_SURROGATE.search(h) for h in header):
+        raise InputError(
+            f"{name!r}: the CSV header is not valid UTF-8.", "Fix the file's first line.", path=name
+        )
+    previous = reader.line_num
+    while True:
+        start = previous + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            end = reader.line_num
+            if "unexpected end of data" in str(exc):  # an unterminated quote swallowed the rest
+                for number in range(start, max(end, start) + 1):
+                    yield Record(
+                        number,
+                        None if id_column else number,
+                        problem=f"unterminated quote opened on line {start}: lines {start}-{end} "
+                        "cannot be split into records",
+                    )
+                return
+            for number in range(start, max(end, start) + 1):
+                yield Record(number, None if id_column else number, problem=f"malformed CSV: {exc}")
+            previous = end
+            continue
+        number = reader.line_num  # physical line where the row ends (header is line 1)
+        previous = number
+        unknown_id = None if id_column else number
+        if not fields:
+            yield Record(number, unknown_id, problem="blank line")
+        elif any(_SURROGATE.search(f) for f in fields):
+            yield Record(number, unknown_id, problem="not valid UTF-8")
+        elif len(fields) > len(header):
+            yield Record(
+                number, unknown_id, problem=f"{len(fields) - len(header)} extra field(s) on row"
+            )
+        elif len(fields) < len(header):
+            yield Record(
+                number, unknown_id, problem=f"{len(header) - len(fields)} field(s) missing on row"
+            )
+        else:
+            yield row_record(dict(zip(header, fields, strict=True)), number, column, id_column)
 
 
 def _read_parquet(path: Path, column: str, id_column: str | None) -> Iterator[Record]:
@@ -164,15 +300,19 @@ def _read_parquet(path: Path, column: str, id_column: str | None) -> Iterator[Re
             raise InputError(
                 f"{str(path)!r} has no column {needed!r} (columns: {names}).",
                 "Pass text_column=/id_column= with one of those columns.",
+                path=str(path),
             )
+    import pyarrow as pa
+
     columns = [c for c in (column, id_column) if c]
+    # Signed integer ids stay int64; any other type (uint64 beyond int64, decimals,
+    # strings) is written as strings, decided by the column's type, not row by row.
+    typed = bool(id_column) and pa.types.is_signed_integer(file.schema_arrow.field(id_column).type)
     number = 0
     for batch in file.iter_batches(batch_size=4096, columns=columns):
-        values = batch.column(column).to_pylist()
-        ids = batch.column(id_column).to_pylist() if id_column else None
-        for i, value in enumerate(values):
+        for row in batch.to_pylist():
             number += 1
-            yield Record(number, ids[i] if ids else number, value)
+            yield row_record(row, number, column, id_column, typed=typed)
 
 
 # -- writers -----------------------------------------------------------------------------

@@ -9,6 +9,8 @@ the same way, the merged output is the same file an uninterrupted run writes.
 from __future__ import annotations
 
 import collections
+import contextlib
+import errno
 import hashlib
 import json
 import shutil
@@ -30,6 +32,7 @@ from tether.inference.io import (
     guess_format,
     read_records,
 )
+from tether.inference.lock import output_lock
 from tether.inference.results import Prediction, RecordError, RunSummary
 from tether.models.loading import LoadedModel
 
@@ -72,6 +75,7 @@ class RunConfig:
                 field="chunk_size",
             )
         errors = self.errors or f"{self.output}.errors.jsonl"
+        refuse_clashes(self.input, self.output, errors, output_format)
         return RunConfig(
             **{
                 **asdict(self),
@@ -92,6 +96,14 @@ def run_file(
 ) -> RunSummary:
     """Run ``loaded`` over ``config.input`` and write ``config.output`` plus an errors file."""
     config = config.resolved()
+    Path(config.output).parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(config.output), _write_errors(config.output):
+        return _run_locked(loaded, config, resume=resume, overwrite=overwrite, progress=progress)
+
+
+def _run_locked(
+    loaded: LoadedModel, config: RunConfig, *, resume: bool, overwrite: bool, progress: bool
+) -> RunSummary:
     output = Path(config.output)
     parts = Path(str(output) + PARTS_SUFFIX)
     fingerprint = _run_fingerprint(loaded, config)
@@ -113,7 +125,9 @@ def run_file(
 
     def pending_values() -> Iterator[list[Any]]:
         for index, chunk in enumerate(_chunks(records, config.chunk_size)):
+            summary.records += len(chunk)  # counted as read, independently of what is written
             if _part_path(parts, index).exists():
+                _check_consumed(parts, index, chunk, config)
                 summary.resumed_chunks += 1
                 bar.update(len(chunk))
                 continue
@@ -125,20 +139,71 @@ def run_file(
         index, chunk = pending.popleft()
         rows, errors = _rows(chunk, iter(outcomes), config)
         truncated, counted = engine.stats["truncated"] - counted, engine.stats["truncated"]
-        _write_part(parts, index, rows, errors, truncated)
+        _write_part(parts, index, rows, errors, truncated, _chunk_digest(chunk))
         bar.update(len(chunk))
     bar.close()
 
     _merge(parts, config, summary)
     summary.seconds = time.perf_counter() - started
     shutil.rmtree(parts, ignore_errors=True)
-    if summary.records != summary.written + summary.errors:  # pragma: no cover - invariant
+    if not summary.balanced:
         raise OutputError(
             f"Record accounting failed: {summary.line()}",
             "Please report this as a bug.",
             path=config.output,
         )
     return summary
+
+
+@contextlib.contextmanager
+def _write_errors(output: str) -> Iterator[None]:
+    """A full disk or a read-only directory is one clear OutputError, not a traceback.
+    Finished parts stay, so the run resumes once there is room."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or output
+        hint = "Check that the output directory exists and is writable."
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = "Free some space, then run again with resume=True to continue."
+        elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            hint = "Write the output to a writable directory."
+        raise OutputError(
+            f"{exc.strerror or exc}: {where} (the run stopped; finished chunks are kept).",
+            hint,
+            path=output,
+        ) from exc
+
+
+def refuse_clashes(input_path: str, output: str, errors: str, output_format: str) -> None:
+    """Never write over the input, nor the output over the errors file."""
+    files = {"input": input_path, "output": output, "errors file": errors}
+    if output_format == "npy":
+        files["ids file"] = ids_path(output)
+    seen: dict[str, str] = {}
+    for role, name in files.items():
+        key = _identity(name)
+        if key in seen:
+            raise OutputError(
+                f"The {role} {name!r} is the same file as the {seen[key]}; "
+                "the run would overwrite it.",
+                "Choose different paths for input=, output= and errors=.",
+                path=name,
+            )
+        seen[key] = role
+
+
+def _identity(name: str) -> Any:
+    path = Path(name)
+    with contextlib.suppress(OSError):
+        stat = path.stat()
+        return (stat.st_dev, stat.st_ino)
+    return str(path.resolve())
+
+
+def ids_path(output: str | Path) -> str:
+    """Where the ids of a ``.npy`` output go: one JSON row (id, line) per vector."""
+    return f"{output}.ids.jsonl"
 
 
 # -- chunks, rows and parts --------------------------------------------------------------
@@ -208,19 +273,52 @@ def _write_part(
     rows: list[dict[str, Any]],
     errors: list[dict[str, Any]],
     truncated: int,
+    digest: str,
 ) -> None:
     """Errors and counts first, then the data part, whose existence marks the chunk done."""
-    atomic.write_text(parts / f"stats-{index:06d}.json", json.dumps({"truncated": truncated}))
-    errors_path = parts / f"errors-{index:06d}.jsonl"
     atomic.write_text(
-        errors_path, "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in errors)
+        parts / f"stats-{index:06d}.json", json.dumps({"truncated": truncated, "input": digest})
     )
+    errors_path = parts / f"errors-{index:06d}.jsonl"
+    atomic.write_text(errors_path, "".join(_json_line(e) for e in errors))
     target = _part_path(parts, index)
     tmp = target.with_suffix(".tmp")
     writer = RowWriter(tmp, "parquet")
     writer.write(rows)
     writer.close()
     atomic.publish_file(tmp, target)
+
+
+def _json_line(row: Any) -> str:
+    """One JSON line, readable UTF-8; escaped (ASCII) if it holds a lone surrogate."""
+    text = json.dumps(row, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(row, ensure_ascii=True, default=str)
+    return text + "\n"
+
+
+def _chunk_digest(chunk: list[Record]) -> str:
+    """A content hash of what a chunk consumed: every record's line, id, value, problem."""
+    digest = hashlib.sha256()
+    for record in chunk:
+        digest.update(_json_line([record.line, record.id, record.value, record.problem]).encode())
+    return digest.hexdigest()
+
+
+def _check_consumed(parts: Path, index: int, chunk: list[Record], config: RunConfig) -> None:
+    """A resumed chunk must have read the same records as the interrupted run did."""
+    stats = parts / f"stats-{index:06d}.json"
+    recorded = json.loads(stats.read_text()).get("input") if stats.exists() else None
+    if recorded != _chunk_digest(chunk):
+        raise OutputError(
+            f"The input {config.input} changed since the interrupted run: records "
+            f"{chunk[0].line}-{chunk[-1].line} differ from the ones its finished part was "
+            "made from, so resuming would mix outputs of two inputs.",
+            "Restore the input, or start again with overwrite=True.",
+            path=config.output,
+        )
 
 
 def _merge(parts: Path, config: RunConfig, summary: RunSummary) -> None:
@@ -230,16 +328,25 @@ def _merge(parts: Path, config: RunConfig, summary: RunSummary) -> None:
     output = Path(config.output)
     tmp_out = output.with_name(output.name + ".tmp")
     writer = RowWriter(tmp_out, config.output_format or "parquet")
+    ids_tmp = Path(ids_path(tmp_out))
+    ids = ids_tmp.open("w", encoding="utf-8") if writer.fmt == "npy" else None
     for part in sorted(parts.glob("part-*.parquet")):
         table = pq.read_table(part)
         if table.num_rows == 0:
             continue
         summary.written += table.num_rows
         if writer.fmt == "parquet":
+            if writer._parquet is not None and table.schema != writer._parquet.schema:
+                table = _conform(table, writer._parquet.schema)
             writer.write_table(table)
         else:
-            writer.write(table.to_pylist())
+            rows = table.to_pylist()
+            writer.write(rows)
+            if ids is not None:
+                ids.writelines(_json_line({"id": r["id"], "line": r["line"]}) for r in rows)
     writer.close()
+    if ids is not None:
+        ids.close()
     errors_path = Path(config.errors or "")
     tmp_err = errors_path.with_name(errors_path.name + ".tmp")
     with tmp_err.open("w", encoding="utf-8") as out:
@@ -247,12 +354,27 @@ def _merge(parts: Path, config: RunConfig, summary: RunSummary) -> None:
             text = part.read_text(encoding="utf-8")
             summary.errors += text.count("\n")
             out.write(text)
-    summary.records = summary.written + summary.errors
     summary.truncated = sum(
         json.loads(p.read_text())["truncated"] for p in parts.glob("stats-*.json")
     )
+    if ids is not None:
+        atomic.publish_file(ids_tmp, Path(ids_path(output)))
     atomic.publish_file(tmp_out, output)
     atomic.publish_file(tmp_err, errors_path)
+
+
+def _conform(table: Any, schema: Any) -> Any:
+    """Cast a part whose column types differ from the first part's (e.g. a column that was
+    all null there); a real disagreement is a clear error, not a crash mid-merge."""
+    import pyarrow as pa
+
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError) as exc:
+        raise OutputError(
+            f"Part files disagree on column types ({table.schema} vs {schema}).",
+            "Please report this as a bug.",
+        ) from exc
 
 
 def _prepare_parts_dir(
@@ -274,7 +396,14 @@ def _prepare_parts_dir(
                 path=str(output),
             )
         return
-    if output.exists() and not overwrite and not resume:
+    if output.exists() and not overwrite:
+        if resume:
+            raise OutputError(
+                f"Output {output} already exists and no interrupted run is left to resume, "
+                "so nothing shows it was made with these settings.",
+                "Keep it, or pass overwrite=True to replace it.",
+                path=str(output),
+            )
         raise OutputError(
             f"Output {output} already exists.",
             "Pass overwrite=True to replace it.",
@@ -286,11 +415,12 @@ def _prepare_parts_dir(
 
 
 def _run_fingerprint(loaded: LoadedModel, config: RunConfig) -> str:
-    stat = Path(config.input).stat()
+    # The input's content is checked chunk by chunk on resume (_check_consumed), not
+    # by size and mtime, which a rewrite can keep and a copy changes.
     data = {
         "spec": loaded.spec.to_dict(),
         "config": {k: v for k, v in asdict(config).items() if k != "errors"},
-        "input": [str(Path(config.input).resolve()), stat.st_size, stat.st_mtime_ns],
+        "input": str(Path(config.input).resolve()),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -152,6 +152,10 @@ def run_cmd(
         id_column=id_column,
         num_shards=num_shards,
     )
+    if not any("://" in p or "*" in p for p in (job.input, job.output, job.errors)):
+        from tether.inference.runner import refuse_clashes
+
+        refuse_clashes(job.input, job.output, job.errors, job.output_format)
     flags = ["--runner", runner]
     if direct_num_workers is not None:
         flags += ["--direct_num_workers", str(direct_num_workers)]
