@@ -35,7 +35,12 @@ SPEC_OPTION_NAMES = (
 
 
 class TetherGroup(click.Group):
-    """A click group that turns TetherError into a one-line message and exit code 2."""
+    """A click group that turns errors into a one-line message and exit code 2.
+
+    Exit codes mean the same everywhere: 0 success (a comparison passed), 1 a check
+    failed (``tether compare``'s verdict), 2 an error. An exception tether did
+    not expect is an error too (2, with its type), never a 1 that CI reads as a FAIL.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -46,6 +51,14 @@ class TetherGroup(click.Group):
             message, hint = format_error(exc)
             click.secho(message, fg="red", err=True)
             click.echo(hint, err=True)
+            ctx.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if ctx.meta.get("tether.debug"):
+                raise
+            click.secho(f"error: unexpected {type(exc).__name__}: {exc}", fg="red", err=True)
+            click.echo("  -> Run with --debug for the full traceback.", err=True)
             ctx.exit(2)
 
 
