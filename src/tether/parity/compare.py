@@ -240,6 +240,9 @@ def compare(
             pairs = _pair_outputs(out_a, out_b, notes)
         else:
             pairs = _per_text_pairs(out_a, out_b, mask, mask_b)
+            if any(k == "logits" for k, _ in pairs) and _labels(side_a) != _labels(side_b):
+                pairs = [(k, v) for k, v in pairs if k != "logits"]
+                notes.append("A and B have different label sets, so their logits are not compared.")
         for key_a, key_b in pairs:
             stats = finals.setdefault((key_a, key_b), DiffStats(_pair_name(key_a, key_b), tol))
             stats.update(out_a[key_a], out_b[key_b], mask)
@@ -519,6 +522,14 @@ def _forward_error(side: Candidate, exc: Exception) -> ParityError:
         "Check that each side's tokenizer fits its model (vocabulary, inputs), and that a "
         "port returns arrays of the reference's shapes.",
     )
+
+
+def _labels(side: Candidate) -> list[str] | None:
+    """A classifier's labels in order (``config.id2label``), or None."""
+    id2label = getattr(getattr(side.module, "config", None), "id2label", None)
+    if not isinstance(id2label, Mapping):
+        return None
+    return [str(id2label[i]) for i in sorted(id2label, key=int)]
 
 
 def _same_tokens(x: Mapping[str, torch.Tensor], y: Mapping[str, torch.Tensor]) -> bool:
