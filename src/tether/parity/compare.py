@@ -171,7 +171,11 @@ def compare(
     built-in class without its custom code, on purpose, to measure what that changes.
     ``tolerance`` is a Tolerance or a preset name (``tether.tolerances.PRESETS``;
     ``get_tolerance(preset, atol=...)`` builds an overridden one); by default the
-    transform's preset, else the one for B's dtype, else ``fp32``.
+    transform's preset, else the one for B's dtype, else ``fp32``. ``mapping`` renames
+    B's modules or a port's intermediates into A's names: ``["A_PREFIX=B_PREFIX"]``, a
+    dict, or a YAML/JSON file path (``tether.parity.names``). Each side tokenizes with
+    its own tokenizer; top-k overlap needs ``MIN_TOPK_TEXTS`` texts. Models that cannot
+    be compared raise ParityError.
     """
     started = time.perf_counter()
     notes: list[str] = []
