@@ -310,6 +310,34 @@ def build_gpt2(out: Path) -> Path:
     return out
 
 
+def build_llama(out: Path) -> Path:
+    """A Llama decoder (transformers ``LlamaModel``), grouped-query attention, RoPE."""
+    from transformers import LlamaConfig, LlamaModel
+
+    vocab = _byte_bpe_tokenizer(out, "gpt2")
+    torch.manual_seed(6)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        rms_norm_eps=1e-6,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+    )
+    model = LlamaModel(config).eval()
+    with torch.no_grad():  # RMSNorm weights start at 1; make them count in the port
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight"):
+                param.uniform_(0.5, 1.5)
+    model.save_pretrained(out)
+    return out
+
+
 def build_custom(out: Path) -> Path:
     """A custom-code model (auto_map) whose forward differs from its built-in base class."""
     import importlib.util
@@ -345,6 +373,7 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "xlmr-mlm": build_xlmr,
     "distilbert-cls": build_distilbert,
     "gpt2": build_gpt2,
+    "llama": build_llama,
     "custom": build_custom,
     "visualbert": build_visualbert,
     "vit": build_vit,

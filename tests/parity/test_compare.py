@@ -81,7 +81,8 @@ def test_identical_models_have_zero_difference_and_pass(tiny):
     for item in [*report.outputs, report.embedding, *report.modules]:
         assert item.max_abs == 0.0 and item.mean_abs == 0.0
         assert item.cos_min == 1.0
-    assert report.topk.mean_overlap == 1.0 and report.topk.k == 10
+    assert report.topk is None  # 12 probe texts are too few for top-k overlap
+    assert any("at least 200" in n for n in report.notes)
     assert len(report.modules) > 30  # every Linear, LayerNorm, activation... was hooked
     assert "encoder.layer.1.attention" in report.blocks
     assert "PASS" in report.format()
@@ -161,7 +162,7 @@ def test_onnx_transform_runs_in_onnx_runtime_and_stays_close(tiny, tmp_path):
     optional_import("onnxruntime", "onnx")
     report = compare(str(tiny["bert"]), transform="onnx")
     assert report.kind_b == "onnx (onnx)" and report.modules == []
-    assert any("Layer by layer needs two PyTorch models" in n for n in report.notes)
+    assert any("Layer by layer needs A as a PyTorch model" in n for n in report.notes)
     assert 0 <= report.outputs[0].max_abs < 1e-4
 
     from tether.parity.candidates import export_onnx
@@ -191,7 +192,10 @@ def test_minilm_int8_real_figures_and_preset_verdict(minilm_dir):
     emb, topk = report.embedding, report.topk
     assert report.tolerance.name == "int8" and report.kind_b == "pytorch (int8)"
     assert emb.cos_min < emb.cos_mean < 1.0
-    assert topk.k == 10 and 0 < topk.mean_overlap < 1.0
+    if len(texts) >= 200:  # fortunes installed; else 12 probe texts, too few for top-k
+        assert topk.k == 10 and 0 < topk.mean_overlap < 1.0
+    else:
+        assert topk is None
     assert report.passed == (emb.cos_min >= 0.99)
     strict = compare("minilm", transform="int8", texts=texts[:40], tolerance="fp32", layers=False)
     assert not strict.passed
@@ -202,9 +206,12 @@ def test_minilm_fp32_reloaded_from_disk_is_exact(minilm_dir, tmp_path):
     loaded = load(ModelSpec("minilm", model_class="AutoModel"))
     loaded.model.save_pretrained(tmp_path)
     loaded.tokenizer.save_pretrained(tmp_path)
-    report = compare(loaded, str(tmp_path), texts=real_texts(32, or_probe_texts=True))
+    report = compare(
+        loaded, str(tmp_path), texts=real_texts(200, or_probe_texts=True), layers=False
+    )
     assert report.passed and report.tolerance.name == "fp32"
-    assert all(o.max_abs == 0 for o in report.outputs) and report.topk.mean_overlap == 1.0
+    assert all(o.max_abs == 0 for o in report.outputs)
+    assert report.topk is None or report.topk.mean_overlap == 1.0
 
 
 def test_neighbour_agreement_is_one_for_same_space_and_drops_for_noise():
@@ -284,12 +291,12 @@ def test_spec_file_and_bundle_sides_load_the_same_model(tiny, tmp_path):
 
 def test_cli_reads_texts_file_with_limit(tiny, tmp_path):
     texts = tmp_path / "texts.txt"
-    texts.write_text("\n".join(f"text number {i} about the fox" for i in range(30)))
-    args = ["compare", str(tiny["bert"]), "--texts", str(texts), "--limit", "20", "--json"]
-    result = CliRunner().invoke(cli, args)
+    texts.write_text("\n".join(f"text number {i} about the fox" for i in range(230)))
+    args = ["compare", str(tiny["bert"]), "--texts", str(texts), "--limit", "200", "--json"]
+    result = CliRunner().invoke(cli, [*args, "--no-layers"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["texts"] == 20 and data["topk"]["k"] == 10
+    assert data["texts"] == 200 and data["topk"]["k"] == 10
 
 
 def test_real_texts_skips_instead_of_passing_probe_texts_off_as_real(monkeypatch, tmp_path):

@@ -11,7 +11,7 @@ import errno
 import functools
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -55,7 +55,12 @@ def parse_key_values(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str,
 
 
 class TetherGroup(click.Group):
-    """A click group that turns TetherError into a one-line message and exit code 2."""
+    """A click group that turns errors into a one-line message and exit code 2.
+
+    Exit codes mean the same everywhere: 0 success (a comparison passed), 1 a check
+    failed (``tether compare``'s verdict), 2 an error. An exception tether did
+    not expect is an error too (2, with its type), never a 1 that CI reads as a FAIL.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -69,11 +74,25 @@ class TetherGroup(click.Group):
             ctx.exit(2)
         except (OSError, pickle.UnpicklingError) as exc:
             # Faults of the machine or of a file, not of tether: one line, not a traceback.
-            if ctx.meta.get("tether.debug") or not _is_fault(exc):
+            if ctx.meta.get("tether.debug"):
                 raise
+            if not _is_fault(exc):
+                _unexpected(ctx, exc)
             click.secho(f"error: {_fault_message(exc)}", fg="red", err=True)
             click.echo("  -> Run again with --debug for the traceback.", err=True)
             ctx.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if ctx.meta.get("tether.debug"):
+                raise
+            _unexpected(ctx, exc)
+
+
+def _unexpected(ctx: click.Context, exc: BaseException) -> NoReturn:
+    click.secho(f"error: unexpected {type(exc).__name__}: {exc}", fg="red", err=True)
+    click.echo("  -> Run with --debug for the full traceback.", err=True)
+    ctx.exit(2)
 
 
 _FAULT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}

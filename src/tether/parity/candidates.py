@@ -8,7 +8,10 @@ A side is anything that maps tokenized inputs to named output tensors:
 * a Python callable ``module:function`` (a port to another framework, a hand-made
   change): it is called once with a copy of the reference PyTorch model (or ``None``)
   and returns either a ``torch.nn.Module`` (compared layer by layer) or a function
-  ``inputs -> outputs`` over numpy arrays (compared on final outputs);
+  ``inputs -> outputs`` over numpy arrays. That function may also return named
+  intermediate arrays, as ``(outputs, intermediates)`` (what Flax's
+  ``apply(..., capture_intermediates=True)`` gives) or under an ``"intermediates"`` key;
+  they are compared with A's module outputs layer by layer (``tether.parity.names``);
 * an ONNX file run with ONNX Runtime (extra ``tether[onnx]``).
 
 Transforms (``fp16``, ``bf16``, ``int8``, ``onnx``) turn a PyTorch side into the
@@ -54,6 +57,8 @@ class Candidate:
     pooling: str | None = None
     dtype: str | None = None
     transform: str | None = None
+    #: set for callables that return intermediates: inputs -> (outputs, {name: tensor})
+    forward_layers: Callable[[Mapping[str, torch.Tensor]], tuple[Outputs, Outputs]] | None = None
 
     @property
     def hookable(self) -> bool:
@@ -75,13 +80,76 @@ def read_outputs(raw: Any) -> Outputs:
     for name, value in items:
         if value is None:
             continue
-        if not isinstance(value, torch.Tensor):
-            try:
-                value = torch.as_tensor(value)
-            except (TypeError, ValueError, RuntimeError):
-                continue
-        if value.is_floating_point():
-            out[str(name)] = value.detach().to("cpu", torch.float32)
+        tensor = to_torch(value)
+        if tensor is not None and tensor.is_floating_point():
+            out[str(name)] = tensor.detach().to("cpu", torch.float32)
+    return out
+
+
+def to_torch(value: Any) -> torch.Tensor | None:
+    """A torch view of an array, without a copy where the framework allows it.
+
+    JAX arrays (and anything else with ``__dlpack__``) go through DLPack, NumPy arrays
+    through ``torch.from_numpy``; both share memory. Returns None for non-arrays.
+    """
+    if isinstance(value, torch.Tensor):
+        return value
+    if hasattr(value, "__dlpack__") and not hasattr(value, "__array_interface__"):
+        try:
+            return torch.from_dlpack(value)
+        except (TypeError, RuntimeError, BufferError):
+            pass  # e.g. a dtype DLPack cannot carry: fall back to a copy
+    try:
+        import numpy as np
+
+        array = np.asarray(value)
+        if array.dtype == object:
+            return None
+        if not array.flags.writeable:  # torch warns on read-only memory; copy those
+            array = array.copy()
+        return torch.from_numpy(np.ascontiguousarray(array))
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def split_intermediates(raw: Any) -> tuple[Any, Any]:
+    """``(outputs, intermediates)`` from what a callable returned (intermediates may be None).
+
+    Accepted: ``(outputs, {...})`` as Flax's ``apply(..., capture_intermediates=True)``
+    or ``mutable=["intermediates"]`` returns it, and ``{"intermediates": {...}, ...}``.
+    """
+    if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[1], Mapping):
+        return raw[0], raw[1]
+    if isinstance(raw, Mapping) and isinstance(raw.get("intermediates"), Mapping):
+        rest = {k: v for k, v in raw.items() if k != "intermediates"}
+        return rest, raw["intermediates"]
+    return raw, None
+
+
+def flatten_intermediates(tree: Mapping[str, Any], prefix: str = "") -> Outputs:
+    """``{"layers_0": {"mlp": {"__call__": (array,)}}}`` -> ``{"layers_0/mlp": tensor}``.
+
+    Flax keeps a module's output under ``__call__`` and sown values as tuples (the first
+    is taken); a top-level ``intermediates`` collection is unwrapped; the model's own
+    output (empty name) is left to the final outputs.
+    """
+    if (
+        prefix == ""
+        and set(tree) == {"intermediates"}
+        and isinstance(tree["intermediates"], Mapping)
+    ):
+        tree = tree["intermediates"]
+    out: Outputs = {}
+    for key, value in tree.items():
+        name = prefix if key == "__call__" else f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            out.update(flatten_intermediates(value, name))
+            continue
+        if isinstance(value, (tuple, list)):
+            value = value[0] if value else None
+        tensor = to_torch(value) if value is not None else None
+        if name and tensor is not None and tensor.is_floating_point():
+            out.setdefault(name, tensor.detach().to("cpu", torch.float32))
     return out
 
 
@@ -250,8 +318,12 @@ def from_callable(target: str, reference: Candidate | None) -> Candidate:
             "(input_ids, attention_mask, ...) and returns an array or a dict of arrays.",
         )
 
+    def forward_layers(batch: Mapping[str, torch.Tensor]) -> tuple[Outputs, Outputs]:
+        raw, inner = split_intermediates(made({k: v.cpu().numpy() for k, v in batch.items()}))
+        return read_outputs(raw), flatten_intermediates(inner) if inner is not None else {}
+
     def forward(batch: Mapping[str, torch.Tensor]) -> Outputs:
-        return read_outputs(made({k: v.cpu().numpy() for k, v in batch.items()}))
+        return forward_layers(batch)[0]
 
     return Candidate(
         label=target,
@@ -260,6 +332,7 @@ def from_callable(target: str, reference: Candidate | None) -> Candidate:
         tokenizer=reference.tokenizer if reference else None,
         max_length=reference.max_length if reference else None,
         pooling=reference.pooling if reference else None,
+        forward_layers=forward_layers,
     )
 
 

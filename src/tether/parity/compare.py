@@ -1,12 +1,17 @@
 """``compare(a, b)``: do two implementations of a model match, and where do they part ways?
 
-Both sides run on the same tokenized probe texts (A's tokenizer). The report gives,
-for the final outputs, max abs / max relative / mean abs differences and per-example
-cosine similarity; for embedding models also the pooled embedding and how well the
-nearest-neighbour rankings agree (what changes for users downstream). When both
-sides are PyTorch modules, forward hooks capture every submodule's output and the
-report names the first module whose difference exceeds the tolerance, with the
-error by depth. The verdict follows a tolerance preset, so it can gate CI.
+Each side tokenizes the texts with its own tokenizer (a side without one, such as a
+callable or ONNX file, uses A's). When both give the same tokens, the report gives,
+for the final outputs, max abs / max relative / mean abs differences, per-example
+cosine similarity, and the difference in float32 ulps; for embedding models also the
+pooled embedding and, on at least MIN_TOPK_TEXTS texts, how well the
+nearest-neighbour rankings agree. When the tokens differ, only what does not depend
+on them is compared (pooled embeddings, per-text outputs of one shape) and the report
+says so. When A is a PyTorch module, forward hooks capture every submodule's output;
+B's are captured the same way, or, for a port in another framework, B returns named
+intermediates (``tether.parity.names`` pairs them). The report names the first module
+whose difference exceeds the tolerance, with the error by depth. The verdict follows
+a tolerance preset, so it can gate CI.
 """
 
 from __future__ import annotations
@@ -36,10 +41,14 @@ from tether.parity.candidates import (
 )
 from tether.parity.diffs import DiffStats, TensorDiff
 from tether.parity.hooks import block_names, capture, comparable_modules, parse_mapping
+from tether.parity.names import pair_intermediates
 from tether.tolerances import DTYPE_PRESETS, TRANSFORM_PRESETS, Tolerance, get_tolerance
 
 Side = str | ModelSpec | LoadedModel | Candidate | nn.Module
 _SHOWN_UNMATCHED = 8
+#: Fewest texts on which top-k neighbour overlap means something: with 12 texts and
+#: k = 10, each text's neighbours are 10 of its 11 others, so overlap is ~1 for any pair.
+MIN_TOPK_TEXTS = 200
 
 
 @dataclass
@@ -162,7 +171,11 @@ def compare(
     built-in class without its custom code, on purpose, to measure what that changes.
     ``tolerance`` is a Tolerance or a preset name (``tether.tolerances.PRESETS``;
     ``get_tolerance(preset, atol=...)`` builds an overridden one); by default the
-    transform's preset, else the one for B's dtype, else ``fp32``.
+    transform's preset, else the one for B's dtype, else ``fp32``. ``mapping`` renames
+    B's modules or a port's intermediates into A's names: ``["A_PREFIX=B_PREFIX"]``, a
+    dict, or a YAML/JSON file path (``tether.parity.names``). Each side tokenizes with
+    its own tokenizer; top-k overlap needs ``MIN_TOPK_TEXTS`` texts. Models that cannot
+    be compared raise ParityError.
     """
     started = time.perf_counter()
     notes: list[str] = []
@@ -185,34 +198,76 @@ def compare(
         # B = A: load it again (a real reload), unless a transform copies A anyway.
         reuse=side_a if b is None and (transform or not isinstance(a, (str, ModelSpec))) else None,
     )
-    tokenizer = side_a.tokenizer or side_b.tokenizer
-    if tokenizer is None:
+    tokenizer_a = side_a.tokenizer or side_b.tokenizer
+    if tokenizer_a is None:
         raise ParityError(
             f"Neither {side_a.label!r} nor {side_b.label!r} comes with a tokenizer.",
             "Make A a model directory, spec or bundle; its tokenizer feeds both sides.",
         )
-    max_length = side_a.max_length or side_b.max_length
-    batches = list(_batches(texts, tokenizer, batch_size, max_length))
+    tokenizer_b = side_b.tokenizer or tokenizer_a
+    batches_a = list(_batches(texts, tokenizer_a, batch_size, side_a.max_length))
+    batches_b = batches_a
+    if tokenizer_b is not tokenizer_a:
+        batches_b = list(_batches(texts, tokenizer_b, batch_size, side_b.max_length))
+    same_tokens = batches_b is batches_a or all(
+        _same_tokens(x, y) for (_, x), (_, y) in zip(batches_a, batches_b, strict=True)
+    )
+    if not same_tokens:
+        notes.append(
+            "A and B tokenize the texts differently (each side uses its own tokenizer), so "
+            "only outputs that do not depend on the tokens are compared: pooled embeddings "
+            "and per-text outputs of one shape; no per-token outputs, no layers."
+        )
+        layers = False
+    elif batches_b is not batches_a:
+        batches_b = batches_a  # same tokens: one set of batches feeds both sides
+    for side, batches in ((side_a, batches_a), (side_b, batches_b)):
+        _check_vocabulary(side, batches)
     if transform:
-        side_b = apply_transform(side_b, transform, sample=batches[0][1])
+        side_b = apply_transform(side_b, transform, sample=batches_b[0][1])
     tol = _tolerance(tolerance, transform, side_b, notes)
+    if tol.min_topk is not None and len(texts) < MIN_TOPK_TEXTS:
+        raise ParityError(
+            f"A minimum top-k overlap needs at least {MIN_TOPK_TEXTS} texts; got {len(texts)}.",
+            f"Pass texts= with {MIN_TOPK_TEXTS} or more, or leave out min_topk=.",
+        )
 
     layer_run = _LayerRun.start(side_a, side_b, parse_mapping(mapping), tol, notes, layers)
     finals: dict[tuple[str, str], DiffStats] = {}
     emb_a: list[torch.Tensor | None] = [None] * len(texts)
     emb_b: list[torch.Tensor | None] = [None] * len(texts)
     pooling: str = side_a.pooling or side_b.pooling or "mean"
-    for index, batch in batches:
-        mask = batch["attention_mask"]
-        out_a, out_b = layer_run.run(batch, mask)
-        pairs = _pair_outputs(out_a, out_b, notes)
+    for (index, batch), (_, batch_b) in zip(batches_a, batches_b, strict=True):
+        mask, mask_b = batch["attention_mask"], batch_b["attention_mask"]
+        out_a, out_b = layer_run.run(batch, batch_b, mask)
+        if same_tokens:
+            pairs = _pair_outputs(out_a, out_b, notes)
+        else:
+            pairs = _per_text_pairs(out_a, out_b, mask, mask_b)
+            if any(k == "logits" for k, _ in pairs) and _labels(side_a) != _labels(side_b):
+                pairs = [(k, v) for k, v in pairs if k != "logits"]
+                notes.append("A and B have different label sets, so their logits are not compared.")
         for key_a, key_b in pairs:
             stats = finals.setdefault((key_a, key_b), DiffStats(_pair_name(key_a, key_b), tol))
             stats.update(out_a[key_a], out_b[key_b], mask)
-        ea, eb = _embeddings(out_a, out_b, mask, pooling)
+            if stats.shape_mismatch:
+                raise ParityError(
+                    f"{side_a.label!r} and {side_b.label!r} give {_pair_name(key_a, key_b)} "
+                    f"of different shapes ({stats.shape_mismatch}), so they cannot be compared.",
+                    "Compare two implementations of the same model (same hidden size and "
+                    "vocabulary), or map a port's outputs to A's names.",
+                )
+        ea, eb = _embeddings(out_a, out_b, mask, pooling, mask_b)
         if ea is not None and eb is not None:
             for row, i in enumerate(index):
                 emb_a[i], emb_b[i] = ea[row], eb[row]
+    if not finals and all(e is None for e in emb_b):
+        raise ParityError(
+            f"Nothing to compare: {side_a.label!r} and {side_b.label!r} tokenize differently "
+            "and share no pooled embedding or per-text output of one shape "
+            f"(A gives {', '.join(out_a) or 'none'}; B gives {', '.join(out_b) or 'none'}).",
+            "Compare two models with the same hidden size, or two implementations of one model.",
+        )
 
     outputs = [s.result() for s in finals.values()]
     embedding, topk = None, None
@@ -221,8 +276,21 @@ def compare(
         matrix_b = torch.stack(emb_b)  # type: ignore[arg-type]
         stats = DiffStats(f"embedding ({pooling} pooling)", tol)
         stats.update(matrix_a, matrix_b, None)
+        if stats.shape_mismatch:
+            raise ParityError(
+                f"{side_a.label!r} and {side_b.label!r} give embeddings of different sizes "
+                f"({stats.shape_mismatch}), so they cannot be compared.",
+                "Compare two models with the same hidden size.",
+            )
         embedding = stats.result()
-        topk = neighbour_agreement(matrix_a, matrix_b, top_k)
+        if len(texts) >= MIN_TOPK_TEXTS:
+            topk = neighbour_agreement(matrix_a, matrix_b, top_k)
+        else:
+            notes.append(
+                f"Top-k neighbour overlap is not reported for {len(texts)} texts: among so few, "
+                f"any two models share most neighbours. It needs at least {MIN_TOPK_TEXTS} "
+                "(texts=, --texts FILE)."
+            )
     modules, blocks, only_a, only_b = layer_run.results()
     first = next((m for m in modules if not m.within(tol)), None)
     failures = _verdict(outputs, embedding, topk, tol)
@@ -293,7 +361,11 @@ def resolve_side(
 
 
 class _LayerRun:
-    """Runs both sides on a batch, comparing hooked module outputs as B produces them."""
+    """Runs both sides on a batch, comparing hooked module outputs as B produces them.
+
+    B is a PyTorch module (hooked like A, names mapped), or a port that returns named
+    intermediates (``ported``: paired with A's module names by ``pair_intermediates``).
+    """
 
     def __init__(
         self,
@@ -302,10 +374,15 @@ class _LayerRun:
         modules_a: dict[str, nn.Module],
         modules_b: dict[str, nn.Module],
         tol: Tolerance,
+        mapping: list[tuple[str, str]] | None = None,
+        ported: bool = False,
     ) -> None:
         self.side_a, self.side_b, self.tol = side_a, side_b, tol
         self.modules_a, self.modules_b = modules_a, modules_b
         self.shared = modules_a.keys() & modules_b.keys()
+        self.mapping = mapping or []
+        self.ported = ported
+        self.paired: dict[str, str] = {}  # ported: A module name -> B intermediate name
         self.order: dict[str, None] = {}  # names in A's execution order (outputs complete)
         self.fired_b: dict[str, None] = {}
         self.stats: dict[str, DiffStats] = {}
@@ -322,10 +399,15 @@ class _LayerRun:
     ) -> _LayerRun:
         if not wanted:
             return cls(side_a, side_b, {}, {}, tol)
+        if side_a.module is not None and side_b.module is None and side_b.forward_layers:
+            return cls(
+                side_a, side_b, comparable_modules(side_a.module), {}, tol, mapping, ported=True
+            )
         if side_a.module is None or side_b.module is None:
             other = side_b if side_a.module is not None else side_a
             notes.append(
-                f"Layer by layer needs two PyTorch models; {other.label!r} is {other.kind}, "
+                f"Layer by layer needs A as a PyTorch model and B as one too, or as a function "
+                f"that returns (outputs, intermediates); {other.label!r} is {other.kind}, "
                 "so only final outputs are compared."
             )
             return cls(side_a, side_b, {}, {}, tol)
@@ -344,8 +426,13 @@ class _LayerRun:
         return run
 
     def run(
-        self, batch: Mapping[str, torch.Tensor], mask: torch.Tensor
+        self,
+        batch: Mapping[str, torch.Tensor],
+        batch_b: Mapping[str, torch.Tensor],
+        mask: torch.Tensor,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        if self.ported:
+            return self._run_ported(batch, mask)
         captured: dict[str, torch.Tensor] = {}
 
         def on_a(name: str, tensor: torch.Tensor) -> None:
@@ -357,30 +444,125 @@ class _LayerRun:
             self.fired_b.setdefault(name, None)
             reference = captured.pop(name, None)
             if reference is not None:
-                stats = self.stats.get(name)
-                if stats is None:
-                    stats = self.stats[name] = DiffStats(name, self.tol, detailed=False)
-                stats.update(reference, tensor, mask)
+                self._update(name, reference, tensor, mask)
 
         with capture(self.modules_a, on_a) as reset:
             reset()
-            out_a = self.side_a.forward(batch)
+            out_a = _run_side(self.side_a, batch)
         with capture(self.modules_b, on_b) as reset:
             reset()
-            out_b = self.side_b.forward(batch)
+            out_b = _run_side(self.side_b, batch_b)
         return out_a, out_b
 
+    def _run_ported(
+        self, batch: Mapping[str, torch.Tensor], mask: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """B first (its intermediates name what to capture), then A with hooks."""
+        assert self.side_b.forward_layers is not None
+        try:
+            out_b, inter_b = self.side_b.forward_layers(batch)
+        except ParityError:
+            raise
+        except Exception as exc:
+            raise _forward_error(self.side_b, exc) from exc
+        for name in inter_b:
+            self.fired_b.setdefault(name, None)
+        by_b = pair_intermediates(inter_b, self.modules_a, self.mapping)
+        self.paired.update({a: b for b, a in by_b.items()})
+
+        def on_a(name: str, tensor: torch.Tensor) -> None:
+            self.order.setdefault(name, None)
+            b_name = self.paired.get(name)
+            if b_name is not None and b_name in inter_b:
+                self._update(name, tensor.to("cpu", torch.float32), inter_b[b_name], mask)
+
+        with capture(self.modules_a, on_a) as reset:
+            reset()
+            out_a = _run_side(self.side_a, batch)
+        return out_a, out_b
+
+    def _update(self, name: str, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> None:
+        stats = self.stats.get(name)
+        if stats is None:
+            stats = self.stats[name] = DiffStats(name, self.tol, detailed=False)
+        stats.update(a, b, mask)
+
     def results(self) -> tuple[list[TensorDiff], list[str], list[str], list[str]]:
+        def type_b(name: str) -> str:
+            if self.ported:
+                return self.paired[name]
+            return type(self.modules_b[name]).__name__
+
         modules = [
-            self.stats[n].result(type(self.modules_a[n]).__name__, type(self.modules_b[n]).__name__)
+            self.stats[n].result(type(self.modules_a[n]).__name__, type_b(n))
             for n in self.order
             if n in self.stats
         ]
         blocks = block_names(self.modules_a) if self.modules_a else set()
         names = [m.name for m in modules if m.name in blocks]
-        only_a = [n for n in self.order if n not in self.modules_b]
-        only_b = [n for n in self.fired_b if n not in self.modules_a]
+        if self.ported:
+            paired_b = set(self.paired.values())
+            only_a = [n for n in self.order if n not in self.paired]
+            only_b = [n for n in self.fired_b if n not in paired_b]
+        else:
+            only_a = [n for n in self.order if n not in self.modules_b]
+            only_b = [n for n in self.fired_b if n not in self.modules_a]
         return modules, names, only_a, only_b
+
+
+def _run_side(side: Candidate, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``side.forward(batch)``; a model that cannot take the inputs is a ParityError."""
+    try:
+        return side.forward(batch)
+    except ParityError:
+        raise
+    except Exception as exc:  # a model raises IndexError, RuntimeError, ValueError...
+        raise _forward_error(side, exc) from exc
+
+
+def _forward_error(side: Candidate, exc: Exception) -> ParityError:
+    return ParityError(
+        f"{side.label!r} failed on the tokenized texts: {type(exc).__name__}: {exc}",
+        "Check that each side's tokenizer fits its model (vocabulary, inputs), and that a "
+        "port returns arrays of the reference's shapes.",
+    )
+
+
+def _labels(side: Candidate) -> list[str] | None:
+    """A classifier's labels in order (``config.id2label``), or None."""
+    id2label = getattr(getattr(side.module, "config", None), "id2label", None)
+    if not isinstance(id2label, Mapping):
+        return None
+    return [str(id2label[i]) for i in sorted(id2label, key=int)]
+
+
+def _same_tokens(x: Mapping[str, torch.Tensor], y: Mapping[str, torch.Tensor]) -> bool:
+    return all(
+        k in y and x[k].shape == y[k].shape and torch.equal(x[k], y[k])
+        for k in ("input_ids", "attention_mask")
+        if k in x
+    )
+
+
+def _check_vocabulary(side: Candidate, batches: Sequence[tuple[list[int], Any]]) -> None:
+    """A token id past the model's embedding table is a clear error, not an IndexError."""
+    if side.module is None:
+        return
+    get = getattr(side.module, "get_input_embeddings", None)
+    try:
+        table = get() if callable(get) else None
+    except (NotImplementedError, AttributeError):
+        table = None
+    size = getattr(table, "num_embeddings", None)
+    if not isinstance(size, int):
+        return
+    largest = max(int(batch["input_ids"].max()) for _, batch in batches if "input_ids" in batch)
+    if largest >= size:
+        raise ParityError(
+            f"The tokenizer feeding {side.label!r} gives token id {largest}, but the model's "
+            f"vocabulary has {size} entries: its tokenizer does not fit the model.",
+            "Give the side a model directory whose tokenizer matches it (tokenizer=).",
+        )
 
 
 def _batches(
@@ -444,20 +626,44 @@ def _pair_name(key_a: str, key_b: str) -> str:
     return key_a if key_a == key_b else f"{key_a} ~ {key_b}"
 
 
+def _per_text_pairs(
+    out_a: Mapping[str, torch.Tensor],
+    out_b: Mapping[str, torch.Tensor],
+    mask_a: torch.Tensor,
+    mask_b: torch.Tensor,
+) -> list[tuple[str, str]]:
+    """Outputs with the same name that do not run over tokens (pooler, logits of a head)."""
+
+    def per_token(value: torch.Tensor, mask: torch.Tensor) -> bool:
+        return value.dim() >= 2 and tuple(value.shape[:2]) == tuple(mask.shape)
+
+    return [
+        (k, k)
+        for k in out_a
+        if k in out_b
+        and not per_token(out_a[k], mask_a)
+        and not per_token(out_b[k], mask_b)
+        and out_a[k].shape == out_b[k].shape
+    ]
+
+
 def _embeddings(
     out_a: Mapping[str, torch.Tensor],
     out_b: Mapping[str, torch.Tensor],
     mask: torch.Tensor,
     pooling: str,
+    mask_b: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Sentence embeddings of both sides: the model's own, else pooled hidden states."""
+    """Sentence embeddings of both sides: the model's own, else pooled hidden states
+    (each side's with its own attention mask)."""
     from tether.inference.tasks.embed import pool
 
+    mask_b = mask if mask_b is None else mask_b
     if "sentence_embedding" in out_a and "sentence_embedding" in out_b:
         return out_a["sentence_embedding"], out_b["sentence_embedding"]
     key = "last_hidden_state"
-    if key in out_a and key in out_b and out_a[key].shape == out_b[key].shape:
-        return pool(out_a[key], mask, pooling), pool(out_b[key], mask, pooling)
+    if key in out_a and key in out_b and out_a[key].dim() == out_b[key].dim() == 3:
+        return pool(out_a[key], mask, pooling), pool(out_b[key], mask_b, pooling)
     return None, None
 
 

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tether.parity.diffs import TensorDiff
+from tether.parity.diffs import ROUNDING_ULPS, TensorDiff
 
 if TYPE_CHECKING:
     from tether.parity.compare import ParityReport
@@ -35,6 +35,15 @@ def _bar(max_abs: float) -> str:
     return "#" * max(1, min(12, int(math.log10(max_abs) + 9)))
 
 
+def _ulps(item: TensorDiff) -> str:
+    """Max abs diff in float32 ulps at the tensor's largest |A|, and what that reads as."""
+    ulps = item.ulps
+    if item.level == "exact":
+        return f"{'0':>8} exact"
+    text = "inf" if math.isinf(ulps) else f"{ulps:.0f}" if ulps < 1e5 else f"{ulps:.1e}"
+    return f"{text:>8} {item.level}"
+
+
 def _row(item: TensorDiff, ok: bool | None, name_width: int = _NAME_WIDTH) -> str:
     """One table row; ``ok`` None means the verdict does not check this row."""
     name = item.name if len(item.name) <= name_width else "…" + item.name[-name_width + 1 :]
@@ -42,16 +51,22 @@ def _row(item: TensorDiff, ok: bool | None, name_width: int = _NAME_WIDTH) -> st
         return f"  {name:<{name_width}} shapes differ: {item.shape_mismatch}"
     return (
         f"  {name:<{name_width}} {_num(item.max_abs):>10} {_num(item.max_rel):>10} "
-        f"{_num(item.mean_abs):>10} {item.cos_min:>10.6f} {item.cos_mean:>10.6f}  "
-        f"{'-' if ok is None else 'ok' if ok else 'FAIL':<4}"
+        f"{_num(item.mean_abs):>10} {item.cos_min:>10.6f} {item.cos_mean:>10.6f} "
+        f"{_ulps(item):<17} {'-' if ok is None else 'ok' if ok else 'FAIL':<4}"
     )
 
 
 def _header(first: str, name_width: int = _NAME_WIDTH) -> str:
     return (
         f"  {first:<{name_width}} {'max abs':>10} {'max rel':>10} {'mean abs':>10} "
-        f"{'cos min':>10} {'cos mean':>10}"
+        f"{'cos min':>10} {'cos mean':>10} {'f32 ulps':>8} {'level':<8} res."
     )
+
+
+def _level_words(item: TensorDiff) -> str:
+    if item.level == "rounding":
+        return "at the level of float32 rounding, so a tolerance question, not a bug"
+    return "beyond float32 rounding: a real difference"
 
 
 def format_report(report: ParityReport, all_modules: bool = False) -> str:
@@ -61,7 +76,9 @@ def format_report(report: ParityReport, all_modules: bool = False) -> str:
         f"B: {report.b}  [{report.kind_b}]",
         f"{report.texts} texts, tolerance {tol.describe()}, {report.seconds:.1f} s",
         "",
-        "Final outputs (padding excluded; cosine per example)",
+        "Final outputs (padding excluded; cosine per example; f32 ulps: max abs diff in "
+        "float32 ulps",
+        f"at the largest |A|, 'rounding' up to {ROUNDING_ULPS:g}, 'beyond' above)",
         _header("output"),
     ]
     for out in report.outputs:
@@ -84,7 +101,7 @@ def format_report(report: ParityReport, all_modules: bool = False) -> str:
         if first and first not in shown:
             shown = sorted([*shown, first], key=report.modules.index)
         lines += ["", "Error by depth (A's execution order; bar = decades of max abs diff)"]
-        lines.append(_header("module") + "  res.  growth")
+        lines.append(_header("module") + "  growth")
         for item in shown:
             mark = " <- first divergence" if first is not None and item is first else ""
             lines.append(f"{_row(item, item.within(tol))}  {_bar(item.max_abs):<12}{mark}")
@@ -97,7 +114,9 @@ def format_report(report: ParityReport, all_modules: bool = False) -> str:
             lines += [
                 "",
                 f"First divergence: {first.name} ({types}): max abs diff "
-                f"{_num(first.max_abs)}, cosine min {first.cos_min:.6f}.",
+                f"{_num(first.max_abs)} ({_ulps(first).split()[0]} float32 ulps at its "
+                f"largest value {first.max_ref:.3g}: {_level_words(first)}), "
+                f"cosine min {first.cos_min:.6f}.",
             ]
         else:
             lines += ["", f"No module exceeds the tolerance ({len(report.modules)} compared)."]

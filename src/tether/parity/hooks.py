@@ -37,7 +37,10 @@ def first_tensor(output: Any) -> torch.Tensor | None:
 
 
 def parse_mapping(pairs: Sequence[str] | Mapping[str, str] | None) -> list[tuple[str, str]]:
-    """``["A_PREFIX=B_PREFIX", ...]`` or ``{A_PREFIX: B_PREFIX}`` -> pairs, longest B first."""
+    """``["A_PREFIX=B_PREFIX", ...]`` or ``{A_PREFIX: B_PREFIX}`` -> pairs, longest B first.
+
+    An item naming a ``.yaml``/``.yml``/``.json`` file reads ``{A_PREFIX: B_PREFIX}`` from it.
+    """
     from tether.errors import ParityError
 
     if not pairs:
@@ -47,6 +50,9 @@ def parse_mapping(pairs: Sequence[str] | Mapping[str, str] | None) -> list[tuple
         items = [(str(a), str(b)) for a, b in pairs.items()]
     else:
         for pair in pairs:
+            if pair.endswith((".yaml", ".yml", ".json")) and "=" not in pair:
+                items += [(a.strip("."), b.strip(".")) for a, b in _read_map_file(pair).items()]
+                continue
             if "=" not in pair:
                 raise ParityError(
                     f"Module mapping {pair!r} has no '='.",
@@ -56,6 +62,34 @@ def parse_mapping(pairs: Sequence[str] | Mapping[str, str] | None) -> list[tuple
             a, b = pair.split("=", 1)
             items.append((a.strip().strip("."), b.strip().strip(".")))
     return sorted(items, key=lambda ab: -len(ab[1]))
+
+
+def _read_map_file(path: str) -> dict[str, str]:
+    """``{A_PREFIX: B_PREFIX}`` from a YAML or JSON file (JSON is YAML too)."""
+    from pathlib import Path
+
+    import yaml
+
+    from tether.errors import ParityError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ParityError(
+            f"Name map file {path!r} does not exist.",
+            "Pass mapping= a YAML/JSON file of {A_PREFIX: B_PREFIX}, or A_PREFIX=B_PREFIX pairs.",
+        )
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ParityError(f"Name map file {path!r} is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(data, dict) or not all(
+        isinstance(v, (str, type(None))) for v in data.values()
+    ):
+        raise ParityError(
+            f"Name map file {path!r} must hold one mapping of strings, A_PREFIX: B_PREFIX.",
+            'Write e.g. {"model.layers": "layers"}.',
+        )
+    return {str(a): str(b or "") for a, b in data.items()}
 
 
 def map_name(name: str, mapping: Sequence[tuple[str, str]]) -> str:

@@ -12,7 +12,10 @@ from tether.cli.options import spec_options
 _SIDE_HELP = (
     "A and B are each a model source or directory, a spec JSON file, a bundle directory, "
     "module:function (called with a copy of A's PyTorch model, returns a model or a "
-    "function) or a .onnx file. B defaults to A loaded again."
+    "function; a function may return (outputs, intermediates), e.g. a JAX/Flax port with "
+    "capture_intermediates, to be compared layer by layer) or a .onnx file. B defaults to "
+    "A loaded again. Each side tokenizes with its own tokenizer. Exit codes: 0 pass, "
+    "1 parity fail, 2 error."
 )
 
 
@@ -70,14 +73,16 @@ def register(group: click.Group) -> None:
         type=click.IntRange(min=1),
         default=10,
         show_default=True,
-        help="Neighbours compared.",
+        help="Neighbours compared (reported on 200 texts or more).",
     )
     @click.option(
         "--map",
         "mapping",
         multiple=True,
-        metavar="A_PREFIX=B_PREFIX",
-        help="Module name prefix in A that corresponds to one in B (repeatable).",
+        metavar="A_PREFIX=B_PREFIX|FILE",
+        help="Module name prefix in A that corresponds to one in B (repeatable), or a "
+        "YAML/JSON file of {A_PREFIX: B_PREFIX}. A port's names such as layers_0/mlp "
+        "meet layers.0.mlp without one.",
     )
     @click.option(
         "--b-ignore-custom-code",
