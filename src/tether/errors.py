@@ -123,3 +123,57 @@ class CardError(TetherError):
     """A model card cannot be read or written."""
 
     default_hint = "Check that the path is a model directory or a README.md with YAML metadata."
+
+
+# --- Hub server (tether.hub.server) -------------------------------------------------------------
+
+
+class HubError(TetherError):
+    """The self-hosted hub server refused a request or cannot start.
+
+    ``status`` is the HTTP status the server answers with and ``error_code`` the value of the
+    ``X-Error-Code`` header the huggingface_hub client maps to its own exception classes.
+    """
+
+    default_hint = "See docs/hub.md for the routes and what each one expects."
+    status: int = 400
+    error_code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        if status is not None:
+            self.status = status
+        if error_code is not None:
+            self.error_code = error_code
+
+
+class HubAuthError(HubError):
+    """A token is missing, wrong, revoked, or lacks the scope the request needs."""
+
+    status = 401
+    default_hint = "Create a token with `tether hub token create` and set HF_TOKEN to it."
+
+
+class HubNotFoundError(HubError):
+    """A repo, revision or file does not exist (or is private and the caller may not see it)."""
+
+    status = 404
+
+
+class HubConflictError(HubError):
+    """A commit's parent is stale, a branch moved under us, or a repo/ref already exists."""
+
+    status = 409
+
+
+class HubIntegrityError(HubError):
+    """Uploaded bytes do not match the hash they were announced with."""
+
+    status = 422
