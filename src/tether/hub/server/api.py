@@ -128,6 +128,23 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
                                      "role": identity.scope}},
         })
 
+    @sync_route(router, hub, "POST", r"/api/validate-yaml")
+    def validate_yaml(session: Session, request: Request, body: bytes) -> Response:
+        """Check a README's YAML front matter parses to a mapping (upload_folder asks first)."""
+        import yaml
+
+        content = json.loads(body or b"{}").get("content", "")
+        errors = []
+        if content.startswith("---"):
+            front = content.split("---", 2)[1] if content.count("---") >= 2 else ""
+            try:
+                data = yaml.safe_load(front)
+                if data is not None and not isinstance(data, dict):
+                    errors.append({"message": "metadata must be a YAML mapping"})
+            except yaml.YAMLError as exc:
+                errors.append({"message": f"invalid YAML: {exc}"})
+        return JSONResponse({"errors": errors, "warnings": []}, status_code=400 if errors else 200)
+
     @sync_route(router, hub, "POST", r"/api/repos/create")
     def create_repo(session: Session, request: Request, body: bytes) -> Response:
         payload = json.loads(body or b"{}")
