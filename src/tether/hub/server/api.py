@@ -111,6 +111,13 @@ def list_tree(tree: dict[str, dict[str, Any]], path: str, recursive: bool) -> li
     return out
 
 
+def _is_private(payload: dict[str, Any]) -> bool:
+    """Newer clients send ``visibility`` ("private"/"public"), older ones ``private``."""
+    if payload.get("visibility") is not None:
+        return payload["visibility"] != "public"
+    return bool(payload.get("private"))
+
+
 def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list of routes
     """Add the /api routes to ``router``."""
 
@@ -161,7 +168,7 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
             hub.store.put_file(sha, path)
         try:
             repo = repos.create_repo(session, repo_type, namespace, name,
-                                     private=bool(payload.get("private")), author=identity.user)
+                                     private=_is_private(payload), author=identity.user)
         except HubConflictError as exc:
             return JSONResponse({"error": exc.message, "url": url}, status_code=409,
                                 headers={"X-Error-Message": exc.message})
@@ -182,8 +189,8 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
     def settings(session: Session, request: Request, body: bytes, **p: Any) -> Response:
         repo, _ = hub.writable_repo(session, request, *repo_params(p))
         payload = json.loads(body or b"{}")
-        if "private" in payload and payload["private"] is not None:
-            repo.private = bool(payload["private"])
+        if payload.get("private") is not None or payload.get("visibility") is not None:
+            repo.private = _is_private(payload)
         session.commit()
         return JSONResponse({"private": repo.private})
 
@@ -209,7 +216,8 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
             "_id": f"{repo.id:024x}", "id": repo.repo_id, "modelId": repo.repo_id,
             "author": repo.namespace, "sha": commit.oid, "lastModified": iso(commit),
             "createdAt": created if created.endswith("Z") or "+" in created else created + "Z",
-            "private": repo.private, "gated": False, "disabled": False,
+            "private": repo.private, "visibility": "private" if repo.private else "public",
+            "gated": False, "disabled": False,
             "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
         })
 
