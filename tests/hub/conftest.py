@@ -53,10 +53,20 @@ class HubServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> HubServer:
-        cmd = [sys.executable, "-m", "tether", "hub", "serve", "--data", str(self.data),
-               "--port", str(self.port)]
-        self.process = subprocess.Popen(cmd, env=base_env(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "tether",
+            "hub",
+            "serve",
+            "--data",
+            str(self.data),
+            "--port",
+            str(self.port),
+        ]
+        self.process = subprocess.Popen(
+            cmd, env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         assert self.process.stdout is not None
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -83,23 +93,46 @@ class HubServer:
             self.process.wait(timeout=30)
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
-        out = subprocess.run([sys.executable, "-m", "tether", "hub", *args, "--data",
-                              str(self.data)], env=base_env(), input=stdin, text=True,
-                             capture_output=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "tether", "hub", *args, "--data", str(self.data)],
+            env=base_env(),
+            input=stdin,
+            text=True,
+            capture_output=True,
+            check=True,
+        )
         return out.stdout
 
-    def client(self, code: str, *, token: str | None = "default", env: dict[str, str] | None
-               = None, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def client(
+        self,
+        code: str,
+        *,
+        token: str | None = "default",
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``code`` with the unmodified huggingface_hub client pointed at this server."""
         full_env = base_env()
-        full_env.update({"HF_ENDPOINT": self.endpoint, "HF_HOME": str(self.data.parent / "hf-home"),
-                         "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_TELEMETRY": "1"})
+        full_env.update(
+            {
+                "HF_ENDPOINT": self.endpoint,
+                "HF_HOME": str(self.data.parent / "hf-home"),
+                "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                "HF_HUB_DISABLE_TELEMETRY": "1",
+            }
+        )
         if token:
             full_env["HF_TOKEN"] = self.token if token == "default" else token
         full_env.update(env or {})
-        result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env,
-                                capture_output=True, text=True, timeout=timeout,
-                                cwd=self.data.parent)
+        result = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.data.parent,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"client failed:\n{result.stdout}\n{result.stderr[-4000:]}")
         return result

@@ -57,8 +57,13 @@ def test_core_calls_with_default_client(hub: HubServer) -> None:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["user"] == "tether"
     assert result["url1"] == result["url2"] == f"{hub.endpoint}/tether/core"
-    assert result["files"] == [".gitattributes", "added.txt", "config.json", "sub/notes.txt",
-                               "weights.bin"]
+    assert result["files"] == [
+        ".gitattributes",
+        "added.txt",
+        "config.json",
+        "sub/notes.txt",
+        "weights.bin",
+    ]
     assert result["lfs"] is not None and result["dirs"] == ["sub"]
     assert result["sha"] == result["rsha"] and result["nsib"] == 5
     assert result["same"] is True
@@ -69,7 +74,8 @@ def test_core_calls_with_default_client(hub: HubServer) -> None:
 
 def test_lfs_upload_without_xet(hub: HubServer) -> None:
     """HF_HUB_DISABLE_XET=1: the LFS batch API, multipart (12 MB) and basic (a .bin)."""
-    out = hub.client("""
+    out = hub.client(
+        """
         import hashlib, os
         from huggingface_hub import HfApi, hf_hub_download
         api = HfApi()
@@ -83,7 +89,9 @@ def test_lfs_upload_without_xet(hub: HubServer) -> None:
             got = open(hf_hub_download("tether/lfs", name, cache_dir="lfs-cache"), "rb").read()
             assert got == want, name
         print("ok")
-    """, env={"HF_HUB_DISABLE_XET": "1"})
+    """,
+        env={"HF_HUB_DISABLE_XET": "1"},
+    )
     assert out.stdout.strip().endswith("ok")
 
 
@@ -115,8 +123,12 @@ def test_revisions_branches_tags_commits(hub: HubServer) -> None:
         }))
     """)
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    assert (r["main"], r["branch"], r["tag"], r["commit"]) == ("main v2", "feature", "feature",
-                                                               "feature")
+    assert (r["main"], r["branch"], r["tag"], r["commit"]) == (
+        "main v2",
+        "feature",
+        "feature",
+        "feature",
+    )
     assert r["branches"] == ["feature/x", "main"]
     assert r["tags"] == [["v1.0", r["oid"]]]
     assert r["titles"][0] == "Upload f.txt with huggingface_hub"
@@ -159,22 +171,29 @@ def test_stale_parent_commit_is_refused(hub: HubServer) -> None:
 
 def test_wrong_and_revoked_tokens_and_private_repos(hub: HubServer) -> None:
     """A wrong token gets 401; a revoked one too; a private repo hides from others."""
-    wrong = hub.client("""
+    wrong = hub.client(
+        """
         from huggingface_hub import HfApi
         HfApi().whoami()
-    """, token="hf_not_a_real_token", check=False)
+    """,
+        token="hf_not_a_real_token",
+        check=False,
+    )
     assert wrong.returncode != 0 and "401" in wrong.stderr
 
-    token = hub.cli("token", "create", "--user", "tether", "--scope", "write",
-                    "--name", "temp").strip()
+    token = hub.cli(
+        "token", "create", "--user", "tether", "--scope", "write", "--name", "temp"
+    ).strip()
     assert token.startswith("hf_")
     assert token not in hub.cli("token", "list")
-    ok = hub.client("from huggingface_hub import HfApi; print(HfApi().whoami()['name'])",
-                    token=token)
+    ok = hub.client(
+        "from huggingface_hub import HfApi; print(HfApi().whoami()['name'])", token=token
+    )
     assert ok.stdout.strip() == "tether"
     assert "revoked 1" in hub.cli("token", "revoke", "--token-stdin", stdin=token)
-    revoked = hub.client("from huggingface_hub import HfApi; HfApi().whoami()", token=token,
-                         check=False)
+    revoked = hub.client(
+        "from huggingface_hub import HfApi; HfApi().whoami()", token=token, check=False
+    )
     assert revoked.returncode != 0 and "401" in revoked.stderr
 
     hub.client("""
@@ -183,7 +202,8 @@ def test_wrong_and_revoked_tokens_and_private_repos(hub: HubServer) -> None:
         api.create_repo("secret", private=True, exist_ok=True)
         api.upload_file(path_or_fileobj=b"s", path_in_repo="s.txt", repo_id="tether/secret")
     """)
-    anon = hub.client("""
+    anon = hub.client(
+        """
         from huggingface_hub import HfApi, hf_hub_download
         from huggingface_hub.errors import RepositoryNotFoundError
         for call in (lambda: HfApi().model_info("tether/secret"),
@@ -193,11 +213,14 @@ def test_wrong_and_revoked_tokens_and_private_repos(hub: HubServer) -> None:
                 print("visible")
             except RepositoryNotFoundError:
                 print("hidden")
-    """, token=None)
+    """,
+        token=None,
+    )
     assert anon.stdout.split() == ["hidden", "hidden"]
 
     reader = hub.cli("token", "create", "--user", "tether", "--scope", "read").strip()
-    read_only = hub.client("""
+    read_only = hub.client(
+        """
         from huggingface_hub import HfApi
         api = HfApi()
         print(api.model_info("tether/secret").private)
@@ -206,7 +229,9 @@ def test_wrong_and_revoked_tokens_and_private_repos(hub: HubServer) -> None:
             print("wrote")
         except Exception as exc:
             print(type(exc).__name__, exc.response.status_code)
-    """, token=reader)
+    """,
+        token=reader,
+    )
     assert read_only.stdout.split() == ["True", "HfHubHTTPError", "403"]
 
 

@@ -27,9 +27,15 @@ def test_kill_mid_upload_then_restart(tmp_path: Path) -> None:
                                   repo_id="tether/crash").oid)
         """).stdout.split()[-1]
         env = base_env()
-        env.update({"HF_ENDPOINT": server.endpoint, "HF_TOKEN": server.token,
-                    "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_DISABLE_XET": "1",
-                    "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+        env.update(
+            {
+                "HF_ENDPOINT": server.endpoint,
+                "HF_TOKEN": server.token,
+                "HF_HOME": str(tmp_path / "hf-home"),
+                "HF_HUB_DISABLE_XET": "1",
+                "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            }
+        )
         code = textwrap.dedent("""
             import os
             from huggingface_hub import HfApi
@@ -37,8 +43,13 @@ def test_kill_mid_upload_then_restart(tmp_path: Path) -> None:
             HfApi().upload_file(path_or_fileobj="huge.safetensors", path_in_repo="huge.safetensors",
                                 repo_id="tether/crash")
         """)
-        upload = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        upload = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         uploads = server.data / "uploads"
         deadline = time.time() + 120
         while time.time() < deadline and not any(uploads.rglob("*")):
@@ -54,8 +65,9 @@ def test_kill_mid_upload_then_restart(tmp_path: Path) -> None:
             from huggingface_hub import HfApi
             api = HfApi()
             print(api.model_info("tether/crash").sha, *api.list_repo_files("tether/crash"))
+            head = api.model_info("tether/crash").sha
             api.upload_file(path_or_fileobj=b"again", path_in_repo="again.txt",
-                            repo_id="tether/crash", parent_commit=api.model_info("tether/crash").sha)
+                            repo_id="tether/crash", parent_commit=head)
             print(*api.list_repo_files("tether/crash"))
         """).stdout.splitlines()
         assert after[0].split() == [before, ".gitattributes", "good.txt"]

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow
 
 def test_transformers_and_sentence_transformers_round_trip(hub: HubServer) -> None:
     """push_to_hub to a branch with '/', then from_pretrained by branch, tag and commit."""
-    out = hub.client("""
+    out = hub.client(
+        """
         import json, torch
         from huggingface_hub import HfApi, PyTorchModelHubMixin
         from transformers import AutoModel, BertConfig, BertModel
@@ -61,6 +62,8 @@ def test_transformers_and_sentence_transformers_round_trip(hub: HubServer) -> No
         a, b = st.encode(["a b c"]), st2.encode(["a b c"])
         same.append(bool(abs(a - b).max() < 1e-6))
         print(json.dumps({"same": same}))
-    """, timeout=600)
+    """,
+        timeout=600,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["same"] == [True, True, True, True, True]

@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from tether.errors import HubAuthError, HubIntegrityError  # noqa: E402
-from tether.hub.server import signing, xetformat  # noqa: E402
-from tether.hub.server.storage import LocalBlobStore, S3BlobStore, verify_and_store  # noqa: E402
+from tether.errors import HubAuthError, HubIntegrityError
+from tether.hub.server import signing, xetformat
+from tether.hub.server.storage import LocalBlobStore, S3BlobStore, verify_and_store
 
 
 def test_hash_hex_form_reverses_each_u64() -> None:
@@ -31,8 +31,12 @@ def test_decode_xorb_all_schemes() -> None:
         header = bytes([0]) + len(body).to_bytes(3, "little") + bytes([scheme])
         return header + size.to_bytes(3, "little") + body
 
-    xorb = (chunk(0, data, 1000) + chunk(1, lz4.frame.compress(data), 1000)
-            + chunk(2, lz4.frame.compress(split), 1000) + b"XETBLOB footer")
+    xorb = (
+        chunk(0, data, 1000)
+        + chunk(1, lz4.frame.compress(data), 1000)
+        + chunk(2, lz4.frame.compress(split), 1000)
+        + b"XETBLOB footer"
+    )
     assert xetformat.decode_xorb(xorb) == [data, data, data]
     with pytest.raises(HubIntegrityError):
         xetformat.decode_xorb(chunk(7, data, 1000))

@@ -22,24 +22,46 @@ def register(group: click.Group) -> None:
     @click.option("--data", required=True, type=click.Path(file_okay=False), help=_DATA_HELP)
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8750, show_default=True, type=int)
-    @click.option("--public-url", default=None,
-                  help="URL clients reach the server at (default http://HOST:PORT).")
-    @click.option("--db", "db_url", default=None,
-                  help="SQLAlchemy URL, e.g. postgresql+psycopg://... (default SQLite in DATA).")
+    @click.option(
+        "--public-url",
+        default=None,
+        help="URL clients reach the server at (default http://HOST:PORT).",
+    )
+    @click.option(
+        "--db",
+        "db_url",
+        default=None,
+        help="SQLAlchemy URL, e.g. postgresql+psycopg://... (default SQLite in DATA).",
+    )
     @click.option("--s3-bucket", default=None, help="Keep blobs in this S3 bucket.")
     @click.option("--s3-endpoint-url", default=None, help="S3-compatible endpoint URL.")
-    @click.option("--user", default="tether", show_default=True,
-                  help="Owner of the first token, created when the server has none.")
-    def serve(data: str, host: str, port: int, public_url: str | None, db_url: str | None,
-              s3_bucket: str | None, s3_endpoint_url: str | None, user: str) -> None:
+    @click.option(
+        "--user",
+        default="tether",
+        show_default=True,
+        help="Owner of the first token, created when the server has none.",
+    )
+    def serve(
+        data: str,
+        host: str,
+        port: int,
+        public_url: str | None,
+        db_url: str | None,
+        s3_bucket: str | None,
+        s3_endpoint_url: str | None,
+        user: str,
+    ) -> None:
         """Run the hub on HOST:PORT; prints HF_ENDPOINT and, on first start, a token."""
         from tether.hub.server import ServerConfig
         from tether.hub.server.serve import first_token, run
 
-        config = ServerConfig(data_dir=Path(data).resolve(),
-                              public_url=public_url or f"http://{host}:{port}",
-                              db_url=db_url, s3_bucket=s3_bucket,
-                              s3_endpoint_url=s3_endpoint_url)
+        config = ServerConfig(
+            data_dir=Path(data).resolve(),
+            public_url=public_url or f"http://{host}:{port}",
+            db_url=db_url,
+            s3_bucket=s3_bucket,
+            s3_endpoint_url=s3_endpoint_url,
+        )
         token = first_token(config, user)
         click.echo(f"export HF_ENDPOINT={config.public_url}")
         if token:
@@ -57,8 +79,9 @@ def register(group: click.Group) -> None:
     @click.option("--data", required=True, type=click.Path(file_okay=False), help=_DATA_HELP)
     @click.option("--db", "db_url", default=None, help="SQLAlchemy URL (default SQLite in DATA).")
     @click.option("--user", required=True, help="The user (namespace) the token acts as.")
-    @click.option("--scope", type=click.Choice(["read", "write"]), default="read",
-                  show_default=True)
+    @click.option(
+        "--scope", type=click.Choice(["read", "write"]), default="read", show_default=True
+    )
     @click.option("--name", default="default", show_default=True, help="A label to revoke by.")
     def token_create(data: str, db_url: str | None, user: str, scope: str, name: str) -> None:
         """Create a token and print it (the only time it is shown)."""
@@ -74,8 +97,11 @@ def register(group: click.Group) -> None:
     @click.option("--data", required=True, type=click.Path(file_okay=False), help=_DATA_HELP)
     @click.option("--db", "db_url", default=None, help="SQLAlchemy URL (default SQLite in DATA).")
     @click.option("--name", default=None, help="Revoke every live token with this name.")
-    @click.option("--token-stdin", is_flag=True,
-                  help="Read the token to revoke from standard input (keeps it out of ps).")
+    @click.option(
+        "--token-stdin",
+        is_flag=True,
+        help="Read the token to revoke from standard input (keeps it out of ps).",
+    )
     def token_revoke(data: str, db_url: str | None, name: str | None, token_stdin: bool) -> None:
         """Revoke a token by name, or by value read from stdin."""
         from tether.hub.server import ServerConfig

@@ -35,7 +35,9 @@ from tether.hub.server.storage import receive_to_temp
 SyncHandler = Callable[..., Response]
 
 
-def sync_route(router: Router, hub: HubState, method: str, pattern: str) -> Callable[[SyncHandler], SyncHandler]:
+def sync_route(
+    router: Router, hub: HubState, method: str, pattern: str
+) -> Callable[[SyncHandler], SyncHandler]:
     """Register a blocking handler ``fn(session, request, body, **params)``.
 
     The body is read on the event loop, the handler (database work) runs in a worker thread
@@ -59,8 +61,11 @@ def sync_route(router: Router, hub: HubState, method: str, pattern: str) -> Call
 
 
 def iso(commit: Commit) -> str:
-    return commit.created_at.isoformat().replace("+00:00", "Z") if commit.created_at.tzinfo \
+    return (
+        commit.created_at.isoformat().replace("+00:00", "Z")
+        if commit.created_at.tzinfo
         else commit.created_at.isoformat() + "Z"
+    )
 
 
 def commit_json(commit: Commit) -> dict[str, Any]:
@@ -76,8 +81,11 @@ def commit_json(commit: Commit) -> dict[str, Any]:
 def file_json(path: str, entry: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "file", "oid": entry["oid"], "size": entry["size"], "path": path}
     if entry["lfs"]:
-        out["lfs"] = {"oid": entry["sha256"], "size": entry["size"],
-                      "pointerSize": entry["pointer_size"]}
+        out["lfs"] = {
+            "oid": entry["sha256"],
+            "size": entry["size"],
+            "pointerSize": entry["pointer_size"],
+        }
     return out
 
 
@@ -98,7 +106,7 @@ def list_tree(tree: dict[str, dict[str, Any]], path: str, recursive: bool) -> li
     out: list[dict[str, Any]] = []
     dirs: set[str] = set()
     for p in files:
-        rest = p[len(prefix):].split("/")
+        rest = p[len(prefix) :].split("/")
         for depth in range(1, len(rest)):
             d = prefix + "/".join(rest[:depth])
             if d not in dirs and (recursive or depth == 1):
@@ -118,7 +126,7 @@ def _is_private(payload: dict[str, Any]) -> bool:
     return bool(payload.get("private"))
 
 
-def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list of routes
+def register(router: Router, hub: HubState) -> None:
     """Add the /api routes to ``router``."""
 
     @sync_route(router, hub, "GET", r"/api/whoami-v2")
@@ -126,14 +134,22 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
         identity = hub.identity(session, request)
         if identity is None:
             raise HubAuthError("Invalid user token. No token in Authorization header.")
-        return JSONResponse({
-            "type": "user", "id": identity.user, "name": identity.user,
-            "fullname": identity.user, "email": None, "emailVerified": False,
-            "isPro": False, "orgs": [],
-            "auth": {"type": "access_token",
-                     "accessToken": {"displayName": identity.token_name,
-                                     "role": identity.scope}},
-        })
+        return JSONResponse(
+            {
+                "type": "user",
+                "id": identity.user,
+                "name": identity.user,
+                "fullname": identity.user,
+                "email": None,
+                "emailVerified": False,
+                "isPro": False,
+                "orgs": [],
+                "auth": {
+                    "type": "access_token",
+                    "accessToken": {"displayName": identity.token_name, "role": identity.scope},
+                },
+            }
+        )
 
     @sync_route(router, hub, "POST", r"/api/validate-yaml")
     def validate_yaml(session: Session, request: Request, body: bytes) -> Response:
@@ -167,11 +183,20 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
             path, _, _ = receive_to_temp(iter([content]), hub.config.upload_dir)
             hub.store.put_file(sha, path)
         try:
-            repo = repos.create_repo(session, repo_type, namespace, name,
-                                     private=_is_private(payload), author=identity.user)
+            repo = repos.create_repo(
+                session,
+                repo_type,
+                namespace,
+                name,
+                private=_is_private(payload),
+                author=identity.user,
+            )
         except HubConflictError as exc:
-            return JSONResponse({"error": exc.message, "url": url}, status_code=409,
-                                headers={"X-Error-Message": exc.message})
+            return JSONResponse(
+                {"error": exc.message, "url": url},
+                status_code=409,
+                headers={"X-Error-Message": exc.message},
+            )
         return JSONResponse({"url": hub.repo_url(repo), "name": repo.repo_id, "id": repo.repo_id})
 
     @sync_route(router, hub, "DELETE", r"/api/repos/delete")
@@ -195,8 +220,9 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
         return JSONResponse({"private": repo.private})
 
     @sync_route(router, hub, "GET", API_REPO + r"(?:/revision/(?P<rev>[^/]+))?")
-    def info(session: Session, request: Request, body: bytes, rev: str | None = None,
-             **p: Any) -> Response:
+    def info(
+        session: Session, request: Request, body: bytes, rev: str | None = None, **p: Any
+    ) -> Response:
         repo, _ = hub.readable_repo(session, request, *repo_params(p))
         commit = repos.resolve_revision(session, repo, rev)
         tree = repos.tree_of(commit)
@@ -208,33 +234,45 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
                 entry["size"] = tree[path]["size"]
                 entry["blobId"] = tree[path]["oid"]
                 if tree[path]["lfs"]:
-                    entry["lfs"] = {"sha256": tree[path]["sha256"], "size": tree[path]["size"],
-                                    "pointerSize": tree[path]["pointer_size"]}
+                    entry["lfs"] = {
+                        "sha256": tree[path]["sha256"],
+                        "size": tree[path]["size"],
+                        "pointerSize": tree[path]["pointer_size"],
+                    }
             siblings.append(entry)
         created = repo.created_at.isoformat()
-        return JSONResponse({
-            "_id": f"{repo.id:024x}", "id": repo.repo_id, "modelId": repo.repo_id,
-            "author": repo.namespace, "sha": commit.oid, "lastModified": iso(commit),
-            "createdAt": created if created.endswith("Z") or "+" in created else created + "Z",
-            "private": repo.private, "visibility": "private" if repo.private else "public",
-            "gated": False, "disabled": False,
-            "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
-        })
+        return JSONResponse(
+            {
+                "_id": f"{repo.id:024x}",
+                "id": repo.repo_id,
+                "modelId": repo.repo_id,
+                "author": repo.namespace,
+                "sha": commit.oid,
+                "lastModified": iso(commit),
+                "createdAt": created if created.endswith("Z") or "+" in created else created + "Z",
+                "private": repo.private,
+                "visibility": "private" if repo.private else "public",
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "siblings": siblings,
+            }
+        )
 
-    def tree_route(session: Session, request: Request, body: bytes, rev: str,
-                   path: str | None = None, **p: Any) -> Response:
+    def tree_route(
+        session: Session, request: Request, body: bytes, rev: str, path: str | None = None, **p: Any
+    ) -> Response:
         repo, _ = hub.readable_repo(session, request, *repo_params(p))
         commit = repos.resolve_revision(session, repo, rev)
         recursive = request.query_params.get("recursive") in ("1", "true", "True")
         return JSONResponse(list_tree(repos.tree_of(commit), path or "", recursive))
 
-    sync_route(router, hub, "GET", API_REPO + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?")(
-        tree_route
-    )
+    sync_route(router, hub, "GET", API_REPO + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?")(tree_route)
 
     @sync_route(router, hub, "POST", API_REPO + r"/paths-info/(?P<rev>[^/]+)")
-    def paths_info(session: Session, request: Request, body: bytes, rev: str,
-                   **p: Any) -> Response:
+    def paths_info(session: Session, request: Request, body: bytes, rev: str, **p: Any) -> Response:
         repo, _ = hub.readable_repo(session, request, *repo_params(p))
         commit = repos.resolve_revision(session, repo, rev)
         tree = repos.tree_of(commit)
@@ -265,53 +303,57 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
         return JSONResponse(out)
 
     @sync_route(router, hub, "GET", API_REPO + r"/commits/(?P<rev>[^/]+)")
-    def commits(session: Session, request: Request, body: bytes, rev: str,
-                **p: Any) -> Response:
+    def commits(session: Session, request: Request, body: bytes, rev: str, **p: Any) -> Response:
         repo, _ = hub.readable_repo(session, request, *repo_params(p))
         head = repos.resolve_revision(session, repo, rev)
         return JSONResponse([commit_json(c) for c in repos.history(session, repo, head)])
 
     @sync_route(router, hub, "POST", API_REPO + r"/branch/(?P<branch>[^/]+)")
-    def create_branch(session: Session, request: Request, body: bytes, branch: str,
-                      **p: Any) -> Response:
+    def create_branch(
+        session: Session, request: Request, body: bytes, branch: str, **p: Any
+    ) -> Response:
         repo, _ = hub.writable_repo(session, request, *repo_params(p))
         payload = json.loads(body or b"{}")
         repos.create_ref(session, repo, "branch", branch, payload.get("startingPoint"))
         return JSONResponse({})
 
     @sync_route(router, hub, "DELETE", API_REPO + r"/branch/(?P<branch>[^/]+)")
-    def delete_branch(session: Session, request: Request, body: bytes, branch: str,
-                      **p: Any) -> Response:
+    def delete_branch(
+        session: Session, request: Request, body: bytes, branch: str, **p: Any
+    ) -> Response:
         repo, _ = hub.writable_repo(session, request, *repo_params(p))
         repos.delete_ref(session, repo, "branch", branch)
         return JSONResponse({})
 
     @sync_route(router, hub, "POST", API_REPO + r"/tag/(?P<rev>[^/]+)")
-    def create_tag(session: Session, request: Request, body: bytes, rev: str,
-                   **p: Any) -> Response:
+    def create_tag(session: Session, request: Request, body: bytes, rev: str, **p: Any) -> Response:
         repo, _ = hub.writable_repo(session, request, *repo_params(p))
         payload = json.loads(body or b"{}")
-        repos.create_ref(session, repo, "tag", payload.get("tag", ""), rev,
-                         message=payload.get("message"))
+        repos.create_ref(
+            session, repo, "tag", payload.get("tag", ""), rev, message=payload.get("message")
+        )
         return JSONResponse({})
 
     @sync_route(router, hub, "DELETE", API_REPO + r"/tag/(?P<tag>[^/]+)")
-    def delete_tag(session: Session, request: Request, body: bytes, tag: str,
-                   **p: Any) -> Response:
+    def delete_tag(session: Session, request: Request, body: bytes, tag: str, **p: Any) -> Response:
         repo, _ = hub.writable_repo(session, request, *repo_params(p))
         repos.delete_ref(session, repo, "tag", tag)
         return JSONResponse({})
 
     @sync_route(router, hub, "POST", API_REPO + r"/preupload/(?P<rev>[^/]+)")
-    def preupload(session: Session, request: Request, body: bytes, rev: str,
-                  **p: Any) -> Response:
+    def preupload(session: Session, request: Request, body: bytes, rev: str, **p: Any) -> Response:
         hub.writable_repo(session, request, *repo_params(p))
         files = []
         for item in json.loads(body or b"{}").get("files", []):
             sample = base64.b64decode(item.get("sample") or "")
             lfs = is_lfs_path(item["path"], int(item.get("size", 0)), sample)
-            files.append({"path": item["path"], "uploadMode": "lfs" if lfs else "regular",
-                          "shouldIgnore": False})
+            files.append(
+                {
+                    "path": item["path"],
+                    "uploadMode": "lfs" if lfs else "regular",
+                    "shouldIgnore": False,
+                }
+            )
         return JSONResponse({"files": files})
 
     @sync_route(router, hub, "POST", API_REPO + r"/commit/(?P<rev>[^/]+)")
@@ -334,17 +376,22 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
                 if not hub.store.exists(sha):
                     tmp, _, _ = receive_to_temp(iter([content]), hub.config.upload_dir)
                     hub.store.put_file(sha, tmp)
-                operations.append(repos.Operation(
-                    "add", value["path"], tree_entry(sha, len(content), lfs=False,
-                                                     content=content)))
+                operations.append(
+                    repos.Operation(
+                        "add",
+                        value["path"],
+                        tree_entry(sha, len(content), lfs=False, content=content),
+                    )
+                )
             elif key == "lfsFile":
                 sha, size = value["oid"], int(value["size"])
                 if not hub.store.exists(sha) or hub.store.size(sha) != size:
                     raise HubIntegrityError(
                         f"LFS object {sha} ({size} bytes) for {value['path']} was not uploaded"
                     )
-                operations.append(repos.Operation("add", value["path"],
-                                                  tree_entry(sha, size, lfs=True)))
+                operations.append(
+                    repos.Operation("add", value["path"], tree_entry(sha, size, lfs=True))
+                )
             elif key == "deletedFile":
                 operations.append(repos.Operation("delete", value["path"]))
             elif key == "deletedFolder":
@@ -352,13 +399,22 @@ def register(router: Router, hub: HubState) -> None:  # noqa: C901 - a flat list
             else:
                 raise HubError(f"unsupported commit operation {key!r}", status=400)
         new = repos.apply_commit(
-            session, repo, rev, operations,
+            session,
+            repo,
+            rev,
+            operations,
             title=header.get("summary") or "Upload files",
             message=header.get("description") or "",
-            author=identity.user, parent_commit=header.get("parentCommit"),
+            author=identity.user,
+            parent_commit=header.get("parentCommit"),
         )
-        return JSONResponse({"commitUrl": f"{hub.repo_url(repo)}/commit/{new.oid}",
-                             "commitOid": new.oid, "pullRequestUrl": None,
-                             "success": True})
+        return JSONResponse(
+            {
+                "commitUrl": f"{hub.repo_url(repo)}/commit/{new.oid}",
+                "commitOid": new.oid,
+                "pullRequestUrl": None,
+                "success": True,
+            }
+        )
 
     _ = TYPE_FROM_PLURAL

@@ -28,8 +28,9 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
 
 def make_store(config: ServerConfig) -> BlobStore:
     if config.s3_bucket:
-        return S3BlobStore(config.s3_bucket, endpoint_url=config.s3_endpoint_url,
-                           prefix=config.s3_prefix)
+        return S3BlobStore(
+            config.s3_bucket, endpoint_url=config.s3_endpoint_url, prefix=config.s3_prefix
+        )
     return LocalBlobStore(config.data_dir / "blobs")
 
 
@@ -45,8 +46,12 @@ def create_app(config: ServerConfig) -> FastAPI:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(config.database_url)
     engine = make_engine(config.database_url)
-    hub = HubState(config=config, sessions=make_sessionmaker(engine), store=make_store(config),
-                   secret=config.secret())
+    hub = HubState(
+        config=config,
+        sessions=make_sessionmaker(engine),
+        store=make_store(config),
+        secret=config.secret(),
+    )
     router = Router()
     for module in (api, lfs, xet, files):
         module.register(router, hub)
@@ -61,8 +66,9 @@ def create_app(config: ServerConfig) -> FastAPI:
         except HubError as exc:
             return error_response(exc)
         if response is None:
-            return error_response(HubError(f"no route for {request.method} {request.url.path}",
-                                           status=404))
+            return error_response(
+                HubError(f"no route for {request.method} {request.url.path}", status=404)
+            )
         return response
 
     return app

@@ -76,7 +76,8 @@ def register(router: Router, hub: HubState) -> None:
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers)
         body = hub.store.open_range(entry["sha256"], start, end) if size else iter([b""])
-        return StreamingResponse(body, status_code=status, headers=headers,
-                                 media_type="application/octet-stream")
+        return StreamingResponse(
+            body, status_code=status, headers=headers, media_type="application/octet-stream"
+        )
 
     router.add("GET", FILE_REPO + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)")(resolve)

@@ -53,8 +53,13 @@ def tree_entry(sha256: str, size: int, *, lfs: bool, content: bytes | None = Non
     """One file of a commit's tree; ``content`` is needed for regular files' git sha1."""
     if lfs:
         pointer = lfs_pointer(sha256, size)
-        return {"sha256": sha256, "size": size, "lfs": True, "oid": git_blob_sha1(pointer),
-                "pointer_size": len(pointer)}
+        return {
+            "sha256": sha256,
+            "size": size,
+            "lfs": True,
+            "oid": git_blob_sha1(pointer),
+            "pointer_size": len(pointer),
+        }
     assert content is not None
     return {"sha256": sha256, "size": size, "lfs": False, "oid": git_blob_sha1(content)}
 

@@ -32,20 +32,28 @@ OID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _check_signed(hub: HubState, request: Request, path: str) -> None:
-    signing.check(hub.secret, request.method, path, request.query_params.get("expires"),
-                  request.query_params.get("sig"))
+    signing.check(
+        hub.secret,
+        request.method,
+        path,
+        request.query_params.get("expires"),
+        request.query_params.get("sig"),
+    )
 
 
 def _actions(hub: HubState, oid: str, size: int, multipart: bool) -> dict[str, Any]:
     base = hub.base_url
-    verify = {"href": signing.signed_url(base, hub.secret, "POST", f"/_lfs/{oid}/{size}/verify"),
-              "header": {}}
+    verify = {
+        "href": signing.signed_url(base, hub.secret, "POST", f"/_lfs/{oid}/{size}/verify"),
+        "header": {},
+    }
     if multipart and size > MULTIPART_CHUNK:
         parts = math.ceil(size / MULTIPART_CHUNK)
         header: dict[str, str] = {"chunk_size": str(MULTIPART_CHUNK)}
         for n in range(1, parts + 1):
-            header[str(n)] = signing.signed_url(base, hub.secret, "PUT",
-                                                f"/_lfs/{oid}/{size}/part/{n}")
+            header[str(n)] = signing.signed_url(
+                base, hub.secret, "PUT", f"/_lfs/{oid}/{size}/part/{n}"
+            )
         complete = signing.signed_url(base, hub.secret, "POST", f"/_lfs/{oid}/{size}/complete")
         return {"upload": {"href": complete, "header": header}, "verify": verify}
     href = signing.signed_url(base, hub.secret, "PUT", f"/_lfs/{oid}/{size}")
@@ -70,16 +78,29 @@ def register(router: Router, hub: HubState) -> None:
             for obj in payload.get("objects", []):
                 oid, size = str(obj.get("oid", "")), int(obj.get("size", -1))
                 if not OID_RE.match(oid) or size < 0:
-                    objects.append({"oid": oid, "size": size,
-                                    "error": {"code": 422, "message": "invalid oid or size"}})
+                    objects.append(
+                        {
+                            "oid": oid,
+                            "size": size,
+                            "error": {"code": 422, "message": "invalid oid or size"},
+                        }
+                    )
                 elif hub.store.exists(oid) and hub.store.size(oid) == size:
                     objects.append({"oid": oid, "size": size})  # already here: no actions
                 else:
-                    objects.append({"oid": oid, "size": size, "authenticated": True,
-                                    "actions": _actions(hub, oid, size, multipart)})
+                    objects.append(
+                        {
+                            "oid": oid,
+                            "size": size,
+                            "authenticated": True,
+                            "actions": _actions(hub, oid, size, multipart),
+                        }
+                    )
             used = "multipart" if multipart else "basic"
-            return JSONResponse({"transfer": used, "objects": objects, "hash_algo": "sha256"},
-                                media_type="application/vnd.git-lfs+json")
+            return JSONResponse(
+                {"transfer": used, "objects": objects, "hash_algo": "sha256"},
+                media_type="application/vnd.git-lfs+json",
+            )
 
         return await run_in_threadpool(run)
 
@@ -87,7 +108,7 @@ def register(router: Router, hub: HubState) -> None:
 
     async def put_object(request: Request, oid: str, size: str) -> Response:
         _check_signed(hub, request, f"/_lfs/{oid}/{size}")
-        tmp, sha, got = await _receive(hub, request)
+        tmp, _sha, got = await _receive(hub, request)
         if got != int(size):
             tmp.unlink(missing_ok=True)
             raise HubIntegrityError(f"received {got} bytes, announced {size}")

@@ -78,9 +78,16 @@ def create_repo(
     when = now_iso()
     oid = commit_oid(None, tree, "initial commit", author, when)
     session.add(
-        Commit(repo_pk=repo.id, oid=oid, parent_oid=None, title="initial commit",
-               message="", author=author, tree_json=json.dumps(tree),
-               created_at=datetime.fromisoformat(when.replace("Z", "+00:00")))
+        Commit(
+            repo_pk=repo.id,
+            oid=oid,
+            parent_oid=None,
+            title="initial commit",
+            message="",
+            author=author,
+            tree_json=json.dumps(tree),
+            created_at=datetime.fromisoformat(when.replace("Z", "+00:00")),
+        )
     )
     session.add(Ref(repo_pk=repo.id, kind="branch", name=DEFAULT_BRANCH, commit_oid=oid))
     session.commit()
@@ -96,7 +103,7 @@ def initial_blob() -> tuple[str, bytes]:
 def strip_ref(revision: str) -> tuple[str | None, str]:
     for prefix, kind in (("refs/heads/", "branch"), ("refs/tags/", "tag")):
         if revision.startswith(prefix):
-            return kind, revision[len(prefix):]
+            return kind, revision[len(prefix) :]
     return None, revision
 
 
@@ -124,9 +131,7 @@ def resolve_revision(session: Session, repo: Repo, revision: str | None) -> Comm
         commit = get_commit(session, repo, revision)
         if commit is not None:
             return commit
-    raise HubNotFoundError(
-        f"Invalid rev id: {revision}", error_code="RevisionNotFound"
-    )
+    raise HubNotFoundError(f"Invalid rev id: {revision}", error_code="RevisionNotFound")
 
 
 def tree_of(commit: Commit) -> dict[str, dict[str, Any]]:
@@ -176,9 +181,16 @@ def apply_commit(
     when = now_iso()
     oid = commit_oid(head, tree, title, author, when)
     session.add(
-        Commit(repo_pk=repo.id, oid=oid, parent_oid=head, title=title, message=message,
-               author=author, tree_json=json.dumps(tree, sort_keys=True),
-               created_at=datetime.fromisoformat(when.replace("Z", "+00:00")))
+        Commit(
+            repo_pk=repo.id,
+            oid=oid,
+            parent_oid=head,
+            title=title,
+            message=message,
+            author=author,
+            tree_json=json.dumps(tree, sort_keys=True),
+            created_at=datetime.fromisoformat(when.replace("Z", "+00:00")),
+        )
     )
     moved = session.execute(
         update(Ref).where(Ref.id == ref.id, Ref.commit_oid == head).values(commit_oid=oid)
@@ -195,7 +207,11 @@ def apply_commit(
 
 
 def create_ref(
-    session: Session, repo: Repo, kind: str, name: str, start: str | None,
+    session: Session,
+    repo: Repo,
+    kind: str,
+    name: str,
+    start: str | None,
     message: str | None = None,
 ) -> Ref:
     """Create a branch or tag at ``start`` (default: main's head); 409 if it exists."""
@@ -230,9 +246,7 @@ def list_refs(session: Session, repo: Repo) -> list[Ref]:
 
 def history(session: Session, repo: Repo, head: Commit, limit: int | None = None) -> list[Commit]:
     """Commits from ``head`` back to the root, newest first."""
-    commits = {
-        c.oid: c for c in session.scalars(select(Commit).where(Commit.repo_pk == repo.id))
-    }
+    commits = {c.oid: c for c in session.scalars(select(Commit).where(Commit.repo_pk == repo.id))}
     out: list[Commit] = []
     current: Commit | None = head
     while current is not None and (limit is None or len(out) < limit):

@@ -53,8 +53,9 @@ class Router:
                 continue
             found = route.pattern.match(raw_path)
             if found:
-                params = {k: unquote(v) if v is not None else None
-                          for k, v in found.groupdict().items()}
+                params = {
+                    k: unquote(v) if v is not None else None for k, v in found.groupdict().items()
+                }
                 return route.handler, params
         return None
 

@@ -32,8 +32,14 @@ def run(config: ServerConfig, host: str, port: int) -> None:
 
     from tether.hub.server.app import create_app
 
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning",
-                access_log=False, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 def default_data_dir() -> Path:

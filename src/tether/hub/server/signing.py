@@ -22,7 +22,9 @@ def sign(secret: bytes, method: str, path: str, expires: int) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def signed_url(base_url: str, secret: bytes, method: str, path: str, ttl_s: int = DEFAULT_TTL_S) -> str:
+def signed_url(
+    base_url: str, secret: bytes, method: str, path: str, ttl_s: int = DEFAULT_TTL_S
+) -> str:
     expires = int(time.time()) + ttl_s
     query = urlencode({"expires": expires, "sig": sign(secret, method, path, expires)})
     return f"{base_url.rstrip('/')}{path}?{query}"

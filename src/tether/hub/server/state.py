@@ -68,9 +68,7 @@ def require_write(identity: Identity | None, namespace: str) -> Identity:
     if identity is None:
         raise HubAuthError("this action needs a token with write scope")
     if not identity.can_write:
-        raise HubAuthError(
-            "this token has read scope; the action needs write scope", status=403
-        )
+        raise HubAuthError("this token has read scope; the action needs write scope", status=403)
     if identity.user != namespace:
         raise HubAuthError(
             f"user {identity.user} cannot write to namespace {namespace}", status=403

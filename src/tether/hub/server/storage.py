@@ -12,9 +12,8 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from typing import BinaryIO, Protocol
 from pathlib import Path
-
+from typing import BinaryIO, Protocol
 
 from tether.errors import HubIntegrityError
 

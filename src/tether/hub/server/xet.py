@@ -95,9 +95,12 @@ def rebuild_files(hub: HubState, shard: bytes) -> list[str]:
                             f"shard refers to xorb {seg.xorb_hash}, which was never uploaded"
                         )
                     cached = (seg.xorb_hash, xetformat.decode_xorb(path.read_bytes()))
-                chunks = cached[1][seg.chunk_start:seg.chunk_end]
+                chunks = cached[1][seg.chunk_start : seg.chunk_end]
                 data = b"".join(chunks)
-                if len(chunks) != seg.chunk_end - seg.chunk_start or len(data) != seg.unpacked_bytes:
+                if (
+                    len(chunks) != seg.chunk_end - seg.chunk_start
+                    or len(data) != seg.unpacked_bytes
+                ):
                     Path(name).unlink(missing_ok=True)
                     raise HubIntegrityError(f"segment of {seg.xorb_hash} does not match the xorb")
                 digest.update(data)
@@ -125,10 +128,14 @@ def register(router: Router, hub: HubState) -> None:
                 repo, _ = hub.writable_repo(session, request, *repo_params(p))
                 token, expires = issue_token(hub.secret, repo.id)
             cas = f"{hub.base_url}/_xet"
-            headers = {"X-Xet-Cas-Url": cas, "X-Xet-Access-Token": token,
-                       "X-Xet-Token-Expiration": str(expires)}
-            return JSONResponse({"accessToken": token, "exp": expires, "casUrl": cas},
-                                headers=headers)
+            headers = {
+                "X-Xet-Cas-Url": cas,
+                "X-Xet-Access-Token": token,
+                "X-Xet-Token-Expiration": str(expires),
+            }
+            return JSONResponse(
+                {"accessToken": token, "exp": expires, "casUrl": cas}, headers=headers
+            )
 
         return await run_in_threadpool(run)
 

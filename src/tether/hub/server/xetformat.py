@@ -21,14 +21,78 @@ import lz4.frame
 
 from tether.errors import HubIntegrityError
 
-DATA_KEY = bytes([
-    102, 151, 245, 119, 91, 149, 80, 222, 49, 53, 203, 172, 165, 151, 24, 28, 157, 228, 33, 16,
-    155, 235, 43, 88, 180, 208, 176, 75, 147, 173, 242, 41,
-])
-INTERNAL_NODE_KEY = bytes([
-    1, 126, 197, 199, 165, 71, 41, 150, 253, 148, 102, 102, 180, 138, 2, 230, 93, 221, 83, 111,
-    55, 199, 109, 210, 248, 99, 82, 230, 74, 83, 113, 63,
-])
+DATA_KEY = bytes(
+    [
+        102,
+        151,
+        245,
+        119,
+        91,
+        149,
+        80,
+        222,
+        49,
+        53,
+        203,
+        172,
+        165,
+        151,
+        24,
+        28,
+        157,
+        228,
+        33,
+        16,
+        155,
+        235,
+        43,
+        88,
+        180,
+        208,
+        176,
+        75,
+        147,
+        173,
+        242,
+        41,
+    ]
+)
+INTERNAL_NODE_KEY = bytes(
+    [
+        1,
+        126,
+        197,
+        199,
+        165,
+        71,
+        41,
+        150,
+        253,
+        148,
+        102,
+        102,
+        180,
+        138,
+        2,
+        230,
+        93,
+        221,
+        83,
+        111,
+        55,
+        199,
+        109,
+        210,
+        248,
+        99,
+        82,
+        230,
+        74,
+        83,
+        113,
+        63,
+    ]
+)
 XORB_IDENT = b"XETBLOB"
 SHARD_HEADER_SIZE = 48
 FILE_ENTRY_SIZE = 48
@@ -38,12 +102,12 @@ BOOKEND = b"\xff" * 32
 
 
 def hash_to_hex(raw: bytes) -> str:
-    return "".join(raw[i:i + 8][::-1].hex() for i in range(0, 32, 8))
+    return "".join(raw[i : i + 8][::-1].hex() for i in range(0, 32, 8))
 
 
 def hex_to_hash(text: str) -> bytes:
     raw = bytes.fromhex(text)
-    return b"".join(raw[i:i + 8][::-1] for i in range(0, 32, 8))
+    return b"".join(raw[i : i + 8][::-1] for i in range(0, 32, 8))
 
 
 def chunk_hash(data: bytes) -> bytes:
@@ -87,7 +151,7 @@ def _bg4_regroup(data: bytes) -> bytes:
     pos = 0
     for i in range(4):
         size = len(range(i, n, 4))
-        out[i::4] = data[pos:pos + size]
+        out[i::4] = data[pos : pos + size]
         pos += size
     return bytes(out)
 
@@ -97,7 +161,7 @@ def decode_xorb(body: bytes) -> list[bytes]:
     chunks: list[bytes] = []
     pos = 0
     while pos < len(body):
-        if body[pos:pos + len(XORB_IDENT)] == XORB_IDENT:
+        if body[pos : pos + len(XORB_IDENT)] == XORB_IDENT:
             break
         if pos + 8 > len(body):
             raise HubIntegrityError("xorb ends inside a chunk header")
@@ -106,7 +170,7 @@ def decode_xorb(body: bytes) -> list[bytes]:
             raise HubIntegrityError(f"unknown xorb chunk version {version}")
         clen = c0 | c1 << 8 | c2 << 16
         ulen = u0 | u1 << 8 | u2 << 16
-        payload = body[pos + 8:pos + 8 + clen]
+        payload = body[pos + 8 : pos + 8 + clen]
         if len(payload) != clen:
             raise HubIntegrityError("xorb ends inside a chunk")
         if scheme == 0:
@@ -152,14 +216,14 @@ def parse_shard_files(body: bytes) -> list[FileInfo]:
     while True:
         if pos + FILE_ENTRY_SIZE > len(body):
             raise HubIntegrityError("shard file-info section has no end marker")
-        raw_hash = body[pos:pos + 32]
+        raw_hash = body[pos : pos + 32]
         flags, count = struct.unpack_from("<II", body, pos + 32)
         pos += FILE_ENTRY_SIZE
         if raw_hash == BOOKEND:
             return files
         segments = []
         for _ in range(count):
-            xorb = body[pos:pos + 32]
+            xorb = body[pos : pos + 32]
             _xflags, unpacked, start, end = struct.unpack_from("<IIII", body, pos + 32)
             segments.append(Segment(hash_to_hex(xorb), unpacked, start, end))
             pos += FILE_ENTRY_SIZE
@@ -167,6 +231,6 @@ def parse_shard_files(body: bytes) -> list[FileInfo]:
             pos += FILE_ENTRY_SIZE * count
         sha256 = None
         if flags & FLAG_METADATA_EXT:
-            sha256 = hash_to_hex(body[pos:pos + 32])  # stored as a DataHash, too
+            sha256 = hash_to_hex(body[pos : pos + 32])  # stored as a DataHash, too
             pos += FILE_ENTRY_SIZE
         files.append(FileInfo(hash_to_hex(raw_hash), segments, sha256))
