@@ -47,6 +47,8 @@ class HubServer:
     port: int
     token: str
     process: subprocess.Popen[str] | None = None
+    extra_args: tuple[str, ...] = ()
+    extra_env: dict[str, str] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -63,9 +65,14 @@ class HubServer:
             str(self.data),
             "--port",
             str(self.port),
+            *self.extra_args,
         ]
         self.process = subprocess.Popen(
-            cmd, env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd,
+            env={**base_env(), **(self.extra_env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         assert self.process.stdout is not None
         deadline = time.time() + 60
@@ -138,9 +145,14 @@ class HubServer:
         return result
 
 
-def start_server(root: Path) -> HubServer:
+def start_server(
+    root: Path, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None
+) -> HubServer:
     root.mkdir(parents=True, exist_ok=True)
-    return HubServer(data=root / "data", port=free_port(), token="").start()
+    server = HubServer(
+        data=root / "data", port=free_port(), token="", extra_args=extra_args, extra_env=extra_env
+    )
+    return server.start()
 
 
 @pytest.fixture(scope="session")
