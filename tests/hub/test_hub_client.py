@@ -252,3 +252,39 @@ def test_50mb_weight_file_round_trips(hub: HubServer) -> None:
         print(hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest(), len(got))
     """)
     assert out.stdout.split() == ["True", str(50 * 1024 * 1024)]
+
+
+def test_knowing_a_hash_does_not_grant_its_bytes(hub: HubServer) -> None:
+    """An LFS oid stored for one repo cannot be committed into another without its bytes."""
+    owner = hub.client("""
+        import hashlib
+        from huggingface_hub import HfApi
+        api = HfApi()
+        api.create_repo("hidden-weights", private=True, exist_ok=True)
+        data = b"secret weights" * 1000
+        api.upload_file(path_or_fileobj=data, path_in_repo="w.safetensors",
+                        repo_id="tether/hidden-weights")
+        print(hashlib.sha256(data).hexdigest(), len(data))
+    """)
+    sha, size = owner.stdout.split()[-2:]
+    bob = hub.cli("token", "create", "--user", "bob", "--scope", "write").strip()
+    attempt = hub.client(
+        f"""
+        import json, os
+        from huggingface_hub import HfApi
+        from huggingface_hub.utils import get_session
+        api = HfApi()
+        api.create_repo("steal")
+        lines = [{{"key": "header", "value": {{"summary": "steal"}}}},
+                 {{"key": "lfsFile", "value": {{"path": "w.safetensors", "algo": "sha256",
+                   "oid": "{sha}", "size": {size}}}}}]
+        r = get_session().post(os.environ["HF_ENDPOINT"] + "/api/models/bob/steal/commit/main",
+                               content="\\n".join(json.dumps(x) for x in lines),
+                               headers={{"authorization": "Bearer " + os.environ["HF_TOKEN"],
+                                        "content-type": "application/x-ndjson"}})
+        print(r.status_code, api.list_repo_files("bob/steal"))
+    """,
+        token=bob,
+    )
+    assert attempt.stdout.split()[0] == "422"
+    assert "w.safetensors" not in attempt.stdout

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from tether.errors import HubAuthError, HubConflictError, HubError, HubIntegrityError
 from tether.hub.server import repos
-from tether.hub.server.db import Commit, Repo
+from tether.hub.server.db import Commit, Repo, has_object
 from tether.hub.server.gitobjects import is_lfs_path, tree_entry
 from tether.hub.server.router import API_REPO, Router
 from tether.hub.server.state import (
@@ -385,7 +385,11 @@ def register(router: Router, hub: HubState) -> None:
                 )
             elif key == "lfsFile":
                 sha, size = value["oid"], int(value["size"])
-                if not hub.store.exists(sha) or hub.store.size(sha) != size:
+                if (
+                    not hub.store.exists(sha)
+                    or hub.store.size(sha) != size
+                    or not has_object(session, repo.id, sha)
+                ):
                     raise HubIntegrityError(
                         f"LFS object {sha} ({size} bytes) for {value['path']} was not uploaded"
                     )

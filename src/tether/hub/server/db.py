@@ -109,3 +109,33 @@ def make_engine(url: str) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class RepoObject(Base):
+    """A blob whose bytes were uploaded to this repo (see migration 0002)."""
+
+    __tablename__ = "repo_objects"
+    __table_args__ = (UniqueConstraint("repo_pk", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+def grant_object(sessions: sessionmaker, repo_pk: int, sha256: str) -> None:
+    """Record that ``sha256``'s bytes reached ``repo_pk`` (idempotent)."""
+    from sqlalchemy.exc import IntegrityError
+
+    with sessions() as session:
+        session.add(RepoObject(repo_pk=repo_pk, sha256=sha256))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+
+
+def has_object(session, repo_pk: int, sha256: str) -> bool:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    query = select(RepoObject.id).where(RepoObject.repo_pk == repo_pk, RepoObject.sha256 == sha256)
+    return session.scalar(query) is not None

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from tether.errors import HubError, HubIntegrityError
 from tether.hub.server import signing
+from tether.hub.server.db import grant_object, has_object
 from tether.hub.server.router import FILE_REPO, Router
 from tether.hub.server.state import HubState, repo_params
 from tether.hub.server.storage import receive_to_temp, verify_and_store
@@ -41,22 +42,21 @@ def _check_signed(hub: HubState, request: Request, path: str) -> None:
     )
 
 
-def _actions(hub: HubState, oid: str, size: int, multipart: bool) -> dict[str, Any]:
+def _actions(hub: HubState, repo_pk: int, oid: str, size: int, multipart: bool) -> dict[str, Any]:
     base = hub.base_url
+    root = f"/_lfs/{repo_pk}/{oid}/{size}"
     verify = {
-        "href": signing.signed_url(base, hub.secret, "POST", f"/_lfs/{oid}/{size}/verify"),
+        "href": signing.signed_url(base, hub.secret, "POST", f"{root}/verify"),
         "header": {},
     }
     if multipart and size > MULTIPART_CHUNK:
         parts = math.ceil(size / MULTIPART_CHUNK)
         header: dict[str, str] = {"chunk_size": str(MULTIPART_CHUNK)}
         for n in range(1, parts + 1):
-            header[str(n)] = signing.signed_url(
-                base, hub.secret, "PUT", f"/_lfs/{oid}/{size}/part/{n}"
-            )
-        complete = signing.signed_url(base, hub.secret, "POST", f"/_lfs/{oid}/{size}/complete")
+            header[str(n)] = signing.signed_url(base, hub.secret, "PUT", f"{root}/part/{n}")
+        complete = signing.signed_url(base, hub.secret, "POST", f"{root}/complete")
         return {"upload": {"href": complete, "header": header}, "verify": verify}
-    href = signing.signed_url(base, hub.secret, "PUT", f"/_lfs/{oid}/{size}")
+    href = signing.signed_url(base, hub.secret, "PUT", root)
     return {"upload": {"href": href, "header": {}}, "verify": verify}
 
 
@@ -69,9 +69,14 @@ def register(router: Router, hub: HubState) -> None:
         def run() -> Response:
             with hub.session() as session:
                 if payload.get("operation") == "download":
-                    hub.readable_repo(session, request, *repo_params(p))
+                    repo, _ = hub.readable_repo(session, request, *repo_params(p))
                 else:
-                    hub.writable_repo(session, request, *repo_params(p))
+                    repo, _ = hub.writable_repo(session, request, *repo_params(p))
+                known = {
+                    str(o.get("oid"))
+                    for o in payload.get("objects", [])
+                    if has_object(session, repo.id, str(o.get("oid")))
+                }
             transfers = payload.get("transfers") or ["basic"]
             multipart = "multipart" in transfers
             objects = []
@@ -85,15 +90,17 @@ def register(router: Router, hub: HubState) -> None:
                             "error": {"code": 422, "message": "invalid oid or size"},
                         }
                     )
-                elif hub.store.exists(oid) and hub.store.size(oid) == size:
-                    objects.append({"oid": oid, "size": size})  # already here: no actions
+                elif oid in known and hub.store.exists(oid) and hub.store.size(oid) == size:
+                    # Already uploaded to this repo: no actions. Bytes another repo holds must
+                    # be sent again, so knowing a hash never grants its content.
+                    objects.append({"oid": oid, "size": size})
                 else:
                     objects.append(
                         {
                             "oid": oid,
                             "size": size,
                             "authenticated": True,
-                            "actions": _actions(hub, oid, size, multipart),
+                            "actions": _actions(hub, repo.id, oid, size, multipart),
                         }
                     )
             used = "multipart" if multipart else "basic"
@@ -106,42 +113,47 @@ def register(router: Router, hub: HubState) -> None:
 
     router.add("POST", FILE_REPO + r"\.git/info/lfs/objects/batch")(batch)
 
-    async def put_object(request: Request, oid: str, size: str) -> Response:
-        _check_signed(hub, request, f"/_lfs/{oid}/{size}")
+    prefix = r"/_lfs/(?P<repo>\d+)/(?P<oid>[0-9a-f]{64})/(?P<size>\d+)"
+
+    async def put_object(request: Request, repo: str, oid: str, size: str) -> Response:
+        _check_signed(hub, request, f"/_lfs/{repo}/{oid}/{size}")
         tmp, _sha, got = await _receive(hub, request)
         if got != int(size):
             tmp.unlink(missing_ok=True)
             raise HubIntegrityError(f"received {got} bytes, announced {size}")
         await run_in_threadpool(verify_and_store, hub.store, tmp, oid)
+        await run_in_threadpool(grant_object, hub.sessions, int(repo), oid)
         return Response(status_code=200)
 
-    router.add("PUT", r"/_lfs/(?P<oid>[0-9a-f]{64})/(?P<size>\d+)")(put_object)
+    router.add("PUT", prefix)(put_object)
 
-    async def put_part(request: Request, oid: str, size: str, n: str) -> Response:
-        _check_signed(hub, request, f"/_lfs/{oid}/{size}/part/{n}")
+    async def put_part(request: Request, repo: str, oid: str, size: str, n: str) -> Response:
+        _check_signed(hub, request, f"/_lfs/{repo}/{oid}/{size}/part/{n}")
         tmp, sha, _ = await _receive(hub, request)
-        target = hub.config.upload_dir / oid / f"part-{int(n):05d}"
+        target = hub.config.upload_dir / f"{repo}-{oid}" / f"part-{int(n):05d}"
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp.replace(target)
         return Response(status_code=200, headers={"ETag": f'"{sha}"'})
 
-    router.add("PUT", r"/_lfs/(?P<oid>[0-9a-f]{64})/(?P<size>\d+)/part/(?P<n>\d+)")(put_part)
+    router.add("PUT", prefix + r"/part/(?P<n>\d+)")(put_part)
 
-    async def complete(request: Request, oid: str, size: str) -> Response:
-        _check_signed(hub, request, f"/_lfs/{oid}/{size}/complete")
+    async def complete(request: Request, repo: str, oid: str, size: str) -> Response:
+        _check_signed(hub, request, f"/_lfs/{repo}/{oid}/{size}/complete")
         payload = json.loads(await request.body() or b"{}")
-        await run_in_threadpool(_join_parts, hub, oid, int(size), payload.get("parts", []))
+        folder = hub.config.upload_dir / f"{repo}-{oid}"
+        await run_in_threadpool(_join_parts, hub, folder, oid, int(size), payload.get("parts", []))
+        await run_in_threadpool(grant_object, hub.sessions, int(repo), oid)
         return JSONResponse({"oid": oid, "size": int(size)})
 
-    router.add("POST", r"/_lfs/(?P<oid>[0-9a-f]{64})/(?P<size>\d+)/complete")(complete)
+    router.add("POST", prefix + r"/complete")(complete)
 
-    async def verify(request: Request, oid: str, size: str) -> Response:
-        _check_signed(hub, request, f"/_lfs/{oid}/{size}/verify")
+    async def verify(request: Request, repo: str, oid: str, size: str) -> Response:
+        _check_signed(hub, request, f"/_lfs/{repo}/{oid}/{size}/verify")
         if not hub.store.exists(oid) or hub.store.size(oid) != int(size):
             raise HubIntegrityError(f"LFS object {oid} ({size} bytes) is not stored")
         return JSONResponse({"oid": oid, "size": int(size)})
 
-    router.add("POST", r"/_lfs/(?P<oid>[0-9a-f]{64})/(?P<size>\d+)/verify")(verify)
+    router.add("POST", prefix + r"/verify")(verify)
 
 
 async def _receive(hub: HubState, request: Request) -> tuple[Path, str, int]:
@@ -162,9 +174,10 @@ async def _receive(hub: HubState, request: Request) -> tuple[Path, str, int]:
     return Path(name), digest.hexdigest(), size
 
 
-def _join_parts(hub: HubState, oid: str, size: int, parts: list[dict[str, Any]]) -> None:
+def _join_parts(
+    hub: HubState, folder: Path, oid: str, size: int, parts: list[dict[str, Any]]
+) -> None:
     """Concatenate uploaded parts in order, check each part's ETag and the whole sha256."""
-    folder = hub.config.upload_dir / oid
     expected = math.ceil(size / MULTIPART_CHUNK) if size else 0
     if len(parts) != expected:
         raise HubError(f"completion lists {len(parts)} parts, expected {expected}", status=400)

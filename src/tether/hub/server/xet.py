@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from tether.errors import HubAuthError, HubIntegrityError, HubNotFoundError
 from tether.hub.server import xetformat
+from tether.hub.server.db import grant_object
 from tether.hub.server.router import API_REPO, Router
 from tether.hub.server.state import HubState, repo_params
 from tether.hub.server.storage import verify_and_store
@@ -77,7 +78,7 @@ def store_xorb(hub: HubState, expected_hash: str, body: bytes) -> bool:
     return True
 
 
-def rebuild_files(hub: HubState, shard: bytes) -> list[str]:
+def rebuild_files(hub: HubState, shard: bytes, repo_pk: int) -> list[str]:
     """Rebuild each file a shard lists from stored xorbs; store it under its sha256."""
     stored = []
     for info in xetformat.parse_shard_files(shard):
@@ -115,6 +116,7 @@ def rebuild_files(hub: HubState, shard: bytes) -> list[str]:
             Path(name).unlink(missing_ok=True)
         else:
             verify_and_store(hub.store, Path(name), sha)
+        grant_object(hub.sessions, repo_pk, sha)
         stored.append(sha)
     return stored
 
@@ -156,9 +158,9 @@ def register(router: Router, hub: HubState) -> None:
     router.add("POST", r"/_xet/v1/xorbs?/default/(?P<hash>" + HASH_RE + ")")(upload_xorb)
 
     async def upload_shard(request: Request, **_: Any) -> Response:
-        check_token(hub.secret, request.headers.get("authorization"))
+        repo_pk = check_token(hub.secret, request.headers.get("authorization"))
         body = await request.body()
-        await run_in_threadpool(rebuild_files, hub, body)
+        await run_in_threadpool(rebuild_files, hub, body, repo_pk)
         return JSONResponse({"result": 1})
 
     router.add("POST", r"/_xet/v1/shards?(?:/(?P<hash>" + HASH_RE + "))?")(upload_shard)
