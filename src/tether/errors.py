@@ -24,8 +24,10 @@ adds the matching flags) and its facts as attributes (``exc.source``, ``exc.path
     │   └── IncompleteBundleError                unfinished save, or files gone
     ├── FingerprintError, VerificationError      a fingerprint unreadable / a bundle differs
     ├── CardError                                a model card cannot be read or written
-    └── ParityError                              a comparison cannot be set up
-        └── ParityMismatchError                  outputs differ beyond the tolerance
+    ├── ParityError                              a comparison cannot be set up
+    │   └── ParityMismatchError                  outputs differ beyond the tolerance
+    └── HubError                                 the hub server refused a request
+        └── HubAuthError, HubNotFoundError, HubConflictError, HubIntegrityError
 
 The CLI prints the message and the hint, never a traceback (unless ``--debug``).
 """
@@ -253,3 +255,43 @@ class CardError(TetherError):
 
     default_hint = "Check that the path is a model directory or a README.md with YAML metadata."
     path: str | None = None
+
+
+# -- hub server (tether.hub.server) ----------------------------------------------------
+
+
+class HubError(TetherError):
+    """The self-hosted hub server refused a request or cannot start.
+
+    ``status`` is the HTTP status the server answers with and ``error_code`` the value of the
+    ``X-Error-Code`` header the huggingface_hub client maps to its own exception classes.
+    """
+
+    default_hint = "See docs/hub.md for the routes and what each one expects."
+    status: int = 400
+    error_code: str | None = None
+
+
+class HubAuthError(HubError):
+    """A token is missing, wrong, revoked, or lacks the scope the request needs."""
+
+    status = 401
+    default_hint = "Create a token with `tether hub token create` and set HF_TOKEN to it."
+
+
+class HubNotFoundError(HubError):
+    """A repo, revision or file does not exist (or is private and the caller may not see it)."""
+
+    status = 404
+
+
+class HubConflictError(HubError):
+    """A commit's parent is stale, a branch moved under us, or a repo/ref already exists."""
+
+    status = 409
+
+
+class HubIntegrityError(HubError):
+    """Uploaded bytes do not match the hash they were announced with."""
+
+    status = 422

@@ -1,0 +1,255 @@
+"""Repos, revisions, refs and commits: the git-like model behind every route.
+
+A commit is applied in one transaction: read the branch head, check the client's
+``parentCommit`` against it (412 when stale), write the new commit row, then move the branch
+with a compare-and-swap ``UPDATE ... WHERE commit_oid = <old head>``. If another commit won
+the race the update touches no row and this one is refused (412) — never silently lost, and
+never half-visible: until the transaction commits, readers see the old head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tether.errors import HubConflictError, HubError, HubNotFoundError
+from tether.hub.server.db import Commit, Ref, Repo
+from tether.hub.server.gitobjects import GITATTRIBUTES, commit_oid, tree_entry
+
+REPO_TYPES = ("model", "dataset", "space")
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+DEFAULT_BRANCH = "main"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One change in a commit: ``add`` (with its tree entry), ``delete`` or ``delete_folder``."""
+
+    kind: str
+    path: str
+    entry: dict[str, Any] | None = None
+
+
+def repo_not_found(repo_id: str) -> HubNotFoundError:
+    return HubNotFoundError(f"Repository Not Found for {repo_id}", error_code="RepoNotFound")
+
+
+def get_repo(session: Session, repo_type: str, namespace: str, name: str) -> Repo:
+    repo = session.scalar(
+        select(Repo).where(
+            Repo.repo_type == repo_type, Repo.namespace == namespace, Repo.name == name
+        )
+    )
+    if repo is None:
+        raise repo_not_found(f"{namespace}/{name}")
+    return repo
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def create_repo(
+    session: Session, repo_type: str, namespace: str, name: str, *, private: bool, author: str
+) -> Repo:
+    """Create a repo with an initial commit (a .gitattributes, as huggingface.co does)."""
+    if repo_type not in REPO_TYPES:
+        raise HubError(f"unknown repo type {repo_type!r}")
+    if not NAME_RE.match(name) or not NAME_RE.match(namespace):
+        raise HubError(f"invalid repo name {namespace}/{name}")
+    repo = Repo(repo_type=repo_type, namespace=namespace, name=name, private=private)
+    session.add(repo)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise HubConflictError(f"You already created this {repo_type} repo") from exc
+    sha, content = initial_blob()
+    tree = {".gitattributes": tree_entry(sha, len(content), lfs=False, content=content)}
+    when = now_iso()
+    oid = commit_oid(None, tree, "initial commit", author, when)
+    session.add(
+        Commit(
+            repo_pk=repo.id,
+            oid=oid,
+            parent_oid=None,
+            title="initial commit",
+            message="",
+            author=author,
+            tree_json=json.dumps(tree),
+            created_at=datetime.fromisoformat(when.replace("Z", "+00:00")),
+        )
+    )
+    session.add(Ref(repo_pk=repo.id, kind="branch", name=DEFAULT_BRANCH, commit_oid=oid))
+    session.commit()
+    return repo
+
+
+def initial_blob() -> tuple[str, bytes]:
+    """sha256 and bytes of the .gitattributes every new repo starts with."""
+    content = GITATTRIBUTES.encode()
+    return hashlib.sha256(content).hexdigest(), content
+
+
+def strip_ref(revision: str) -> tuple[str | None, str]:
+    for prefix, kind in (("refs/heads/", "branch"), ("refs/tags/", "tag")):
+        if revision.startswith(prefix):
+            return kind, revision[len(prefix) :]
+    return None, revision
+
+
+def find_ref(session: Session, repo: Repo, kind: str, name: str) -> Ref | None:
+    return session.scalar(
+        select(Ref).where(Ref.repo_pk == repo.id, Ref.kind == kind, Ref.name == name)
+    )
+
+
+def get_commit(session: Session, repo: Repo, oid: str) -> Commit | None:
+    return session.scalar(select(Commit).where(Commit.repo_pk == repo.id, Commit.oid == oid))
+
+
+def resolve_revision(session: Session, repo: Repo, revision: str | None) -> Commit:
+    """A branch, tag (optionally ``refs/heads/``, ``refs/tags/``) or commit id -> commit."""
+    revision = revision or DEFAULT_BRANCH
+    kind, name = strip_ref(revision)
+    for k in (kind,) if kind else ("branch", "tag"):
+        ref = find_ref(session, repo, k, name)
+        if ref is not None:
+            commit = get_commit(session, repo, ref.commit_oid)
+            if commit is not None:
+                return commit
+    if kind is None and COMMIT_RE.match(revision):
+        commit = get_commit(session, repo, revision)
+        if commit is not None:
+            return commit
+    raise HubNotFoundError(f"Invalid rev id: {revision}", error_code="RevisionNotFound")
+
+
+def tree_of(commit: Commit) -> dict[str, dict[str, Any]]:
+    return json.loads(commit.tree_json)
+
+
+def apply_commit(
+    session: Session,
+    repo: Repo,
+    branch: str,
+    operations: list[Operation],
+    *,
+    title: str,
+    message: str,
+    author: str,
+    parent_commit: str | None,
+) -> Commit:
+    """Apply ``operations`` on top of ``branch`` atomically (see the module docstring)."""
+    kind, name = strip_ref(branch)
+    if kind == "tag":
+        raise HubError("cannot commit to a tag", status=400)
+    ref = find_ref(session, repo, "branch", name)
+    if ref is None:
+        raise HubNotFoundError(f"Invalid rev id: {branch}", error_code="RevisionNotFound")
+    head = ref.commit_oid
+    if parent_commit and parent_commit != head:
+        raise HubConflictError(
+            f"A commit has happened since. Please refresh and try again. "
+            f"(parent {parent_commit} is not the head {head} of {name})",
+            status=412,
+        )
+    head_commit = get_commit(session, repo, head)
+    assert head_commit is not None
+    tree = tree_of(head_commit)
+    for op in operations:
+        if op.kind == "add":
+            assert op.entry is not None
+            tree[op.path] = op.entry
+        elif op.kind == "delete":
+            if op.path not in tree:
+                raise HubNotFoundError(f"file {op.path} does not exist", error_code="EntryNotFound")
+            del tree[op.path]
+        elif op.kind == "delete_folder":
+            prefix = op.path.rstrip("/") + "/"
+            for path in [p for p in tree if p.startswith(prefix)]:
+                del tree[path]
+    when = now_iso()
+    oid = commit_oid(head, tree, title, author, when)
+    session.add(
+        Commit(
+            repo_pk=repo.id,
+            oid=oid,
+            parent_oid=head,
+            title=title,
+            message=message,
+            author=author,
+            tree_json=json.dumps(tree, sort_keys=True),
+            created_at=datetime.fromisoformat(when.replace("Z", "+00:00")),
+        )
+    )
+    moved: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Ref).where(Ref.id == ref.id, Ref.commit_oid == head).values(commit_oid=oid)
+    )
+    if moved.rowcount != 1:
+        session.rollback()
+        raise HubConflictError(
+            f"branch {name} moved while committing; refresh and try again", status=412
+        )
+    session.commit()
+    committed = get_commit(session, repo, oid)
+    assert committed is not None
+    return committed
+
+
+def create_ref(
+    session: Session,
+    repo: Repo,
+    kind: str,
+    name: str,
+    start: str | None,
+    message: str | None = None,
+) -> Ref:
+    """Create a branch or tag at ``start`` (default: main's head); 409 if it exists."""
+    if not name or name.startswith("/") or ".." in name or name.endswith("/"):
+        raise HubError(f"invalid {kind} name {name!r}")
+    commit = resolve_revision(session, repo, start)
+    if find_ref(session, repo, kind, name) is not None:
+        raise HubConflictError(f"{kind.capitalize()} {name} already exists")
+    ref = Ref(repo_pk=repo.id, kind=kind, name=name, commit_oid=commit.oid, message=message)
+    session.add(ref)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise HubConflictError(f"{kind.capitalize()} {name} already exists") from exc
+    return ref
+
+
+def delete_ref(session: Session, repo: Repo, kind: str, name: str) -> None:
+    ref = find_ref(session, repo, kind, name)
+    if ref is None:
+        raise HubNotFoundError(f"{kind} {name} not found", error_code="RevisionNotFound")
+    if kind == "branch" and name == DEFAULT_BRANCH:
+        raise HubError("cannot delete the default branch", status=403)
+    session.delete(ref)
+    session.commit()
+
+
+def list_refs(session: Session, repo: Repo) -> list[Ref]:
+    return list(session.scalars(select(Ref).where(Ref.repo_pk == repo.id).order_by(Ref.name)))
+
+
+def history(session: Session, repo: Repo, head: Commit, limit: int | None = None) -> list[Commit]:
+    """Commits from ``head`` back to the root, newest first."""
+    commits = {c.oid: c for c in session.scalars(select(Commit).where(Commit.repo_pk == repo.id))}
+    out: list[Commit] = []
+    current: Commit | None = head
+    while current is not None and (limit is None or len(out) < limit):
+        out.append(current)
+        current = commits.get(current.parent_oid) if current.parent_oid else None
+    return out
