@@ -179,6 +179,92 @@ def build_wav2vec2(out: Path) -> Path:
     return out
 
 
+def build_yolos(out: Path) -> Path:
+    """An object detector (YOLOS: a ViT with detection tokens) with its image processor."""
+    from transformers import YolosConfig, YolosForObjectDetection, YolosImageProcessor
+
+    torch.manual_seed(17)
+    config = YolosConfig(
+        image_size=[32, 32],
+        patch_size=8,
+        num_detection_tokens=5,
+        intermediate_size=37,
+        id2label={0: "cat", 1: "dog"},
+        label2id={"cat": 0, "dog": 1},
+        **SIZE,
+    )
+    YolosForObjectDetection(config).eval().save_pretrained(out)
+    YolosImageProcessor(size={"shortest_edge": 32, "longest_edge": 32}).save_pretrained(out)
+    return out
+
+
+def build_segformer(out: Path) -> Path:
+    """A semantic-segmentation model (SegFormer), which image-segmentation's first class,
+    AutoModelForImageSegmentation, does not cover."""
+    from transformers import (
+        SegformerConfig,
+        SegformerForSemanticSegmentation,
+        SegformerImageProcessor,
+    )
+
+    torch.manual_seed(19)
+    config = SegformerConfig(
+        num_encoder_blocks=2,
+        depths=[1, 1],
+        sr_ratios=[2, 1],
+        hidden_sizes=[16, 32],
+        patch_sizes=[7, 3],
+        strides=[4, 2],
+        num_attention_heads=[1, 2],
+        mlp_ratios=[2, 2],
+        decoder_hidden_size=32,
+        id2label={0: "sky", 1: "ground"},
+        label2id={"sky": 0, "ground": 1},
+    )
+    SegformerForSemanticSegmentation(config).eval().save_pretrained(out)
+    SegformerImageProcessor(size={"height": 32, "width": 32}).save_pretrained(out)
+    return out
+
+
+def build_wav2vec2_ctc(out: Path) -> Path:
+    """A speech recogniser (Wav2Vec2 + CTC) with a processor: feature extractor + tokenizer."""
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    torch.manual_seed(23)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = {"<pad>": 0, "<unk>": 1, "|": 2, **{c: i + 3 for i, c in enumerate("abcdefgh")}}
+    (out / "vocab.json").write_text(json.dumps(vocab))
+    tokenizer = Wav2Vec2CTCTokenizer(
+        str(out / "vocab.json"), pad_token="<pad>", unk_token="<unk>", word_delimiter_token="|"
+    )
+    extractor = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, return_attention_mask=True
+    )
+    config = Wav2Vec2Config(
+        vocab_size=len(vocab),
+        pad_token_id=0,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        conv_dim=(16, 16),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        num_feat_extract_layers=2,
+    )
+    Wav2Vec2ForCTC(config).eval().save_pretrained(out)
+    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
 def build_clip(out: Path) -> Path:
     """Text and image towers in one space, with a multimodal processor (tokenizer and
     image processor): zero-shot image classification, text and image embeddings."""
@@ -378,6 +464,9 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "visualbert": build_visualbert,
     "vit": build_vit,
     "wav2vec2": build_wav2vec2,
+    "wav2vec2-ctc": build_wav2vec2_ctc,
+    "yolos": build_yolos,
+    "segformer": build_segformer,
     "clip": build_clip,
 }
 

@@ -151,6 +151,39 @@ def test_unknown_extension_names_the_format_option(tiny, tmp_path):
     assert "--input-format" in result.output
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+@pytest.mark.parametrize(
+    ("model", "task", "column"),
+    [("bert-mlm", "fill-mask", "result"), ("distilbert-cls", "classify", "scores")],
+)
+def test_local_and_beam_runs_write_the_same_nested_columns(
+    tiny, tmp_path, fmt, model, task, column
+):
+    """One writer: nested values are nested in JSONL and JSON text in Parquet, in both runners."""
+    source = tmp_path / "in.jsonl"
+    texts = ["the quick [MASK] fox", "hello [MASK] world", "a [MASK] day"]
+    source.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    outputs = {}
+    for runner in ("local", "beam"):
+        out = tmp_path / f"{runner}.{fmt}"
+        command = ["run"] if runner == "local" else ["beam", "run"]
+        extra = ["--no-progress"] if runner == "local" else []
+        extra += ["--top-k", "2"] if task == "fill-mask" else []
+        result = invoke(
+            *command, str(tiny[model]), "--task", task, "-i", str(source),
+            "--id-column", "id", "-o", str(out), *extra,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        rows = read_jsonl(out) if fmt == "jsonl" else pq.read_table(out).to_pylist()
+        outputs[runner] = {str(r["id"]): r[column] for r in rows}
+    assert outputs["local"] == outputs["beam"] and len(outputs["local"]) == 3
+    value = outputs["local"]["0"]
+    if fmt == "parquet":
+        assert isinstance(value, str)
+        value = json.loads(value)
+    assert isinstance(value, dict if column == "scores" else list)
+
+
 @pytest.mark.slow
 def test_multi_process_direct_runner_run_adds_up(tiny, tmp_path):
     rows = [{"id": i, "text": f"record number {i} " + "x " * (i % 13)} for i in range(60)]
@@ -196,3 +229,70 @@ def test_image_classification_over_a_list_of_paths_on_the_direct_runner(tiny, tm
         assert got.keys() == want.keys() and all(abs(got[k] - want[k]) <= 1e-5 for k in want)
     [error] = read_jsonl(tmp_path / "out.errors.jsonl")
     assert error["kind"] == "missing-file"
+
+
+def _plain_pipeline_output(task: str, model: Path, path: str, **call: Any) -> Any:
+    from PIL import Image
+    from transformers import pipeline
+
+    plain = pipeline(task, model=str(model), device="cpu")
+    if task == "automatic-speech-recognition":
+        import soundfile
+
+        data, rate = soundfile.read(path, dtype="float32")
+        return plain({"raw": data, "sampling_rate": rate}, **call)
+    return plain(Image.open(path).convert("RGB"), **call)
+
+
+@pytest.mark.parametrize(
+    ("model", "task", "args"),
+    [
+        ("yolos", "object-detection", ["--pipeline-arg", "threshold=0.0"]),
+        ("segformer", "image-segmentation", []),
+        ("wav2vec2-ctc", "automatic-speech-recognition", []),
+    ],
+)
+def test_detection_segmentation_and_speech_on_the_direct_runner(tiny, tmp_path, model, task, args):
+    """Each pipeline task's rows equal plain transformers.pipeline on the same files."""
+    from tether.bundles.probes import probe_audio, probe_images
+
+    paths = []
+    if task == "automatic-speech-recognition":
+        import soundfile
+
+        for i, clip in enumerate(probe_audio(2, 16000)):
+            paths.append(str(tmp_path / f"clip-{i}.wav"))
+            soundfile.write(paths[-1], clip, 16000)
+    else:
+        from PIL import Image
+
+        for i, array in enumerate(probe_images(2)):
+            paths.append(str(tmp_path / f"img-{i}.png"))
+            Image.fromarray(array).save(paths[-1])
+    source = tmp_path / "files.txt"
+    source.write_text("\n".join(paths) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = invoke(
+        "beam", "run", str(tiny[model]), "--task", task, "-i", str(source), "-o", str(out), *args
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["text"]: r["result"] for r in read_jsonl(out)}
+    assert sorted(rows) == sorted(paths)
+    call = {"threshold": 0.0} if task == "object-detection" else {}
+    for path, got in rows.items():
+        want = _plain_pipeline_output(task, tiny[model], path, **call)
+        if task == "automatic-speech-recognition":
+            assert got == want and got["text"]
+        elif task == "object-detection":
+            assert [(b["label"], b["box"]) for b in got] == [(b["label"], b["box"]) for b in want]
+            assert len(got) == 5
+        else:
+            import base64
+            import io
+
+            from PIL import Image
+
+            assert [s["label"] for s in got] == [s["label"] for s in want]
+            for segment, reference in zip(got, want, strict=True):
+                mask = Image.open(io.BytesIO(base64.b64decode(segment["mask"]["png"])))
+                assert np.array_equal(np.asarray(mask), np.asarray(reference["mask"]))

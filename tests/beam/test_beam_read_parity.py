@@ -3,19 +3,24 @@ and one bad byte is one error row, not a failed job."""
 
 import json
 
-import apache_beam as beam
 import numpy as np
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 from click.testing import CliRunner
 
-from tether import ModelSpec, load
-from tether.beam.handlers import TetherModel
-from tether.beam.io import ReadRecords
-from tether.cli.main import cli
-from tether.inference.engine import Engine
-from tether.inference.io import read_records
+from conftest import optional_import
+
+optional_import("apache_beam", "beam")
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.testing import test_pipeline  # noqa: E402
+from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
+
+from tether import ModelSpec, load  # noqa: E402
+from tether.beam.handlers import TetherModel  # noqa: E402
+from tether.beam.io import ReadRecords  # noqa: E402
+from tether.cli.main import cli  # noqa: E402
+from tether.inference.engine import Engine  # noqa: E402
+from tether.inference.io import read_records  # noqa: E402
 
 FILES = {
     "text": b"plain line\nbad \xff byte\n\nlast line without newline",
@@ -59,7 +64,7 @@ def test_beam_reads_the_same_records_and_error_rows_as_the_local_runner(tmp_path
     id_column = None if fmt == "text" else "id"
     records, errors = _local(path, fmt, id_column)
     assert records and errors  # the file has both, so the comparison means something
-    with TestPipeline() as p:
+    with test_pipeline.TestPipeline() as p:
         out = p | ReadRecords(str(path), fmt, id_column=id_column)
         assert_that(out.records, equal_to(records), label="Records")
         assert_that(

@@ -233,3 +233,68 @@ def test_tether_embed_of_image_paths_with_clip(tiny, images, tmp_path):
         [o.inference for o in Engine(loaded, "embed", modality="image").predict(images)]
     )
     assert got.shape == (4, 16) and np.abs(got - want).max() <= 1e-6
+
+
+def _decoded_mask(value: dict) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(value["png"]))))
+
+
+def test_object_detection_equals_the_plain_pipeline(tiny, images, tmp_path):
+    from PIL import Image
+    from transformers import pipeline
+
+    spec = ModelSpec(str(tiny["yolos"]), task="object-detection")
+    outcomes = Engine(load(spec), "pipeline", threshold=0.0).predict(images)
+    plain = pipeline("object-detection", model=str(tiny["yolos"]), device="cpu")
+    expected = plain([Image.open(p).convert("RGB") for p in images], threshold=0.0)
+    for outcome, want in zip(outcomes, expected, strict=True):
+        assert len(outcome.inference) == len(want) == 5  # one box per detection token
+        for got_box, want_box in zip(outcome.inference, want, strict=True):
+            assert got_box["label"] == want_box["label"] and got_box["box"] == want_box["box"]
+            assert abs(got_box["score"] - want_box["score"]) <= 1e-5
+
+
+def test_image_segmentation_of_a_semantic_model_equals_the_plain_pipeline(tiny, images, tmp_path):
+    """Before, load() built AutoModelForImageSegmentation, which has no SegFormer: an error."""
+    from PIL import Image
+    from transformers import pipeline
+
+    loaded = load(ModelSpec(str(tiny["segformer"]), task="image-segmentation"))
+    assert type(loaded.model).__name__ == "SegformerForSemanticSegmentation"
+    listing = tmp_path / "images.txt"
+    listing.write_text("\n".join(images) + "\n")
+    out = tmp_path / "masks.jsonl"
+    args = ["run", str(tiny["segformer"]), "--task", "image-segmentation", "-i", str(listing)]
+    result = CliRunner().invoke(cli, [*args, "-o", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    plain = pipeline("image-segmentation", model=str(tiny["segformer"]), device="cpu")
+    for row, path in zip(rows, images, strict=True):
+        want = plain(Image.open(path).convert("RGB"))
+        assert [s["label"] for s in row["result"]] == [s["label"] for s in want]
+        for got, reference in zip(row["result"], want, strict=True):
+            assert got["mask"]["size"] == list(reference["mask"].size)
+            assert np.array_equal(_decoded_mask(got["mask"]), np.asarray(reference["mask"]))
+
+
+def test_speech_recognition_equals_the_plain_pipeline_one_clip_or_many(tiny, clips):
+    """Before, a single clip failed: the pipeline took "raw" out of the one input dict
+    that tether passed twice."""
+    import soundfile
+    from transformers import pipeline
+
+    loaded = load(ModelSpec(str(tiny["wav2vec2-ctc"]), task="automatic-speech-recognition"))
+    engine = Engine(loaded, "pipeline")
+    plain = pipeline("automatic-speech-recognition", model=str(tiny["wav2vec2-ctc"]), device="cpu")
+    want = []
+    for path in clips:
+        data, rate = soundfile.read(path, dtype="float32")
+        want.append(plain({"raw": data, "sampling_rate": rate})["text"])
+    assert all(want)
+    assert [o.inference["text"] for o in engine.predict(clips)] == want
+    assert [o.inference["text"] for o in engine.predict(clips[:1])] == want[:1]

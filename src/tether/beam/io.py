@@ -20,7 +20,15 @@ from apache_beam.io import fileio
 from apache_beam.metrics.metric import Metrics
 
 from tether.errors import InputError
-from tether.inference.io import INPUT_FORMATS, Record, read_stream, row_record
+from tether.inference.io import (
+    INPUT_FORMATS,
+    Record,
+    for_parquet,
+    prediction_columns,
+    read_stream,
+    row_record,
+    to_plain,
+)
 from tether.inference.results import RecordError
 
 #: Beam writes Parquet and JSONL (not .npy, which needs one writer for all rows).
@@ -109,7 +117,8 @@ def _read_error(key: Any, row: Any, reason: str, kind: str) -> Any:
 
 
 def prediction_row(element: tuple[Any, Any], task: str, fmt: str) -> dict[str, Any]:
-    """One output row for a ``(key, PredictionResult)``; nested results are JSON in Parquet."""
+    """One output row for a ``(key, PredictionResult)``: the local runner's columns, nested
+    values nested in JSONL and JSON text in Parquet (``tether.inference.io``)."""
     key, result = element
     Metrics.counter(RUN_NAMESPACE, "written").inc()
     row: dict[str, Any] = {
@@ -117,18 +126,11 @@ def prediction_row(element: tuple[Any, Any], task: str, fmt: str) -> dict[str, A
         "text": result.example,
         "model_id": result.model_id,
     }
-    inference = result.inference
-    if task == "embed":
-        row["embedding"] = [float(x) for x in inference]
-    elif task == "classify":
-        row["label"] = inference["label"]
-        row["score"] = float(inference["score"])
-        scores = {k: float(v) for k, v in inference["scores"].items()}
-        row["scores"] = json.dumps(scores) if fmt == "parquet" else scores
-    else:
-        plain = to_plain(inference)
-        row["result"] = json.dumps(plain) if fmt == "parquet" else plain
-    return row
+    columns = prediction_columns(task, result.inference)
+    if "embedding" in columns:
+        columns["embedding"] = [float(x) for x in columns["embedding"]]
+    row.update(columns)
+    return for_parquet(row) if fmt == "parquet" else row
 
 
 def error_row(element: tuple[Any, RecordError]) -> dict[str, Any]:
@@ -180,19 +182,6 @@ class WriteRows(beam.PTransform):
             | "ToJson" >> beam.Map(json.dumps, ensure_ascii=False)
             | "WriteJsonl" >> beam.io.WriteToText(self._path, **shard_args)
         )
-
-
-def to_plain(value: Any) -> Any:
-    """numpy/torch values -> JSON-ready Python values."""
-    if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_plain(v) for v in value]
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    return value
 
 
 def _key_value(key: Any, fmt: str) -> Any:

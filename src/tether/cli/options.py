@@ -54,6 +54,32 @@ def parse_key_values(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str,
     return parsed
 
 
+#: ``--pipeline-arg KEY=VALUE``: pipeline() call arguments, for `tether run` and `tether beam run`.
+pipeline_arg_option = click.option(
+    "--pipeline-arg",
+    "pipeline_args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A pipeline() call argument for pipeline tasks (repeatable; JSON values parse, "
+    "e.g. max_new_tokens=20 or threshold=0.5).",
+)
+
+
+def task_call_options(
+    task: str, pipeline_args: tuple[str, ...], top_k: int | None
+) -> dict[str, Any]:
+    """The call options ``--pipeline-arg`` and ``--top-k`` give ``task``; a flag that does
+    not apply to the task is a usage error, never silently dropped."""
+    options = parse_key_values(pipeline_args, "--pipeline-arg")
+    if options and task != "pipeline":
+        raise click.UsageError("--pipeline-arg applies to pipeline() tasks only.")
+    if top_k:
+        if task not in ("fill-mask", "pipeline"):
+            raise click.UsageError("--top-k applies to fill-mask and pipeline tasks only.")
+        options["top_k"] = top_k
+    return options
+
+
 class TetherGroup(click.Group):
     """A click group that turns errors into a one-line message and exit code 2.
 

@@ -315,11 +315,100 @@ def _read_parquet(path: Path, column: str, id_column: str | None) -> Iterator[Re
             yield row_record(row, number, column, id_column, typed=typed)
 
 
+def default_errors_path(output: str) -> str:
+    """Where failed records go when no errors path is given, for every runner:
+    ``out.parquet`` -> ``out.errors.jsonl`` (likewise .jsonl, .npy, .json)."""
+    base = output
+    for suffix in (".parquet", ".jsonl", ".npy", ".json"):
+        if base.endswith(suffix):
+            base = base.removesuffix(suffix)
+            break
+    return base + ".errors.jsonl"
+
+
+# -- output rows -------------------------------------------------------------------------
+
+#: Columns whose values have no fixed shape (pipeline outputs, fill-mask candidates, a
+#: classifier's per-label scores). JSONL keeps them nested; Parquet, where a column has one
+#: type, holds them as JSON text. The local runner and ``tether beam run`` write through
+#: ``prediction_columns`` and ``RowWriter``/``for_parquet``, so their outputs agree.
+NESTED_COLUMNS = ("result", "scores")
+
+
+def prediction_columns(task: str, inference: Any) -> dict[str, Any]:
+    """The output columns of one prediction, nested values as plain Python (JSON-ready)."""
+    if task == "embed":
+        return {"embedding": inference}
+    if task == "classify":
+        return {
+            "label": inference["label"],
+            "score": float(inference["score"]),
+            "scores": {str(k): float(v) for k, v in inference["scores"].items()},
+        }
+    return {"result": to_plain(inference)}
+
+
+def to_plain(value: Any) -> Any:
+    """numpy/torch values (and tuples) -> JSON-ready Python values, recursively.
+
+    A PIL image (an image-segmentation mask, a depth map) becomes
+    ``{"png": base64 PNG, "mode": ..., "size": [width, height]}``: lossless, and a few
+    hundred bytes for a mask where a list of pixel values would be megabytes.
+    """
+    if type(value).__module__.startswith("PIL."):
+        return _image_value(value)
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _image_value(image: Any) -> dict[str, Any]:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return {
+        "png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "mode": image.mode,
+        "size": list(image.size),
+    }
+
+
+def for_parquet(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with its nested columns as JSON text, ready for a Parquet column."""
+    return {
+        key: _json_text(value) if key in NESTED_COLUMNS else value for key, value in row.items()
+    }
+
+
+def from_parquet(row: dict[str, Any]) -> dict[str, Any]:
+    """Undo ``for_parquet``: the nested columns as values again (for JSONL)."""
+    return {
+        key: json.loads(value) if key in NESTED_COLUMNS and isinstance(value, str) else value
+        for key, value in row.items()
+    }
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
 # -- writers -----------------------------------------------------------------------------
 
 
 class RowWriter:
-    """Writes rows (dicts) to one file; ``close()`` finishes it. Not atomic by itself."""
+    """Writes rows (dicts) to one file; ``close()`` finishes it. Not atomic by itself.
+
+    Nested columns (``NESTED_COLUMNS``) are written nested in JSONL and as JSON text in
+    Parquet.
+    """
 
     def __init__(self, path: str | Path, fmt: str) -> None:
         self.path = Path(path)
@@ -356,7 +445,7 @@ class RowWriter:
         self._parquet.write_table(table)
 
     def _write_parquet(self, rows: list[dict[str, Any]]) -> None:
-        table = _rows_to_table(rows)
+        table = _rows_to_table([for_parquet(row) for row in rows])
         if self._parquet is not None and table.schema != self._parquet.schema:
             table = table.cast(self._parquet.schema)
         self.write_table(table)

@@ -29,7 +29,10 @@ from tether.inference.io import (
     Record,
     RowWriter,
     count_records,
+    default_errors_path,
+    from_parquet,
     guess_format,
+    prediction_columns,
     read_records,
 )
 from tether.inference.lock import output_lock
@@ -74,7 +77,7 @@ class RunConfig:
                 "Pass e.g. chunk_size=2048.",
                 field="chunk_size",
             )
-        errors = self.errors or f"{self.output}.errors.jsonl"
+        errors = self.errors or default_errors_path(self.output)
         refuse_clashes(self.input, self.output, errors, output_format)
         return RunConfig(
             **{
@@ -237,21 +240,9 @@ def _rows(
         row: dict[str, Any] = {"id": record.id, "line": record.line}
         if config.keep_input:
             row["input"] = record.value
-        row.update(_inference_columns(config.task, outcome.inference))
+        row.update(prediction_columns(config.task, outcome.inference))
         rows.append(row)
     return rows, errors
-
-
-def _inference_columns(task: str, inference: Any) -> dict[str, Any]:
-    if task == "embed":
-        return {"embedding": inference}
-    if task == "classify":
-        return {
-            "label": inference["label"],
-            "score": inference["score"],
-            "scores": inference["scores"],
-        }
-    return {"result": json.dumps(inference, default=str, ensure_ascii=False)}
 
 
 def _error_row(record: Record, kind: str, reason: str) -> dict[str, Any]:
@@ -340,7 +331,7 @@ def _merge(parts: Path, config: RunConfig, summary: RunSummary) -> None:
                 table = _conform(table, writer._parquet.schema)
             writer.write_table(table)
         else:
-            rows = table.to_pylist()
+            rows = [from_parquet(row) for row in table.to_pylist()]
             writer.write(rows)
             if ids is not None:
                 ids.writelines(_json_line({"id": r["id"], "line": r["line"]}) for r in rows)

@@ -34,7 +34,7 @@ from tether.errors import (
 )
 from tether.models.inspection import ModelReport, inspect, read_json
 from tether.models.manifest import check_bundle_class, check_bundle_spec
-from tether.models.spec import ModelSpec, resolve_model_class, resolve_task
+from tether.models.spec import ModelSpec, resolve_model_class, resolve_task, task_model_class
 
 _MAX_KEYS_SHOWN = 12
 
@@ -123,7 +123,7 @@ def _load_checked(spec: ModelSpec, report: ModelReport, path: Path) -> LoadedMod
         model = _load_sentence_transformer(spec, path, device)
         return LoadedModel(spec, model, model.tokenizer, path, report, device)
 
-    model_cls = _model_class_for(spec)
+    model_cls = _model_class_for(spec, report.model_type)
     kwargs: dict[str, Any] = dict(spec.load_kwargs)
     kwargs.pop("local_files_only", None)
     kwargs.pop("cache_dir", None)
@@ -470,18 +470,17 @@ def _torch_dtype(dtype: str) -> Any:
     return "auto" if dtype == "auto" else getattr(torch, dtype)
 
 
-def _model_class_for(spec: ModelSpec) -> Any:
+def _model_class_for(spec: ModelSpec, model_type: str | None) -> Any:
     if spec.model_class:
         return resolve_model_class(spec.model_class)
-    _task, targeted = resolve_task(spec.task or "")
-    classes = targeted.get("pt") or ()
-    if not classes:
+    cls = task_model_class(spec.task or "", model_type)
+    if cls is None:
         raise SpecError(
             f"Task {spec.task!r} has no PyTorch model class in transformers.",
             "Pick another task, or set model_class.",
             field="task",
         )
-    return classes[0]
+    return cls
 
 
 def _build_pipeline(

@@ -185,12 +185,13 @@ def _predict_class(spec: ModelSpec, path: Path, manifest: Manifest) -> str | Non
         return spec.model_class or f"the class of task {spec.task!r}"
     name = spec.model_class
     if name is None:
-        from tether.models.spec import resolve_task
+        from tether.models.spec import task_model_class
 
-        classes = resolve_task(spec.task or "")[1].get("pt") or ()
-        if not classes:
+        config = read_json(path / "config.json") if (path / "config.json").is_file() else {}
+        cls = task_model_class(spec.task or "", config.get("model_type"))
+        if cls is None:
             return None
-        name = classes[0].__name__
+        name = cls.__name__
     if name == manifest.spec.get("model_class"):
         return manifest.class_name
     if not name.startswith("Auto"):

@@ -349,3 +349,23 @@ def resolve_task(task: str) -> tuple[str, dict[str, Any]]:
             + f"Supported tasks: {', '.join(sorted(SUPPORTED_TASKS))}.",
         ) from exc
     return normalized, targeted
+
+
+def task_model_class(task: str, model_type: str | None) -> Any:
+    """The PyTorch class ``task`` builds for a config of ``model_type``: the first of the
+    task's auto classes that knows the model type, as ``pipeline()`` picks it (SegFormer
+    is a semantic-segmentation model although image-segmentation's first class is
+    ``AutoModelForImageSegmentation``). None when the task has no PyTorch class."""
+    classes = resolve_task(task)[1].get("pt") or ()
+    if not classes:
+        return None
+    try:
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+        config_class = CONFIG_MAPPING[model_type] if model_type else None
+    except KeyError:
+        config_class = None
+    for cls in classes:
+        if config_class is not None and config_class in getattr(cls, "_model_mapping", {}):
+            return cls
+    return classes[0]

@@ -10,7 +10,13 @@ from typing import Any
 
 import click
 
-from tether.cli.options import build_spec, spec_options, split_task
+from tether.cli.options import (
+    build_spec,
+    pipeline_arg_option,
+    spec_options,
+    split_task,
+    task_call_options,
+)
 
 RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
 
@@ -53,8 +59,12 @@ def beam_group() -> None:
     help="JSONL file for failed records (default: OUTPUT's name + .errors.jsonl).",
 )
 @click.option(
-    "--top-k", type=click.IntRange(min=1), default=None, help="fill-mask: candidates per mask."
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="fill-mask/pipeline: candidates kept.",
 )
+@pipeline_arg_option
 @click.option(
     "--max-tokens", type=click.IntRange(min=1), default=None, help="Token budget per forward pass."
 )
@@ -96,6 +106,7 @@ def run_cmd(
     output_format: str | None,
     errors_path: str | None,
     top_k: int | None,
+    pipeline_args: tuple[str, ...],
     max_tokens: int | None,
     batch_records: int | None,
     max_rows: int | None,
@@ -115,7 +126,7 @@ def run_cmd(
     from tether.beam import HANDLERS
     from tether.beam.io import INPUT_FORMATS, OUTPUT_FORMATS
     from tether.beam.pipeline import JobConfig, run, unknown_pipeline_args
-    from tether.inference.io import guess_format
+    from tether.inference.io import default_errors_path, guess_format
 
     extra_args = list(ctx.args)
     unknown = unknown_pipeline_args(extra_args)
@@ -134,12 +145,11 @@ def run_cmd(
         handler_kwargs["max_batch_records"] = batch_records
     if max_rows:
         handler_kwargs["max_rows"] = max_rows
-    if tether_task == "fill-mask" and top_k:
-        handler_kwargs["top_k"] = top_k
-    elif tether_task == "pipeline" and top_k:
-        handler_kwargs["pipeline_kwargs"] = {"top_k": top_k}
-    elif top_k:
-        raise click.UsageError("--top-k applies to fill-mask and pipeline tasks only.")
+    call_options = task_call_options(tether_task, pipeline_args, top_k)
+    if tether_task == "pipeline" and call_options:
+        handler_kwargs["pipeline_kwargs"] = call_options
+    else:
+        handler_kwargs.update(call_options)  # fill-mask's top_k
     handler = HANDLERS[tether_task](spec, **handler_kwargs)
 
     job = JobConfig(
@@ -147,7 +157,7 @@ def run_cmd(
         input_format=input_format or guess_format(input_path, INPUT_FORMATS, "--input-format"),
         output=output,
         output_format=output_format or guess_format(output, OUTPUT_FORMATS, "--output-format"),
-        errors=errors_path or _default_errors_path(output),
+        errors=errors_path or default_errors_path(output),
         text_column=text_column,
         id_column=id_column,
         num_shards=num_shards,
@@ -175,13 +185,6 @@ def run_cmd(
             f"the counts do not add up: read {summary.records} != written {summary.written} + "
             f"errors {summary.errors}; the runner may not report committed metrics."
         )
-
-
-def _default_errors_path(output: str) -> str:
-    base = output
-    for suffix in (".parquet", ".jsonl", ".json"):
-        base = base.removesuffix(suffix)
-    return base + ".errors.jsonl"
 
 
 def _make_local_parents(*paths: str) -> None:

@@ -9,9 +9,10 @@ import click
 from tether.cli.options import (
     OWN_CLASS,
     build_spec,
-    parse_key_values,
+    pipeline_arg_option,
     spec_options,
     split_task,
+    task_call_options,
 )
 
 
@@ -53,7 +54,7 @@ def _run_options(func: Any) -> Any:
             "--errors",
             "errors_path",
             default=None,
-            help="Where bad records go (default: OUTPUT.errors.jsonl).",
+            help="Where bad records go (default: OUTPUT without its extension + .errors.jsonl).",
         ),
         click.option(
             "--chunk-size",
@@ -141,14 +142,7 @@ def register(group: click.Group) -> None:
 
     @group.command("run")
     @_run_options
-    @click.option(
-        "--pipeline-arg",
-        "pipeline_args",
-        multiple=True,
-        metavar="KEY=VALUE",
-        help="A pipeline() call argument for pipeline tasks (repeatable; JSON values parse, "
-        "e.g. max_new_tokens=20).",
-    )
+    @pipeline_arg_option
     @click.option(
         "--top-k",
         type=click.IntRange(min=1),
@@ -174,13 +168,7 @@ def register(group: click.Group) -> None:
         with --resume and writes the same output as an uninterrupted one.
         """
         task, values = split_task(spec_values.get("task"), spec_values)
-        task_options = parse_key_values(pipeline_args, "--pipeline-arg")
-        if task_options and task != "pipeline":
-            raise click.UsageError("--pipeline-arg applies to pipeline() tasks only.")
-        if top_k:
-            if task not in ("fill-mask", "pipeline"):
-                raise click.UsageError("--top-k applies to fill-mask and pipeline tasks only.")
-            task_options["top_k"] = top_k
+        task_options = task_call_options(task, pipeline_args, top_k)
         _run(task, values, source, input_path, output, task_options, **kw)
 
     @group.command("embed")

@@ -69,7 +69,9 @@ class PipelineTask(Task):
         return decoded
 
     def forward(self, batch: list[Encoded]) -> list[Any]:
-        inputs = [item.data for item in batch]
+        # Copies of dict inputs: some pipelines pop keys from them (speech recognition
+        # takes "raw" out), which would break the retry of a failed batch one by one.
+        inputs = [dict(item.data) if isinstance(item.data, dict) else item.data for item in batch]
         if self.inference_fn is not None:
             outputs = list(self.inference_fn(self.pipe, inputs, self.device, self.kwargs))
             if len(outputs) != len(inputs):
@@ -80,7 +82,8 @@ class PipelineTask(Task):
         if len(inputs) == 1:
             # Pipelines unwrap one-item lists, and some wrap a single input in a list: run
             # it twice so its output has the same shape as in any larger batch.
-            return list(self.pipe(inputs * 2, batch_size=2, **self.kwargs))[:1]
+            twice = [inputs[0], dict(inputs[0]) if isinstance(inputs[0], dict) else inputs[0]]
+            return list(self.pipe(twice, batch_size=2, **self.kwargs))[:1]
         outputs = list(self.pipe(inputs, batch_size=len(inputs), **self.kwargs))
         if len(outputs) != len(inputs):
             raise RuntimeError(f"pipeline returned {len(outputs)} results for {len(inputs)} inputs")
