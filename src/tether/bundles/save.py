@@ -91,7 +91,8 @@ SAVE_STAGES = (
 
 
 def load_bundle(path: str | Path, **overrides: Any) -> LoadedModel:
-    """Load a bundle exactly as it was saved (its manifest's spec), with every guard on.
+    """Load a bundle (a directory, or a hub repo id at ``revision=``) exactly as it was
+    saved (its manifest's spec), with every guard on; a repo id is pinned to its commit.
 
     ``overrides`` change spec fields, e.g. ``device="cuda"``; a different class fails.
     """

@@ -34,6 +34,7 @@ from tether.errors import (
 )
 from tether.models.inspection import ModelReport, inspect, read_json
 from tether.models.manifest import check_bundle_class, check_bundle_spec
+from tether.models.sources import pinned_commit
 from tether.models.spec import ModelSpec, resolve_model_class, resolve_task
 
 _MAX_KEYS_SHOWN = 12
@@ -82,12 +83,23 @@ class LoadedModel:
 
 
 def load(spec: ModelSpec) -> LoadedModel:
-    """Load ``spec`` through the real ``from_pretrained`` path, with every guard on."""
+    """Load ``spec`` through the real ``from_pretrained`` path, with every guard on.
+
+    A hub repo id (a tether bundle or any model) resolves through huggingface_hub; the
+    returned ``LoadedModel.spec`` has ``revision`` set to the commit that was loaded.
+    """
     report, path = _resolve(spec)
+    spec = _pinned(spec, path)
     bundle = check_bundle_spec(spec, path)  # a tether bundle's manifest, else None
     loaded = _load_checked(spec, report, path)
     check_bundle_class(bundle, loaded)
     return loaded
+
+
+def _pinned(spec: ModelSpec, path: Path) -> ModelSpec:
+    """``spec`` with ``revision`` set to the commit its hub source resolved to."""
+    commit = pinned_commit(spec.source, path)
+    return spec if commit is None or commit == spec.revision else spec.replace(revision=commit)
 
 
 def load_checkpoint(spec: ModelSpec) -> LoadedModel:
@@ -98,7 +110,7 @@ def load_checkpoint(spec: ModelSpec) -> LoadedModel:
     full, to report how its outputs changed. Both check the built class themselves.
     """
     report, path = _resolve(spec)
-    return _load_checked(spec, report, path)
+    return _load_checked(_pinned(spec, path), report, path)
 
 
 def _resolve(spec: ModelSpec) -> tuple[ModelReport, Path]:

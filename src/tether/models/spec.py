@@ -206,19 +206,7 @@ class ModelSpec:
     def token(self) -> str | None:
         """The hub token for this load, read now from ``token_env`` (None: let
         huggingface_hub find HF_TOKEN or the login store itself)."""
-        import os
-
-        if self.token_env is None:
-            return None
-        value = os.environ.get(self.token_env)
-        if not value:
-            raise SpecError(
-                f"token_env={self.token_env!r} names an environment variable that is not set "
-                "on this machine.",
-                f"Set {self.token_env} where the model is loaded (for Beam: on the workers).",
-                field="token_env",
-            )
-        return value
+        return None if self.token_env is None else read_token_env(self.token_env)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
@@ -272,6 +260,20 @@ class ModelSpec:
                 "Save the spec as UTF-8 JSON (ModelSpec.save writes one).",
             ) from exc
         return cls.from_json(text)
+
+
+def read_token_env(name: str) -> str:
+    """The value of the environment variable ``token_env`` names, read now, never kept."""
+    import os
+
+    value = os.environ.get(name)
+    if not value:
+        raise SpecError(
+            f"token_env={name!r} names an environment variable that is not set on this machine.",
+            f"Set {name} where the model is loaded (for Beam: on the workers).",
+            field="token_env",
+        )
+    return value
 
 
 def _check_no_secrets(kwargs: dict[str, Any], name: str) -> None:
