@@ -63,6 +63,16 @@ SECTIONS: tuple[Section, ...] = (
         "Environment",
         ("environment", "library versions", "framework versions", "software", "compute infra"),
     ),
+    Section(
+        "examples",
+        "Examples and demos",
+        ("example", "demo", "quickstart", "quick start", "tutorial", "notebook"),
+    ),
+    Section(
+        "acknowledgments",
+        "Acknowledgments",
+        ("acknowledg", "thanks", "credits", "funding"),
+    ),
     Section("contact", "Contact", ("contact", "maintainer", "authors")),
 )
 
@@ -111,6 +121,10 @@ class CardInfo:
     eval_results: list[dict[str, Any]] = field(default_factory=list)
     evaluation: str | None = None
     bias_risks_limitations: str | None = None
+    #: Worked examples of use, links to demos or notebooks.
+    examples: str | None = None
+    #: Who and what the model owes: base model authors, data, compute, funding.
+    acknowledgments: str | None = None
     contact: str | None = None
 
     @classmethod
@@ -262,6 +276,10 @@ def _body(bundle_dir: Path, manifest: Manifest, info: CardInfo, data: Any, name:
         "Bias, risks and limitations": info.bias_risks_limitations
         or _todo("known biases, failure modes and risks, and how to mitigate them."),
         "Environment": _environment(manifest),
+        "Examples and demos": info.examples
+        or _todo("a worked example on real inputs, and links to demos or notebooks."),
+        "Acknowledgments": info.acknowledgments
+        or _todo("the base model's authors, data sources, compute and funding to credit."),
         "Contact": info.contact or _todo("who to contact about this model (name, email, team)."),
     }
     for title, text in sections.items():
