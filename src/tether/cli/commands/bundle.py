@@ -97,7 +97,8 @@ def register(group: click.Group) -> None:
         click.echo(
             f"saved {manifest.class_name} bundle to {out}: {len(manifest.files)} files, "
             f"{size / 1e6:.1f} MB; fingerprint: {', '.join(fp['outputs'])} on {fp['texts']} "
-            f"probe texts (atol {fp['atol']:g}, min cosine {fp['min_cosine']}); "
+            f"{'probe texts' if 'attention_mask' in fp['outputs'] else 'probe inputs'} "
+            f"(atol {fp['atol']:g}, min cosine {fp['min_cosine']}); "
             "reload reproduced the model in memory"
         )
 
