@@ -16,7 +16,7 @@ import sys
 import textwrap
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -39,7 +39,7 @@ def base_env() -> dict[str, str]:
 class HubServer:
     data: Path
     port: int
-    token: str
+    token: str = field(repr=False)  # a pytest failure report prints the repr
     process: subprocess.Popen[str] | None = None
     extra_args: tuple[str, ...] = ()
     extra_env: dict[str, str] | None = None

@@ -241,3 +241,17 @@ def test_pull_of_a_missing_repo_or_revision(hub: HubServer) -> None:
     assert out.returncode == 2 and "the repo does not exist" in out.stderr
     out = hub.tether("pull", "tether/pp-bert@no-such-branch", check=False)
     assert out.returncode == 2 and "no such revision" in out.stderr
+
+
+@pytest.mark.slow
+def test_a_custom_code_bundle_travels_with_its_code_and_is_never_trusted_by_itself(
+    hub: HubServer, tiny, tmp_path
+) -> None:
+    spec = ModelSpec(str(tiny["custom"]), model_class="AutoModel", trust_remote_code=True)
+    bundle = save(spec, tmp_path / "custom")
+    result = json.loads(hub.tether("push", str(bundle), "tether/pp-custom", "--json").stdout)
+    assert "modeling_tiny_custom.py" in result["checked_by_download"]
+    refused = hub.tether("pull", "tether/pp-custom", check=False)
+    assert refused.returncode == 2 and "trust_remote_code" in refused.stderr
+    pulled = hub.tether("pull", "tether/pp-custom", "--trust-remote-code").stdout
+    assert "OK: bundle tether/pp-custom@" in pulled

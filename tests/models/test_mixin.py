@@ -100,3 +100,33 @@ def test_changed_weights_of_a_mixin_bundle_fail_verify(net, tmp_path):
     assert not report.ok
     assert report.changed == ["model.safetensors"]
     assert report.comparison is not None and not report.comparison.ok
+
+
+def test_probes_of_your_own_are_stored_and_fed_again_on_verify(net, tmp_path):
+    import torch
+
+    from tether import BundleError
+    from tether.bundles.fingerprint import load_fingerprint
+
+    mine = torch.linspace(-1, 1, 5 * 6).reshape(5, 6)
+    bundle = save(ModelSpec(str(net), model_class=CLASS), tmp_path / "b", probes=mine)
+    stored = load_fingerprint(bundle / "fingerprint.tensors")
+    assert torch.equal(stored.inputs, mine) and stored.texts[0] == "<given probe 0>"
+    assert list(stored.outputs["output"].shape) == [5, 3]
+    report = verify(bundle)
+    assert report.ok and report.comparison.max_abs_diff == 0.0, report.format()
+    with pytest.raises(BundleError, match=r"non-empty torch\.Tensor"):
+        save(ModelSpec(str(net), model_class=CLASS), tmp_path / "c", probes=[[1.0] * 6])
+
+
+def test_probes_of_your_own_are_refused_for_a_text_model(tiny, tmp_path):
+    import torch
+
+    from tether import BundleError
+
+    with pytest.raises(BundleError, match="probes= was given"):
+        save(
+            ModelSpec(str(tiny["bert"]), model_class="AutoModel"),
+            tmp_path / "b",
+            probes=torch.zeros(2, 3),
+        )

@@ -48,6 +48,11 @@ def default_probes(loaded: Any) -> tuple[str, ...]:
     return PROBE_IMAGES
 
 
+def given_probe_names(count: int) -> tuple[str, ...]:
+    """Names of probe tensors the user gave (stored in the fingerprint itself)."""
+    return tuple(f"<given probe {i}>" for i in range(count))
+
+
 def probe_tensors(model: Any, count: int) -> Any:
     """Deterministic inputs for a tensor model, shaped by its first layer with weights
     (whose sizes the model's config set): ids for an Embedding, (N, in_features) for a
@@ -111,7 +116,9 @@ def probe_audio(count: int, sampling_rate: int) -> list[Any]:
     return clips
 
 
-def probe_outputs(loaded: Any, texts: Sequence[str] | None = None) -> dict[str, Any]:
+def probe_outputs(
+    loaded: Any, texts: Sequence[str] | None = None, inputs: Any = None
+) -> dict[str, Any]:
     """Run ``loaded`` (a tether LoadedModel) on probes; return float32 CPU tensors.
 
     ``texts`` are probe texts, or the names in PROBE_IMAGES / PROBE_AUDIO for models
@@ -122,9 +129,12 @@ def probe_outputs(loaded: Any, texts: Sequence[str] | None = None) -> dict[str, 
     """
     import torch
 
+    if inputs is not None:
+        return _tensor_outputs(loaded, inputs)
     texts = list(texts or default_probes(loaded))
     if set(texts) <= set(PROBE_TENSORS):
-        return _tensor_outputs(loaded, texts)
+        generated = probe_tensors(loaded.model, len(PROBE_TENSORS))
+        return _tensor_outputs(loaded, generated[[PROBE_TENSORS.index(n) for n in texts]])
     if set(texts) <= set(PROBE_IMAGES) | set(PROBE_AUDIO):
         return _media_outputs(loaded, texts)
     model = loaded.model
@@ -177,15 +187,13 @@ def _media_outputs(loaded: Any, names: list[str]) -> dict[str, Any]:
     }
 
 
-def _tensor_outputs(loaded: Any, names: list[str]) -> dict[str, Any]:
-    """Outputs of a tensor model on the named probes: ``output`` for a tensor,
+def _tensor_outputs(loaded: Any, batch: Any) -> dict[str, Any]:
+    """Outputs of a tensor model on a batch of probes: ``output`` for a tensor,
     ``output_0``... for a tuple, the tensor fields of a dict or ModelOutput."""
     import torch
 
-    inputs = probe_tensors(loaded.model, len(PROBE_TENSORS))
-    batch = inputs[[PROBE_TENSORS.index(n) for n in names]].to(loaded.device)
     with torch.inference_mode():
-        raw = loaded.model(batch)
+        raw = loaded.model(batch.to(loaded.device))
     if isinstance(raw, torch.Tensor):
         items: dict[str, Any] = {"output": raw}
     elif isinstance(raw, tuple | list):
