@@ -255,3 +255,14 @@ def test_a_custom_code_bundle_travels_with_its_code_and_is_never_trusted_by_itse
     assert refused.returncode == 2 and "trust_remote_code" in refused.stderr
     pulled = hub.tether("pull", "tether/pp-custom", "--trust-remote-code").stdout
     assert "OK: bundle tether/pp-custom@" in pulled
+
+
+def test_an_unreachable_hub_is_a_clear_error(hub: HubServer, bundle: Path) -> None:
+    from hub_server import free_port
+
+    dead = {"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
+    for args in (("pull", "tether/pp-bert"), ("push", str(bundle), "tether/pp-dead")):
+        out = hub.tether(*args, env=dead, check=False)
+        assert out.returncode == 2
+        assert "Could not reach the hub at http://127.0.0.1:" in out.stderr
+        assert "Check HF_ENDPOINT" in out.stderr

@@ -116,7 +116,8 @@ def _error_code(exc: Exception) -> str | None:
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    """httpx's transport errors (refused, reset, timed out), whatever module raised them."""
-    import httpx
-
-    return isinstance(exc, httpx.TransportError | ConnectionError)
+    """A transport error (refused, reset, timed out) of whichever HTTP library the
+    client uses (httpx, or the httpx2 that huggingface_hub 2.x ships with), by class
+    name so that tether does not import either."""
+    names = {klass.__name__ for klass in type(exc).__mro__}
+    return isinstance(exc, ConnectionError) or "TransportError" in names
