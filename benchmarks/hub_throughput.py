@@ -1,12 +1,14 @@
 """Benchmark: upload and download MB/s of one file through `tether hub serve`, against a plain
-local file copy of the same file measured in the same run.
+local file copy (with fsync) of a file of the same size measured in the same run.
 
 Starts the server on a free loopback port with a fresh data directory, then runs the
 unmodified huggingface_hub client in subprocesses (HF_ENDPOINT is read at import):
 upload with Xet (the client's default), upload with HF_HUB_DISABLE_XET=1 (LFS multipart),
 and hf_hub_download into an empty cache. Each subprocess times only the call itself.
+The four measurements are interleaved in rounds and the best of each is reported, with
+its ratio to the local copy, and the machine's load average before and after.
 
-    python benchmarks/hub_throughput.py --mb 200
+    python benchmarks/hub_throughput.py --mb 200 --rounds 3
 """
 
 from __future__ import annotations
@@ -79,25 +81,51 @@ def client(code: str, env: dict[str, str]) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def random_file(path: Path, mb: int) -> Path:
+    """``mb`` MiB of fresh random bytes: every upload is new to the server and to the
+    client's own Xet dedup cache, so no round is helped by an earlier one."""
+    with path.open("wb") as out:
+        for _ in range(mb):
+            out.write(os.urandom(1024 * 1024))
+    return path
+
+
+def local_copy(src: Path, dst: Path) -> float:
+    """The reference: copy the file on the same disk and fsync it."""
+    t0 = time.perf_counter()
+    shutil.copyfile(src, dst)
+    with dst.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    return time.perf_counter() - t0
+
+
+UPLOAD = """
+    import time
+    from huggingface_hub import HfApi
+    api = HfApi()
+    api.create_repo("{repo}")
+    t0 = time.perf_counter()
+    api.upload_file(path_or_fileobj="{src}", path_in_repo="w.safetensors", repo_id="tether/{repo}")
+    print(time.perf_counter() - t0)
+"""
+DOWNLOAD = """
+    import time
+    from huggingface_hub import hf_hub_download
+    t0 = time.perf_counter()
+    hf_hub_download("tether/{repo}", "w.safetensors", cache_dir="{cache}")
+    print(time.perf_counter() - t0)
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=int, default=200, help="File size in MB (default 200).")
+    parser.add_argument("--mb", type=int, default=200, help="File size in MiB (default 200).")
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds (best of N).")
     args = parser.parse_args()
+    load_before = os.getloadavg()
+    timings: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        # Two different files: the server deduplicates by sha256, so the LFS upload must not
-        # send what the Xet upload already stored.
-        src, src2 = tmp / "weights.safetensors", tmp / "weights2.safetensors"
-        for path in (src, src2):
-            with path.open("wb") as out:
-                for _ in range(args.mb):
-                    out.write(os.urandom(1024 * 1024))
-        t0 = time.perf_counter()
-        shutil.copyfile(src, tmp / "copy.safetensors")
-        with (tmp / "copy.safetensors").open("rb+") as handle:
-            os.fsync(handle.fileno())
-        copy_s = time.perf_counter() - t0
-
         port = free_port()
         proc, token = start(tmp / "data", port)
         env = clean_env()
@@ -110,38 +138,47 @@ def main() -> None:
             }
         )
         try:
-            results = {"local copy": copy_s}
-            upload = """
-                import sys, time
-                from huggingface_hub import HfApi
-                api = HfApi()
-                api.create_repo("{repo}")
-                t0 = time.perf_counter()
-                api.upload_file(path_or_fileobj="{src}", path_in_repo="w.safetensors",
-                                repo_id="tether/{repo}")
-                print(time.perf_counter() - t0)
-            """
-            results["upload (Xet, default)"] = client(upload.format(repo="xet", src=src), env)
-            results["upload (LFS, HF_HUB_DISABLE_XET=1)"] = client(
-                upload.format(repo="lfs", src=src2), dict(env, HF_HUB_DISABLE_XET="1")
-            )
-            results["download (hf_hub_download)"] = client(
-                f"""
-                import time
-                from huggingface_hub import hf_hub_download
-                t0 = time.perf_counter()
-                hf_hub_download("tether/xet", "w.safetensors", cache_dir="{tmp / "dl"}")
-                print(time.perf_counter() - t0)
-            """,
-                env,
-            )
+            for index in range(args.rounds):
+                # One round measures each in turn, so machine load hits all alike.
+                src = random_file(tmp / "src.safetensors", args.mb)
+                timings.setdefault("local copy (reference)", []).append(
+                    local_copy(src, tmp / "copy.safetensors")
+                )
+                (tmp / "copy.safetensors").unlink()
+                timings.setdefault("upload (Xet, default)", []).append(
+                    client(UPLOAD.format(repo=f"xet{index}", src=src), env)
+                )
+                src = random_file(tmp / "src.safetensors", args.mb)
+                timings.setdefault("upload (LFS, HF_HUB_DISABLE_XET=1)", []).append(
+                    client(
+                        UPLOAD.format(repo=f"lfs{index}", src=src),
+                        dict(env, HF_HUB_DISABLE_XET="1"),
+                    )
+                )
+                src.unlink()
+                cache = tmp / f"dl{index}"
+                timings.setdefault("download (hf_hub_download)", []).append(
+                    client(DOWNLOAD.format(repo=f"xet{index}", cache=cache), env)
+                )
+                shutil.rmtree(cache)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
-    print(f"{args.mb} MB file, one run (loopback, {os.cpu_count()} CPUs):")
-    for name, seconds in results.items():
-        print(f"  {name:36s} {seconds:7.2f} s  {args.mb / seconds:8.1f} MB/s")
-    print(json.dumps({k: round(args.mb / v, 1) for k, v in results.items()}))
+    reference = min(timings["local copy (reference)"])
+    print(
+        f"{args.mb} MiB file, best of {args.rounds} interleaved rounds (server and client on "
+        f"loopback, {os.cpu_count()} CPUs; load average before {load_before[0]:.2f}, "
+        f"after {os.getloadavg()[0]:.2f}):"
+    )
+    for name, seconds in timings.items():
+        best = min(seconds)
+        print(
+            f"  {name:36s} {best:7.2f} s  {args.mb / best:8.1f} MiB/s  "
+            f"{reference / best:6.3f}x local copy   (rounds: "
+            + ", ".join(f"{s:.2f}" for s in seconds)
+            + " s)"
+        )
+    print(json.dumps({k: round(args.mb / min(v), 1) for k, v in timings.items()}))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 import textwrap
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -39,7 +39,7 @@ def base_env() -> dict[str, str]:
 class HubServer:
     data: Path
     port: int
-    token: str
+    token: str = field(repr=False)  # a pytest failure report prints the repr
     process: subprocess.Popen[str] | None = None
     extra_args: tuple[str, ...] = ()
     extra_env: dict[str, str] | None = None
@@ -114,6 +114,32 @@ class HubServer:
         timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``code`` with the unmodified huggingface_hub client pointed at this server."""
+        return self._run(
+            ["-c", textwrap.dedent(code)], token=token, env=env, check=check, timeout=timeout
+        )
+
+    def tether(
+        self,
+        *args: str,
+        token: str | None = "default",
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the `tether` command line as a user pointed at this server would."""
+        return self._run(
+            ["-m", "tether", *args], token=token, env=env, check=check, timeout=timeout
+        )
+
+    def _run(
+        self,
+        argv: list[str],
+        *,
+        token: str | None,
+        env: dict[str, str] | None,
+        check: bool,
+        timeout: float,
+    ) -> subprocess.CompletedProcess[str]:
         full_env = base_env()
         full_env.update(
             {
@@ -127,7 +153,7 @@ class HubServer:
             full_env["HF_TOKEN"] = self.token if token == "default" else token
         full_env.update(env or {})
         result = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(code)],
+            [sys.executable, *argv],
             env=full_env,
             capture_output=True,
             text=True,
@@ -135,7 +161,7 @@ class HubServer:
             cwd=self.data.parent,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"client failed:\n{result.stdout}\n{result.stderr[-4000:]}")
+            raise AssertionError(f"{argv[:3]} failed:\n{result.stdout}\n{result.stderr[-4000:]}")
         return result
 
 

@@ -16,6 +16,10 @@ from tether.errors import (
     CardError,
     DeviceUnavailableError,
     FingerprintError,
+    HubAuthError,
+    HubError,
+    HubIntegrityError,
+    HubNotFoundError,
     IncompleteBundleError,
     InputError,
     LoadGuardError,
@@ -53,6 +57,10 @@ _LAZY = {
     "load": "tether.models.loading",
     "bundle_spec": "tether.models.manifest",
     "ModelSpec": "tether.models.spec",
+    "PullResult": "tether.hub.pull",
+    "pull": "tether.hub.pull",
+    "PushResult": "tether.hub.push",
+    "push": "tether.hub.push",
     "ParityReport": "tether.parity.compare",
     "compare": "tether.parity.compare",
     "ParityTolerance": "tether.tolerances",
@@ -63,6 +71,8 @@ if TYPE_CHECKING:
     from tether.bundles.card import CardCheck, CardInfo, TrainingData, check_card
     from tether.bundles.save import load_bundle, save
     from tether.bundles.verify import VerificationReport, verify
+    from tether.hub.pull import PullResult, pull
+    from tether.hub.push import PushResult, push
     from tether.models.inspection import ModelReport, inspect
     from tether.models.loading import LoadedModel, load
     from tether.models.manifest import bundle_spec
@@ -92,6 +102,10 @@ __all__ = [
     "CardInfo",
     "DeviceUnavailableError",
     "FingerprintError",
+    "HubAuthError",
+    "HubError",
+    "HubIntegrityError",
+    "HubNotFoundError",
     "IncompleteBundleError",
     "InputError",
     "LoadGuardError",
@@ -105,6 +119,8 @@ __all__ = [
     "ParityMismatchError",
     "ParityReport",
     "ParityTolerance",
+    "PullResult",
+    "PushResult",
     "SourceNotFoundError",
     "SpecError",
     "TaskError",
@@ -124,6 +140,8 @@ __all__ = [
     "inspect",
     "load",
     "load_bundle",
+    "pull",
+    "push",
     "save",
     "verify",
 ]

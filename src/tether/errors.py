@@ -26,7 +26,7 @@ adds the matching flags) and its facts as attributes (``exc.source``, ``exc.path
     ├── CardError                                a model card cannot be read or written
     ├── ParityError                              a comparison cannot be set up
     │   └── ParityMismatchError                  outputs differ beyond the tolerance
-    └── HubError                                 the hub server refused a request
+    └── HubError                                 a hub (server or client side) refused a request
         └── HubAuthError, HubNotFoundError, HubConflictError, HubIntegrityError
 
 The CLI prints the message and the hint, never a traceback (unless ``--debug``).
@@ -261,15 +261,18 @@ class CardError(TetherError):
 
 
 class HubError(TetherError):
-    """The self-hosted hub server refused a request or cannot start.
+    """A hub refused a request: the self-hosted server (``tether hub serve``) raising it
+    to answer a client, or any hub answering ``tether push`` / ``pull`` (tether.hub).
 
-    ``status`` is the HTTP status the server answers with and ``error_code`` the value of the
-    ``X-Error-Code`` header the huggingface_hub client maps to its own exception classes.
+    ``status`` is the HTTP status and ``error_code`` the value of the ``X-Error-Code``
+    header the huggingface_hub client maps to its own exception classes; ``repo_id`` the
+    repo concerned, when there is one.
     """
 
     default_hint = "See docs/hub.md for the routes and what each one expects."
     status: int = 400
     error_code: str | None = None
+    repo_id: str | None = None
 
 
 class HubAuthError(HubError):
@@ -292,6 +295,7 @@ class HubConflictError(HubError):
 
 
 class HubIntegrityError(HubError):
-    """Uploaded bytes do not match the hash they were announced with."""
+    """Bytes do not match the hash they were announced with: an upload to the server, or
+    what a hub holds after ``tether push`` against the bundle's manifest."""
 
     status = 422

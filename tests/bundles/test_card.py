@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -30,6 +31,8 @@ FULL_INFO = CardInfo(
         }
     ],
     bias_risks_limitations="Sarcasm is often misread.",
+    examples="`tether run cls reviews.jsonl --output labels.jsonl`; demo notebook: reviews.ipynb",
+    acknowledgments="Base model by the DistilBERT authors; IMDB data by Maas et al.",
     contact="ml-team@example.org",
 )
 
@@ -55,6 +58,7 @@ def test_minilm_readme_reports_its_missing_sections(minilm_dir):
         "Evaluation results",
         "Bias, risks and limitations",
         "Environment",
+        "Acknowledgments",
         "Contact",
     ):
         assert result.sections[title] == "missing"
@@ -68,7 +72,7 @@ def test_card_check_cli_exit_code_follows_the_threshold(minilm_dir):
     failed = _cli("card", "check", minilm_dir / "README.md")
     assert failed.exit_code == 1
     assert "FAILED" in failed.output and "Bias, risks and limitations" in failed.output
-    assert _cli("card", "check", minilm_dir, "--min-score", "0.5").exit_code == 0
+    assert _cli("card", "check", minilm_dir, "--min-score", "0.4").exit_code == 0
     data = json.loads(_cli("card", "check", minilm_dir, "--json").output)
     assert data["ok"] is False and "metadata: model-index" in data["missing"]
 
@@ -101,7 +105,14 @@ def test_saved_card_without_info_marks_todos_and_names_trust_remote_code(tiny, t
     assert "transformers |" in text  # environment table
     result = check_card(bundle)
     assert not result.ok
-    for title in ("Intended use", "Out-of-scope use", "Bias, risks and limitations", "Contact"):
+    for title in (
+        "Intended use",
+        "Out-of-scope use",
+        "Bias, risks and limitations",
+        "Examples and demos",
+        "Acknowledgments",
+        "Contact",
+    ):
         assert result.sections[title] == "todo"
     assert result.sections["How to load"] == "present"
     assert result.sections["Environment"] == "present"
@@ -145,3 +156,31 @@ def test_check_card_without_a_readme_says_what_to_do(tmp_path):
     with pytest.raises(CardError) as info:
         check_card(tmp_path)
     assert "tether save" in info.value.hint
+
+
+def test_examples_demos_and_acknowledgments_are_on_the_checklist():
+    text = "## Contact\n\nme@example.org\n"
+    status = section_status(text)
+    assert status["Examples and demos"] == status["Acknowledgments"] == "missing"
+    text += "\n## Demo\n\nA Space: acme/demo\n\n## Acknowledgements\n\nThanks to the data team.\n"
+    status = section_status(text)
+    assert status["Examples and demos"] == status["Acknowledgments"] == "present"
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "bundles.md"
+
+
+def test_the_docs_example_card_scores_what_the_docs_claim(tiny, tmp_path):
+    """docs/bundles.md gives a card.yaml and says a card saved with every field scores 1.00."""
+    import re
+
+    text = DOCS.read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(.*?)```", text, re.S)
+    assert example is not None
+    (tmp_path / "card.yaml").write_text(example.group(1))
+    claimed = re.search(r"saved with every\s+field.{0,80}?scores (\d\.\d\d)", text, re.S)
+    assert claimed is not None
+    spec = ModelSpec(str(tiny["distilbert-cls"]), model_class="AutoModelForSequenceClassification")
+    bundle = save(spec, tmp_path / "b", card=CardInfo.from_file(tmp_path / "card.yaml"))
+    result = check_card(bundle)
+    assert f"{result.score:.2f}" == claimed.group(1), result.format()

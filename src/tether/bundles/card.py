@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.errors import CardError
 from tether.models.inspection import inspect, read_json, task_for_class
+from tether.models.spec import is_import_path
 
 if TYPE_CHECKING:
     from tether.models.manifest import Manifest
@@ -62,6 +63,16 @@ SECTIONS: tuple[Section, ...] = (
         "environment",
         "Environment",
         ("environment", "library versions", "framework versions", "software", "compute infra"),
+    ),
+    Section(
+        "examples",
+        "Examples and demos",
+        ("example", "demo", "quickstart", "quick start", "tutorial", "notebook"),
+    ),
+    Section(
+        "acknowledgments",
+        "Acknowledgments",
+        ("acknowledg", "thanks", "credits", "funding"),
     ),
     Section("contact", "Contact", ("contact", "maintainer", "authors")),
 )
@@ -111,6 +122,10 @@ class CardInfo:
     eval_results: list[dict[str, Any]] = field(default_factory=list)
     evaluation: str | None = None
     bias_risks_limitations: str | None = None
+    #: Worked examples of use, links to demos or notebooks.
+    examples: str | None = None
+    #: Who and what the model owes: base model authors, data, compute, funding.
+    acknowledgments: str | None = None
     contact: str | None = None
 
     @classmethod
@@ -186,9 +201,7 @@ def write_card(
         ) from exc
     data = ModelCardData(
         model_name=name,
-        library_name="sentence-transformers"
-        if spec.get("model_class") == "SentenceTransformer"
-        else "transformers",
+        library_name=_library_name(str(spec.get("model_class") or "")),
         pipeline_tag=_pipeline_tag(spec, manifest.class_name),
         base_model=info.base_model or inherited.get("base_model"),
         license=info.license or inherited.get("license"),
@@ -215,6 +228,14 @@ def _source_metadata(source_dir: Path | None) -> dict[str, Any]:
         return ModelCard.load(source_dir / "README.md").data.to_dict()
     except (ValueError, OSError):
         return {}
+
+
+def _library_name(model_class: str) -> str:
+    if model_class == "SentenceTransformer":
+        return "sentence-transformers"
+    if is_import_path(model_class):
+        return "pytorch"  # a PyTorchModelHubMixin model of the user's own code
+    return "transformers"
 
 
 def _pipeline_tag(spec: dict[str, Any], class_name: str) -> str:
@@ -262,6 +283,10 @@ def _body(bundle_dir: Path, manifest: Manifest, info: CardInfo, data: Any, name:
         "Bias, risks and limitations": info.bias_risks_limitations
         or _todo("known biases, failure modes and risks, and how to mitigate them."),
         "Environment": _environment(manifest),
+        "Examples and demos": info.examples
+        or _todo("a worked example on real inputs, and links to demos or notebooks."),
+        "Acknowledgments": info.acknowledgments
+        or _todo("the base model's authors, data sources, compute and funding to credit."),
         "Contact": info.contact or _todo("who to contact about this model (name, email, team)."),
     }
     for title, text in sections.items():
@@ -337,6 +362,9 @@ def _preprocessing(info: CardInfo, manifest: Manifest, report: Any) -> str:
         f"Inputs are tokenized by the bundled tokenizer ({', '.join(report.tokenizer_files)})"
         + (f", truncated to {spec['max_length']} tokens" if spec.get("max_length") else "")
         + "."
+        if report.tokenizer_files
+        else "Inputs are tensors (the model has no tokenizer or processor); its fingerprint "
+        "probes are seeded random tensors shaped for its first layer."
     ]
     st = report.sentence_transformers
     if st:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether.bundles.probes import default_probes, probe_outputs
+from tether.bundles.probes import default_probes, given_probe_names, probe_outputs
 from tether.errors import FingerprintError
 from tether.tolerances import Tolerance
 
@@ -24,6 +24,7 @@ FINGERPRINT_FORMAT = "tether-fingerprint/1"
 #: so that a 50k-token LM head does not make the fingerprint larger than the model.
 MAX_COLUMNS = 2048
 _COLUMNS_SUFFIX = ".__columns__"
+_INPUTS_KEY = "__probe_inputs__"
 _COLUMN_SEED = 20260124
 
 
@@ -34,6 +35,9 @@ class Fingerprint:
     texts: tuple[str, ...]
     outputs: dict[str, Any]
     columns: dict[str, Any] = field(default_factory=dict)  # name -> sampled column indices
+    #: Probe inputs the user gave (a tensor model's batch), stored with the outputs so
+    #: that verify feeds the model the very same tensors; None for generated probes.
+    inputs: Any = None
 
     def shapes(self) -> dict[str, list[int]]:
         return {name: list(t.shape) for name, t in self.outputs.items()}
@@ -85,16 +89,24 @@ class FingerprintComparison:
         }
 
 
-def compute_fingerprint(loaded: Any, texts: Sequence[str] | None = None) -> Fingerprint:
-    """Run ``loaded`` (a LoadedModel) on the probe texts and keep a compact copy."""
+def compute_fingerprint(
+    loaded: Any, texts: Sequence[str] | None = None, inputs: Any = None
+) -> Fingerprint:
+    """Run ``loaded`` (a LoadedModel) on the probe texts and keep a compact copy.
+
+    ``inputs``: a batch of probe tensors of your own for a tensor model (one probe per
+    row), used instead of the generated ones and stored in the fingerprint.
+    """
+    if inputs is not None:
+        texts = given_probe_names(len(inputs))
     texts = tuple(texts or default_probes(loaded))
-    outputs = probe_outputs(loaded, texts)
+    outputs = probe_outputs(loaded, texts, inputs=inputs)
     columns: dict[str, Any] = {}
     for name, tensor in list(outputs.items()):
         if name != "attention_mask" and tensor.dim() >= 2 and tensor.shape[-1] > MAX_COLUMNS:
             columns[name] = sample_columns(tensor.shape[-1])
             outputs[name] = tensor.index_select(-1, columns[name]).contiguous()
-    return Fingerprint(texts, outputs, columns)
+    return Fingerprint(texts, outputs, columns, inputs)
 
 
 def sample_columns(width: int) -> Any:
@@ -113,6 +125,8 @@ def save_fingerprint(fingerprint: Fingerprint, path: str | Path) -> Path:
     tensors = dict(fingerprint.outputs)
     for name, index in fingerprint.columns.items():
         tensors[name + _COLUMNS_SUFFIX] = index
+    if fingerprint.inputs is not None:
+        tensors[_INPUTS_KEY] = fingerprint.inputs.detach().cpu().contiguous()
     metadata = {"format": FINGERPRINT_FORMAT, "texts": json.dumps(list(fingerprint.texts))}
     save_file(tensors, str(path), metadata=metadata)
     return path
@@ -142,22 +156,23 @@ def load_fingerprint(path: str | Path) -> Fingerprint:
             f"{str(path)!r} is not a tether fingerprint (format {metadata.get('format')!r}).",
             "Re-save the bundle with this version of tether.",
         )
+    inputs = tensors.pop(_INPUTS_KEY, None)
     columns = {
         key[: -len(_COLUMNS_SUFFIX)]: value
         for key, value in tensors.items()
         if key.endswith(_COLUMNS_SUFFIX)
     }
     outputs = {k: v for k, v in tensors.items() if not k.endswith(_COLUMNS_SUFFIX)}
-    return Fingerprint(tuple(json.loads(metadata["texts"])), outputs, columns)
+    return Fingerprint(tuple(json.loads(metadata["texts"])), outputs, columns, inputs)
 
 
 def recompute_like(loaded: Any, expected: Fingerprint) -> Fingerprint:
     """Recompute ``loaded``'s fingerprint on the same texts and column samples as ``expected``."""
-    outputs = probe_outputs(loaded, expected.texts)
+    outputs = probe_outputs(loaded, expected.texts, inputs=expected.inputs)
     for name, index in expected.columns.items():
         if name in outputs and outputs[name].shape[-1] > int(index.max()):
             outputs[name] = outputs[name].index_select(-1, index).contiguous()
-    return Fingerprint(expected.texts, outputs, dict(expected.columns))
+    return Fingerprint(expected.texts, outputs, dict(expected.columns), expected.inputs)
 
 
 def compare_fingerprints(

@@ -32,15 +32,59 @@ PROBE_TEXTS: tuple[str, ...] = (
 #: seed, so a fingerprint stores only these names.
 PROBE_IMAGES: tuple[str, ...] = tuple(f"<image probe {i}>" for i in range(4))
 PROBE_AUDIO: tuple[str, ...] = tuple(f"<audio probe {i}>" for i in range(3))
+#: Probes for models that take tensors (a PyTorchModelHubMixin ``nn.Module``, no
+#: tokenizer or processor): seeded random inputs shaped for the model's first layer.
+PROBE_TENSORS: tuple[str, ...] = tuple(f"<tensor probe {i}>" for i in range(8))
 
 
 def default_probes(loaded: Any) -> tuple[str, ...]:
-    """The probe names that suit ``loaded``: texts, images or audio clips."""
-    if loaded.tokenizer is not None or loaded.processor is None:
+    """The probe names that suit ``loaded``: texts, images, audio clips or tensors."""
+    if loaded.tokenizer is not None:
         return PROBE_TEXTS
+    if loaded.processor is None:
+        return PROBE_TENSORS
     if hasattr(loaded.processor, "sampling_rate"):
         return PROBE_AUDIO
     return PROBE_IMAGES
+
+
+def given_probe_names(count: int) -> tuple[str, ...]:
+    """Names of probe tensors the user gave (stored in the fingerprint itself)."""
+    return tuple(f"<given probe {i}>" for i in range(count))
+
+
+def probe_tensors(model: Any, count: int) -> Any:
+    """Deterministic inputs for a tensor model, shaped by its first layer with weights
+    (whose sizes the model's config set): ids for an Embedding, (N, in_features) for a
+    Linear, (N, C, ...) for a convolution. Same seed, same inputs, on any machine."""
+    import torch
+    from torch import nn
+
+    from tether.errors import FingerprintError
+
+    first = next(
+        (
+            m
+            for m in model.modules()
+            if not list(m.children()) and any(True for _ in m.parameters(recurse=False))
+        ),
+        None,
+    )
+    generator = torch.Generator().manual_seed(20261127)
+    dtype = next(model.parameters()).dtype if first is not None else torch.float32
+    if isinstance(first, nn.Embedding):
+        return torch.randint(0, first.num_embeddings, (count, 16), generator=generator)
+    if isinstance(first, nn.Linear):
+        return torch.randn(count, first.in_features, generator=generator).to(dtype)
+    if isinstance(first, nn.Conv1d | nn.Conv2d | nn.Conv3d):
+        spatial = {1: (32,), 2: (32, 32), 3: (8, 16, 16)}[first.weight.dim() - 2]
+        return torch.randn(count, first.in_channels, *spatial, generator=generator).to(dtype)
+    raise FingerprintError(
+        f"Cannot build tensor probes for {type(model).__name__}: its first layer is "
+        f"{type(first).__name__ if first is not None else 'absent'}, not an Embedding, "
+        "Linear or convolution whose sizes say what the input looks like.",
+        "Save a model whose first layer is one of those, or give it a tokenizer.",
+    )
 
 
 def probe_images(count: int) -> list[Any]:
@@ -72,7 +116,9 @@ def probe_audio(count: int, sampling_rate: int) -> list[Any]:
     return clips
 
 
-def probe_outputs(loaded: Any, texts: Sequence[str] | None = None) -> dict[str, Any]:
+def probe_outputs(
+    loaded: Any, texts: Sequence[str] | None = None, inputs: Any = None
+) -> dict[str, Any]:
     """Run ``loaded`` (a tether LoadedModel) on probes; return float32 CPU tensors.
 
     ``texts`` are probe texts, or the names in PROBE_IMAGES / PROBE_AUDIO for models
@@ -83,7 +129,12 @@ def probe_outputs(loaded: Any, texts: Sequence[str] | None = None) -> dict[str, 
     """
     import torch
 
+    if inputs is not None:
+        return _tensor_outputs(loaded, inputs)
     texts = list(texts or default_probes(loaded))
+    if set(texts) <= set(PROBE_TENSORS):
+        generated = probe_tensors(loaded.model, len(PROBE_TENSORS))
+        return _tensor_outputs(loaded, generated[[PROBE_TENSORS.index(n) for n in texts]])
     if set(texts) <= set(PROBE_IMAGES) | set(PROBE_AUDIO):
         return _media_outputs(loaded, texts)
     model = loaded.model
@@ -133,6 +184,26 @@ def _media_outputs(loaded: Any, names: list[str]) -> dict[str, Any]:
     items = raw.items() if hasattr(raw, "items") else []
     return {
         k: v.detach().float().cpu().contiguous() for k, v in items if isinstance(v, torch.Tensor)
+    }
+
+
+def _tensor_outputs(loaded: Any, batch: Any) -> dict[str, Any]:
+    """Outputs of a tensor model on a batch of probes: ``output`` for a tensor,
+    ``output_0``... for a tuple, the tensor fields of a dict or ModelOutput."""
+    import torch
+
+    with torch.inference_mode():
+        raw = loaded.model(batch.to(loaded.device))
+    if isinstance(raw, torch.Tensor):
+        items: dict[str, Any] = {"output": raw}
+    elif isinstance(raw, tuple | list):
+        items = {f"output_{i}": v for i, v in enumerate(raw)}
+    else:
+        items = dict(raw.items()) if hasattr(raw, "items") else {}
+    return {
+        k: v.detach().float().cpu().contiguous()
+        for k, v in items.items()
+        if isinstance(v, torch.Tensor)
     }
 
 

@@ -91,7 +91,8 @@ SAVE_STAGES = (
 
 
 def load_bundle(path: str | Path, **overrides: Any) -> LoadedModel:
-    """Load a bundle exactly as it was saved (its manifest's spec), with every guard on.
+    """Load a bundle (a directory, or a hub repo id at ``revision=``) exactly as it was
+    saved (its manifest's spec), with every guard on; a repo id is pinned to its commit.
 
     ``overrides`` change spec fields, e.g. ``device="cuda"``; a different class fails.
     """
@@ -108,14 +109,18 @@ def save(
     overwrite: bool = False,
     card: CardInfo | None = None,
     tolerance: Tolerance | None = None,
+    probes: Any = None,
 ) -> Path:
     """Save a model as a bundle that reloads identically, atomically.
 
     ``model`` is a ModelSpec (loaded through ``tether.load``) or a LoadedModel you have
     used or fine-tuned in memory. The saved bundle is reloaded before it is published,
-    and must reproduce the in-memory model's outputs within ``tolerance``.
+    and must reproduce the in-memory model's outputs within ``tolerance``. ``probes``
+    is a tensor model's own batch of probe inputs (a torch.Tensor, one probe per row;
+    default: seeded tensors shaped for its first layer), kept in the fingerprint.
     """
     loaded = model if isinstance(model, LoadedModel) else load(model)
+    _check_probes(loaded, probes)
     out = Path(out_dir).expanduser().absolute()
     tolerance = tolerance or Tolerance.for_dtype(loaded.spec.dtype)
     _check_target(out, overwrite)
@@ -130,7 +135,7 @@ def save(
         _reached("model-written")
         manifest = _draft_manifest(loaded, tolerance)
         atomic.write_json(tmp / MANIFEST_NAME, dict(manifest.to_dict(), complete=False))
-        fingerprint = _check_reproduces(loaded, tmp, manifest, tolerance)
+        fingerprint = _check_reproduces(loaded, tmp, manifest, tolerance, probes)
         save_fingerprint(fingerprint, tmp / FINGERPRINT_NAME)
         manifest.fingerprint.update(
             texts=len(fingerprint.texts),
@@ -308,8 +313,29 @@ def _is_builtin_class(cls: type) -> bool:
     return getattr(transformers, cls.__name__, None) is cls
 
 
+def _check_probes(loaded: LoadedModel, probes: Any) -> None:
+    """``probes`` are for tensor models: a non-empty torch.Tensor batch."""
+    if probes is None:
+        return
+    import torch
+
+    if loaded.tokenizer is not None or loaded.processor is not None:
+        raise BundleError(
+            f"probes= was given for {loaded.model_id!r}, which takes text or media through "
+            "its tokenizer or processor: its probes are tether's fixed ones.",
+            "Leave probes unset for this model; probes= is for tensor models "
+            "(PyTorchModelHubMixin nn.Modules).",
+        )
+    if not isinstance(probes, torch.Tensor) or probes.dim() < 1 or len(probes) == 0:
+        raise BundleError(
+            f"probes= must be a non-empty torch.Tensor batch (one probe per row), got "
+            f"{type(probes).__name__}.",
+            "Pass e.g. probes=torch.randn(8, in_features).",
+        )
+
+
 def _check_reproduces(
-    loaded: LoadedModel, tmp: Path, manifest: Manifest, tolerance: Tolerance
+    loaded: LoadedModel, tmp: Path, manifest: Manifest, tolerance: Tolerance, probes: Any = None
 ) -> Fingerprint:
     """Reload what was written and compare it with the model in memory.
 
@@ -317,7 +343,7 @@ def _check_reproduces(
     manifest's, since the manifest is not written yet); the class check runs here.
     Returns the reloaded model's fingerprint: the bundle records what it reloads as.
     """
-    in_memory = compute_fingerprint(loaded)
+    in_memory = compute_fingerprint(loaded, inputs=probes)
     reloaded = load_checkpoint(
         ModelSpec.from_dict(
             dict(manifest.spec, source=str(tmp), trust_remote_code=loaded.spec.trust_remote_code)

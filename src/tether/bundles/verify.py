@@ -26,7 +26,9 @@ from tether.models.manifest import (
     escapes,
     present_files,
     read_manifest,
+    resolve_bundle,
 )
+from tether.models.spec import read_token_env
 from tether.tolerances import Tolerance
 
 
@@ -44,6 +46,8 @@ class VerificationReport:
     load_error: str | None = None
     comparison: FingerprintComparison | None = None
     versions_changed: dict[str, list[str | None]] = field(default_factory=dict)
+    #: The hub commit checked, when the bundle was given as a repo id.
+    commit: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -91,9 +95,17 @@ class VerificationReport:
 
 
 def verify(
-    path: str | Path, *, tolerance: Tolerance | None = None, **overrides: Any
+    path: str | Path,
+    *,
+    revision: str | None = None,
+    tolerance: Tolerance | None = None,
+    **overrides: Any,
 ) -> VerificationReport:
     """Check a bundle: every file's sha256, then reload and recompute its fingerprint.
+
+    ``path`` is a bundle directory or the hub repo id of one (``org/name``, at
+    ``revision``: a branch, tag or commit; downloaded into the HF cache, or taken from
+    it offline); the report names the commit that was checked.
 
     ``overrides`` change spec fields for the reload (``device="cuda"``, or a class, which
     fails unless it builds the saved class; ``trust_remote_code=True`` for a bundle
@@ -105,9 +117,17 @@ def verify(
         UntrustedCustomCodeError: the bundle carries custom code and the caller did
             not pass ``trust_remote_code=True``.
     """
-    root = Path(path).expanduser().resolve()
+    token_env = overrides.get("token_env")
+    root, commit = resolve_bundle(
+        path,
+        revision,
+        token=read_token_env(str(token_env)) if token_env else None,
+        load_kwargs=overrides.get("load_kwargs"),
+    )
     manifest = read_manifest(root)
-    report = VerificationReport(str(root), manifest.class_name)
+    report = VerificationReport(
+        f"{path}@{commit}" if commit else str(root), manifest.class_name, commit=commit
+    )
     _compare_files(root, manifest, report)
     now = library_versions()
     report.versions_changed = {

@@ -106,9 +106,9 @@ def load_cmd(source: str | None, spec_values: dict[str, Any], as_json: bool) -> 
 
 
 def _register_feature_commands() -> None:
-    from tether.cli.commands import beam, bundle, compare, hub, run
+    from tether.cli.commands import beam, bundle, compare, hub, run, share
 
-    for module in (run, bundle, compare, beam, hub):
+    for module in (run, bundle, compare, beam, hub, share):
         module.register(cli)
 
 

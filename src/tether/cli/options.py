@@ -136,6 +136,18 @@ def _fault_message(exc: BaseException) -> str:
     return f"{exc.strerror or exc}: {exc.filename or 'a file'}"
 
 
+def split_revision(repo: str, revision: str | None) -> tuple[str, str | None]:
+    """``org/name@rev`` -> (``org/name``, ``rev``); ``--revision`` may not say otherwise."""
+    name, at, rev = repo.partition("@")
+    if not at:
+        return repo, revision
+    if not rev:
+        raise click.UsageError(f"{repo!r} ends with '@': give a revision after it.")
+    if revision and revision != rev:
+        raise click.UsageError(f"{repo!r} names revision {rev!r} but --revision says {revision!r}.")
+    return name, rev
+
+
 def spec_options(default_class: str | None = "AutoModel") -> Callable[[Callable[..., Any]], Any]:
     """Options that build a ModelSpec; shared by every command that loads a model."""
 

@@ -15,6 +15,7 @@ Guards (each raises a LoadGuardError subclass that says how to opt in):
 from __future__ import annotations
 
 import contextlib
+import io
 import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,14 @@ from tether.errors import (
 )
 from tether.models.inspection import ModelReport, inspect, read_json
 from tether.models.manifest import check_bundle_class, check_bundle_spec
-from tether.models.spec import ModelSpec, resolve_model_class, resolve_task, task_model_class
+from tether.models.sources import pinned_commit
+from tether.models.spec import (
+    ModelSpec,
+    is_import_path,
+    resolve_model_class,
+    resolve_task,
+    task_model_class,
+)
 
 _MAX_KEYS_SHOWN = 12
 
@@ -82,12 +90,23 @@ class LoadedModel:
 
 
 def load(spec: ModelSpec) -> LoadedModel:
-    """Load ``spec`` through the real ``from_pretrained`` path, with every guard on."""
+    """Load ``spec`` through the real ``from_pretrained`` path, with every guard on.
+
+    A hub repo id (a tether bundle or any model) resolves through huggingface_hub; the
+    returned ``LoadedModel.spec`` has ``revision`` set to the commit that was loaded.
+    """
     report, path = _resolve(spec)
+    spec = _pinned(spec, path)
     bundle = check_bundle_spec(spec, path)  # a tether bundle's manifest, else None
     loaded = _load_checked(spec, report, path)
     check_bundle_class(bundle, loaded)
     return loaded
+
+
+def _pinned(spec: ModelSpec, path: Path) -> ModelSpec:
+    """``spec`` with ``revision`` set to the commit its hub source resolved to."""
+    commit = pinned_commit(spec.source, path)
+    return spec if commit is None or commit == spec.revision else spec.replace(revision=commit)
 
 
 def load_checkpoint(spec: ModelSpec) -> LoadedModel:
@@ -98,7 +117,7 @@ def load_checkpoint(spec: ModelSpec) -> LoadedModel:
     full, to report how its outputs changed. Both check the built class themselves.
     """
     report, path = _resolve(spec)
-    return _load_checked(spec, report, path)
+    return _load_checked(_pinned(spec, path), report, path)
 
 
 def _resolve(spec: ModelSpec) -> tuple[ModelReport, Path]:
@@ -122,6 +141,8 @@ def _load_checked(spec: ModelSpec, report: ModelReport, path: Path) -> LoadedMod
     if spec.is_sentence_transformers:
         model = _load_sentence_transformer(spec, path, device)
         return LoadedModel(spec, model, model.tokenizer, path, report, device)
+    if is_import_path(spec.model_class):
+        return _load_mixin(spec, report, path, device)
 
     model_cls = _model_class_for(spec, report.model_type)
     kwargs: dict[str, Any] = dict(spec.load_kwargs)
@@ -468,6 +489,57 @@ def _torch_dtype(dtype: str) -> Any:
     import torch
 
     return "auto" if dtype == "auto" else getattr(torch, dtype)
+
+
+def _load_mixin(spec: ModelSpec, report: ModelReport, path: Path, device: Any) -> LoadedModel:
+    """A PyTorchModelHubMixin model named by import path: its own ``from_pretrained``
+    (config.json -> ``__init__`` arguments, then model.safetensors), with the weight guard.
+    """
+    from safetensors.torch import load_model
+
+    cls = resolve_model_class(spec.model_class or "")
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        raise ModelLoadError(
+            f"{spec.source!r} has no model.safetensors, which {cls.__name__}.from_pretrained "
+            "reads (PyTorchModelHubMixin.save_pretrained writes it).",
+            "Save the model with save_pretrained() (safetensors) and load that directory.",
+            source=spec.source,
+            model_class=cls.__name__,
+        )
+    kwargs = {
+        k: v for k, v in spec.load_kwargs.items() if k not in ("cache_dir", "local_files_only")
+    }
+    try:
+        # huggingface_hub print()s "Loading weights from local directory": keep it out of
+        # standard output, where it would break `--json` and JSONL output.
+        with contextlib.redirect_stdout(io.StringIO()):
+            model = cls.from_pretrained(str(path), **kwargs)
+        # The mixin loads with strict=False and drops the report of missing and unused
+        # keys; load again to get it, so that the weight guard sees what transformers'
+        # loading_info would show.
+        missing, unexpected = load_model(model, str(weights), strict=False)
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise ModelLoadError(
+            f"{cls.__name__}.from_pretrained could not load {spec.source!r}: "
+            f"{type(exc).__name__}: {exc}",
+            "Check that config.json holds the __init__ arguments of model_class and that the "
+            "weights were saved from the same class.",
+            source=spec.source,
+            model_class=cls.__name__,
+        ) from exc
+    info = {
+        "missing_keys": sorted(map(str, missing)),
+        "unexpected_keys": sorted(map(str, unexpected)),
+        "mismatched_keys": [],
+    }
+    check_loading_info(spec, model, info)
+    dtype = _torch_dtype(spec.dtype)
+    if dtype != "auto":
+        model.to(dtype)
+    model.to(device)
+    model.eval()
+    return LoadedModel(spec, model, None, path, report, device, info)
 
 
 def _model_class_for(spec: ModelSpec, model_type: str | None) -> Any:

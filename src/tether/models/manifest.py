@@ -9,13 +9,15 @@ changed bundle, or one loaded as another class than it was saved as.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import BundleClassMismatchError, BundleError, IncompleteBundleError, SpecError
 from tether.models.inspection import read_json, sha256_cached
-from tether.models.spec import ModelSpec
+from tether.models.sources import is_local_source, pinned_commit, resolve_source
+from tether.models.spec import ModelSpec, read_token_env
 from tether.tolerances import Tolerance
 
 if TYPE_CHECKING:
@@ -134,15 +136,27 @@ def read_manifest(path: str | Path) -> Manifest:
 USER_DECISIONS = {"trust_remote_code": False, "allow_pickle": False, "token_env": None}
 
 
-def bundle_spec(path: str | Path, **overrides: Any) -> ModelSpec:
-    """The ModelSpec stored in a bundle, with ``source`` set to the bundle directory.
+def bundle_spec(source: str | Path, **overrides: Any) -> ModelSpec:
+    """The ModelSpec stored in a bundle: a local directory, or a hub repo id.
 
+    For a directory, ``source`` becomes that directory. For a hub repo id (at
+    ``revision=``, default the main branch; downloaded, or taken from the HF cache
+    offline) ``source`` stays the repo id and ``revision`` becomes the commit that
+    was resolved, so the spec names exactly these files wherever it travels.
     ``trust_remote_code``, ``allow_pickle`` and ``token_env`` come only from
     ``overrides`` (the caller), never from the manifest.
     """
-    path = Path(path).expanduser().resolve()
-    manifest = read_manifest(path)
-    spec = ModelSpec.from_dict(dict(manifest.spec, source=str(path), **USER_DECISIONS))
+    overrides = dict(overrides)
+    revision = overrides.pop("revision", None)
+    root, commit = resolve_bundle(
+        source,
+        revision,
+        token=_override_token(overrides.get("token_env")),
+        load_kwargs=overrides.get("load_kwargs"),
+    )
+    manifest = read_manifest(root)
+    where = {"source": str(source), "revision": commit} if commit else {"source": str(root)}
+    spec = ModelSpec.from_dict(dict(manifest.spec, **where, **USER_DECISIONS))
     if not overrides:
         return spec
     try:
@@ -153,6 +167,45 @@ def bundle_spec(path: str | Path, **overrides: Any) -> ModelSpec:
             "Pass ModelSpec field names.",
             field=str(exc),
         ) from exc
+
+
+def resolve_bundle(
+    source: str | Path,
+    revision: str | None = None,
+    *,
+    token: str | None = None,
+    load_kwargs: dict[str, Any] | None = None,
+) -> tuple[Path, str | None]:
+    """The local directory of a bundle and, for a hub repo id, the commit it resolved to.
+
+    A path that does not exist is reported as not a bundle (as before hub ids were
+    accepted); anything shaped like ``org/name`` that is not a directory goes to the hub.
+    ``token`` is used for the download only and kept nowhere.
+    """
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.is_dir() or is_local_source(text) or not _looks_like_repo_id(text):
+        if revision:
+            resolve_source(text, revision)  # raises: a directory has no revisions
+        return path.resolve(), None
+    root = resolve_source(text, revision, load_kwargs or {}, token)
+    return root, pinned_commit(text, root)
+
+
+def _looks_like_repo_id(text: str) -> bool:
+    return bool(_REPO_ID.fullmatch(text))
+
+
+#: ``org/name`` as the hub spells repo ids (a bare ``name`` is taken for a directory).
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def _override_token(token_env: Any) -> str | None:
+    """The token ``token_env`` names (read now, never stored); None lets huggingface_hub
+    find HF_TOKEN or the `hf auth login` store."""
+    if not token_env:
+        return None
+    return read_token_env(str(token_env))
 
 
 # -- the guards load() runs on a bundle -------------------------------------------------
@@ -242,8 +295,18 @@ def _is_inside_path(relative: Any) -> bool:
 
 
 def escapes(root: Path, relative: str) -> bool:
-    """True when ``root/relative`` resolves outside ``root`` (a symlink pointing away)."""
-    return not (root / relative).resolve().is_relative_to(root.resolve())
+    """True when ``root/relative`` resolves outside the bundle (a symlink pointing away).
+
+    A bundle in the Hugging Face cache is a snapshot directory whose files are links
+    into the same repo's ``blobs/`` folder, which huggingface_hub wrote and names by
+    hash: those links stay inside the download and are the bundle's own files.
+    """
+    target = (root / relative).resolve()
+    root = root.resolve()
+    inside = [root]
+    if root.parent.name == "snapshots":
+        inside.append(root.parent.parent / "blobs")
+    return not any(target.is_relative_to(folder) for folder in inside)
 
 
 def present_files(root: Path) -> set[str]:

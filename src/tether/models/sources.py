@@ -6,11 +6,15 @@ huggingface_hub, so HF_HOME, HF_HUB_OFFLINE and HF_TOKEN behave as everywhere el
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from tether.constants import DEFAULT_MODEL_ALIAS
 from tether.errors import SourceNotFoundError, SpecError
+
+#: A full commit id, the name of a snapshot directory in the Hugging Face cache.
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def default_model_dir() -> Path:
@@ -87,3 +91,24 @@ def _snapshot(
             + f" locally or in the Hugging Face cache ({type(exc).__name__}: {exc}).",
             source=repo_id,
         ) from exc
+
+
+def is_local_source(source: str) -> bool:
+    """True when ``source`` names files on this machine (a directory or the shipped alias),
+    False for a hub repo id, whose files depend on a revision."""
+    return source == DEFAULT_MODEL_ALIAS or Path(source).expanduser().is_dir()
+
+
+def pinned_commit(source: str, path: Path) -> str | None:
+    """The commit a hub source resolved to, read from the HF-cache snapshot it landed in
+    (``.../snapshots/<commit>``); None for a local source or a directory outside the cache.
+
+    Specs returned by ``load()`` and ``bundle_spec()`` carry this commit as ``revision``,
+    so a spec names the exact files it loaded, not a branch that may move.
+    """
+    if is_local_source(source):
+        return None
+    path = Path(path)
+    if path.parent.name == "snapshots" and _COMMIT.fullmatch(path.name):
+        return path.name
+    return None

@@ -206,19 +206,7 @@ class ModelSpec:
     def token(self) -> str | None:
         """The hub token for this load, read now from ``token_env`` (None: let
         huggingface_hub find HF_TOKEN or the login store itself)."""
-        import os
-
-        if self.token_env is None:
-            return None
-        value = os.environ.get(self.token_env)
-        if not value:
-            raise SpecError(
-                f"token_env={self.token_env!r} names an environment variable that is not set "
-                "on this machine.",
-                f"Set {self.token_env} where the model is loaded (for Beam: on the workers).",
-                field="token_env",
-            )
-        return value
+        return None if self.token_env is None else read_token_env(self.token_env)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
@@ -274,6 +262,20 @@ class ModelSpec:
         return cls.from_json(text)
 
 
+def read_token_env(name: str) -> str:
+    """The value of the environment variable ``token_env`` names, read now, never kept."""
+    import os
+
+    value = os.environ.get(name)
+    if not value:
+        raise SpecError(
+            f"token_env={name!r} names an environment variable that is not set on this machine.",
+            f"Set {name} where the model is loaded (for Beam: on the workers).",
+            field="token_env",
+        )
+    return value
+
+
 def _check_no_secrets(kwargs: dict[str, Any], name: str) -> None:
     """Refuse a credential in ``kwargs``: by its key, or by its value's shape, at any depth."""
 
@@ -308,8 +310,17 @@ def _check_no_secrets(kwargs: dict[str, Any], name: str) -> None:
         )
 
 
+def is_import_path(name: str | None) -> bool:
+    """True for ``"package.module:ClassName"``: a class of the user's own code (a
+    ``PyTorchModelHubMixin`` model), not one of transformers."""
+    return bool(name) and ":" in str(name)
+
+
 def resolve_model_class(name: str) -> Any:
-    """Return the transformers (or sentence-transformers) class called ``name``."""
+    """Return the transformers (or sentence-transformers) class called ``name``, or
+    for ``"package.module:ClassName"`` that class (a PyTorchModelHubMixin model)."""
+    if is_import_path(name):
+        return _import_mixin_class(name)
     if name in SENTENCE_TRANSFORMERS_CLASSES:
         from tether.errors import require_extra
 
@@ -369,3 +380,51 @@ def task_model_class(task: str, model_type: str | None) -> Any:
         if config_class is not None and config_class in getattr(cls, "_model_mapping", {}):
             return cls
     return classes[0]
+
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _import_mixin_class(name: str) -> Any:
+    """Import ``package.module:ClassName``; it must be an ``nn.Module`` with
+    huggingface_hub's ``PyTorchModelHubMixin`` (save_pretrained / from_pretrained).
+
+    This imports the user's own installed code, named by the user, never code that came
+    with a model's files: it is not ``trust_remote_code``.
+    """
+    import importlib
+
+    if not _IMPORT_PATH.match(name):
+        raise SpecError(
+            f"model_class={name!r} is not an import path of the form 'package.module:Class'.",
+            "Pass model_class='my_pkg.models:MyNet' for a PyTorchModelHubMixin model.",
+            field="model_class",
+        )
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SpecError(
+            f"model_class={name!r}: module {module_name!r} cannot be imported ({exc}).",
+            "Install the package that defines the model class on this machine (and on Beam "
+            "workers), or fix the import path in model_class.",
+            field="model_class",
+        ) from exc
+    cls = getattr(module, attr, None)
+    import torch
+    from huggingface_hub import ModelHubMixin
+
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        raise SpecError(
+            f"model_class={name!r}: {module_name} has no torch.nn.Module class {attr!r}.",
+            "Name an nn.Module subclass that uses PyTorchModelHubMixin.",
+            field="model_class",
+        )
+    if not issubclass(cls, ModelHubMixin):
+        raise SpecError(
+            f"model_class={name!r} is an nn.Module without huggingface_hub's "
+            "PyTorchModelHubMixin, so it has no from_pretrained() to load saved weights.",
+            "Add the mixin: class MyNet(nn.Module, PyTorchModelHubMixin).",
+            field="model_class",
+        )
+    return cls

@@ -97,12 +97,16 @@ def register(group: click.Group) -> None:
         click.echo(
             f"saved {manifest.class_name} bundle to {out}: {len(manifest.files)} files, "
             f"{size / 1e6:.1f} MB; fingerprint: {', '.join(fp['outputs'])} on {fp['texts']} "
-            f"probe texts (atol {fp['atol']:g}, min cosine {fp['min_cosine']}); "
+            f"{'probe texts' if 'attention_mask' in fp['outputs'] else 'probe inputs'} "
+            f"(atol {fp['atol']:g}, min cosine {fp['min_cosine']}); "
             "reload reproduced the model in memory"
         )
 
     @group.command("verify")
-    @click.argument("bundle", type=click.Path(file_okay=False, exists=True))
+    @click.argument("bundle")
+    @click.option(
+        "--revision", default=None, help="For a hub repo id: branch, tag or commit (or REPO@REV)."
+    )
     @click.option("--class", "model_class", default=None, help="Load as this class instead.")
     @click.option("--device", default=None, help="Device for the reload (default: the spec's).")
     @click.option(
@@ -120,6 +124,7 @@ def register(group: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     def verify_cmd(
         bundle: str,
+        revision: str | None,
         model_class: str | None,
         device: str | None,
         trust_remote_code: bool,
@@ -127,14 +132,17 @@ def register(group: click.Group) -> None:
         min_cosine: float | None,
         as_json: bool,
     ) -> None:
-        """Check BUNDLE: sha256 of every file, reload, and the fingerprint within tolerance.
+        """Check BUNDLE (a directory, or a hub repo id org/name[@rev]): sha256 of every
+        file, reload, and the fingerprint within tolerance.
 
         Exit 0 when it verifies, 1 with a report of what differs when not, 2 when it
         cannot be checked (e.g. custom code without --trust-remote-code).
         """
         from tether.bundles.verify import verify
-        from tether.models.manifest import read_manifest
+        from tether.cli.options import split_revision
+        from tether.models.manifest import read_manifest, resolve_bundle
 
+        bundle, revision = split_revision(bundle, revision)
         overrides: dict[str, Any] = {}
         if model_class:
             overrides.update(model_class=model_class, task=None)
@@ -144,8 +152,10 @@ def register(group: click.Group) -> None:
             overrides["trust_remote_code"] = True
         tolerance = None
         if atol is not None or min_cosine is not None:
-            tolerance = _override(read_manifest(bundle).tolerance, atol, min_cosine)
-        report = verify(bundle, tolerance=tolerance, **overrides)
+            root, commit = resolve_bundle(bundle, revision)
+            tolerance = _override(read_manifest(root).tolerance, atol, min_cosine)
+            revision = commit or revision
+        report = verify(bundle, revision=revision, tolerance=tolerance, **overrides)
         click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.format())
         click.get_current_context().exit(0 if report.ok else 1)
 
