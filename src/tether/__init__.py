@@ -51,6 +51,8 @@ _LAZY = {
     "inspect": "tether.models.inspection",
     "LoadedModel": "tether.models.loading",
     "load": "tether.models.loading",
+    "ClusterResult": "tether.explore.cluster",
+    "cluster": "tether.explore.cluster",
     "bundle_spec": "tether.models.manifest",
     "ModelSpec": "tether.models.spec",
     "ParityReport": "tether.parity.compare",
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from tether.bundles.card import CardCheck, CardInfo, TrainingData, check_card
     from tether.bundles.save import load_bundle, save
     from tether.bundles.verify import VerificationReport, verify
+    from tether.explore.cluster import ClusterResult, cluster
     from tether.models.inspection import ModelReport, inspect
     from tether.models.loading import LoadedModel, load
     from tether.models.manifest import bundle_spec
@@ -90,6 +93,7 @@ __all__ = [
     "CardCheck",
     "CardError",
     "CardInfo",
+    "ClusterResult",
     "DeviceUnavailableError",
     "FingerprintError",
     "IncompleteBundleError",
@@ -120,6 +124,7 @@ __all__ = [
     "__version__",
     "bundle_spec",
     "check_card",
+    "cluster",
     "compare",
     "inspect",
     "load",
