@@ -53,6 +53,8 @@ _LAZY = {
     "load": "tether.models.loading",
     "ClusterResult": "tether.explore.cluster",
     "cluster": "tether.explore.cluster",
+    "ModelsComparison": "tether.explore.compare_models",
+    "compare_models": "tether.explore.compare_models",
     "bundle_spec": "tether.models.manifest",
     "ModelSpec": "tether.models.spec",
     "ParityReport": "tether.parity.compare",
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     from tether.bundles.save import load_bundle, save
     from tether.bundles.verify import VerificationReport, verify
     from tether.explore.cluster import ClusterResult, cluster
+    from tether.explore.compare_models import ModelsComparison, compare_models
     from tether.models.inspection import ModelReport, inspect
     from tether.models.loading import LoadedModel, load
     from tether.models.manifest import bundle_spec
@@ -104,6 +107,7 @@ __all__ = [
     "ModelLoadError",
     "ModelReport",
     "ModelSpec",
+    "ModelsComparison",
     "OutputError",
     "ParityError",
     "ParityMismatchError",
@@ -126,6 +130,7 @@ __all__ = [
     "check_card",
     "cluster",
     "compare",
+    "compare_models",
     "inspect",
     "load",
     "load_bundle",

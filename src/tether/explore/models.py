@@ -3,6 +3,7 @@ into a LoadedModel through the same guarded ``load`` as everywhere else."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tether.models.inspection import inspect
@@ -11,10 +12,13 @@ from tether.models.spec import ModelSpec
 
 
 def embedding_spec(model: str | ModelSpec) -> ModelSpec:
-    """A source string loads as the checkpoint's own class (what ``tether embed`` does):
-    embeddings read the base model, so a checkpoint with a head drops nothing."""
+    """A ModelSpec as given; a ``.json`` file as a saved spec; any other string as a source
+    loaded as the checkpoint's own class (what ``tether embed`` does): embeddings read
+    the base model, so a checkpoint with a head drops nothing."""
     if isinstance(model, ModelSpec):
         return model
+    if model.endswith(".json") and Path(model).is_file():
+        return ModelSpec.load_file(model)
     return ModelSpec(model, model_class=inspect(model).suggested_class)
 
 
