@@ -52,6 +52,8 @@ FLAG_FOR_ARGUMENT = {
     "seed": "--seed",
     "label_field": "--label-field",
     "embeddings": "--embeddings",
+    "projection": "--projection",
+    "maps": "--map",
 }
 _ARGUMENT = re.compile(r"\b([a-z_]+)=")
 

@@ -106,6 +106,7 @@ def cluster(
     overwrite: bool = False,
     max_tokens: int | None = None,
     maps: bool = False,
+    projection: str = "pca",
 ) -> ClusterResult:
     """Embed ``input`` with ``model`` and cluster the vectors.
 
@@ -120,7 +121,9 @@ def cluster(
         seed: k-means' random state: the same seed gives the same cluster ids.
         label_field: a field holding a known group, to score the clusters against.
         embeddings: a ``tether embed`` output of ``input`` to reuse instead of embedding.
-        maps: also write ``OUT.map.png`` and ``OUT.map.html`` (2-D PCA map).
+        maps: also write ``OUT.map.png`` and ``OUT.map.html``, 2-D maps coloured by
+            cluster (and label), the HTML one showing each point's text on hover.
+        projection: the maps' projection, ``pca`` or ``umap`` (the ``umap`` extra).
     Returns:
         ClusterResult with the figures, the per-cluster summaries and the paths.
     Raises:
@@ -134,6 +137,13 @@ def cluster(
             "cluster() needs a model to embed with, or embeddings= from `tether embed`.",
             "Pass model='minilm' (or a directory), or embeddings='out.parquet'.",
         )
+    if maps:
+        from tether.explore.maps import PROJECTIONS
+
+        if projection not in PROJECTIONS:
+            raise SpecError(
+                f"Unknown projection {projection!r}.", f"Pass projection= one of {PROJECTIONS}."
+            )
     source = Source(input, input_format, text_column, id_column, label_field)
     source.resolved_format()
     output = output or str(Path(input).with_suffix("")) + ".clusters.parquet"
@@ -164,7 +174,13 @@ def cluster(
             from tether.explore.maps import write_maps
 
             result.maps = write_maps(
-                data.vectors, found.assignments, data.texts, data.labels, output, seed=seed
+                data.vectors,
+                found.assignments,
+                data.texts,
+                data.labels,
+                output,
+                seed=seed,
+                projection=projection,
             )
             atomic.write_text(Path(summary_path), json.dumps(result.to_dict(), indent=2) + "\n")
     if not result.balanced:

@@ -74,7 +74,19 @@ def register(group: click.Group) -> None:
         default=None,
         help="Padded tokens per forward pass (default: by device).",
     )
-    @click.option("--map", "maps", is_flag=True, help="Also write OUTPUT.map.png and .map.html.")
+    @click.option(
+        "--map",
+        "maps",
+        is_flag=True,
+        help="Also write OUTPUT.map.png and OUTPUT.map.html (hover shows each text).",
+    )
+    @click.option(
+        "--projection",
+        type=click.Choice(["pca", "umap"]),
+        default="pca",
+        show_default=True,
+        help="Map projection (umap: pip install 'tether[umap]').",
+    )
     @click.option("--overwrite", is_flag=True, help="Replace existing output.")
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
     @spec_options(default_class=OWN_CLASS)
