@@ -92,3 +92,18 @@ def test_minilm_clusters_real_texts_by_topic(minilm_dir, tmp_path):
     assert summary["nmi"] > 0.5  # MiniLM separates Star Trek from Linux from food
     startrek = next(c for c in summary["clusters"] if c["top_label"] == "startrek")
     assert {"kirk", "spock", "stardate"} & set(startrek["terms"])
+
+
+def test_help_of_the_new_commands_imports_no_heavy_extra():
+    import subprocess
+    import sys
+
+    code = (
+        "from tether.cli.main import main\n"
+        "for args in (['cluster', '--help'], ['models', 'compare', '--help'], ['demo', '--help']):\n"
+        "    try:\n        main(args)\n    except SystemExit as exc:\n        assert not exc.code\n"
+        "import sys; print(' '.join(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = set(out.stdout.split())
+    assert not modules & {"torch", "sklearn", "gradio", "matplotlib", "umap"}

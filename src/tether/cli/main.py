@@ -106,9 +106,9 @@ def load_cmd(source: str | None, spec_values: dict[str, Any], as_json: bool) -> 
 
 
 def _register_feature_commands() -> None:
-    from tether.cli.commands import beam, bundle, cluster, compare, models, run
+    from tether.cli.commands import beam, bundle, cluster, compare, demo, models, run
 
-    for module in (run, bundle, compare, beam, cluster, models):
+    for module in (run, bundle, compare, beam, cluster, models, demo):
         module.register(cli)
 
 
