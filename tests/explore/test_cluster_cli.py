@@ -100,7 +100,7 @@ def test_help_of_the_new_commands_imports_no_heavy_extra():
 
     code = (
         "from tether.cli.main import main\n"
-        "for args in (['cluster', '--help'], ['models', 'compare', '--help'], ['demo', '--help']):\n"
+        "for args in (['cluster', '-h'], ['models', 'compare', '-h'], ['demo', '-h']):\n"
         "    try:\n        main(args)\n    except SystemExit as exc:\n        assert not exc.code\n"
         "import sys; print(' '.join(sorted(sys.modules)))"
     )
