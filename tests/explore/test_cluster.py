@@ -179,3 +179,27 @@ def test_dataset_counts_every_record(bert, tmp_path):
     dataset = embed_dataset(bert, Source(str(data), label_field="label"), chunk_size=2)
     assert dataset.balanced and len(dataset) == len(rows)
     assert dataset.vectors.shape == (len(rows), 32)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_labels_come_from_csv_and_parquet_columns_too(bert, tmp_path, fmt):
+    import pyarrow as pa
+
+    pairs = [(label, text) for label, texts in GROUPS.items() for text in texts]
+    rows = [{"key": f"k{i}", "body": t, "group": lab} for i, (lab, t) in enumerate(pairs)]
+    data = tmp_path / f"in.{fmt}"
+    table = pa.Table.from_pylist(rows)
+    if fmt == "csv":
+        import pyarrow.csv
+
+        pyarrow.csv.write_csv(table, data)
+    else:
+        pq.write_table(table, data)
+    result = cluster(
+        bert, str(data), str(tmp_path / "o.parquet"), k=3, text_column="body",
+        id_column="key", label_field="group",
+    )  # fmt: skip
+    got = pq.read_table(result.output)
+    assert got.column("id").to_pylist() == [r["key"] for r in rows]
+    assert got.column("label").to_pylist() == [r["group"] for r in rows]
+    assert result.errors == 0 and result.nmi is not None

@@ -182,7 +182,10 @@ def cluster(
                 seed=seed,
                 projection=projection,
             )
-            atomic.write_text(Path(summary_path), json.dumps(result.to_dict(), indent=2) + "\n")
+            atomic.write_text(
+                Path(summary_path),
+                json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n",
+            )
     if not result.balanced:
         raise OutputError(
             f"Record accounting failed: {result.records} in, {result.written} clustered, "
@@ -239,7 +242,9 @@ def _write(data: Dataset, found: Clustering, result: ClusterResult) -> None:
         Path(result.errors_path),
         "".join(_json_line(row) for row in data.errors),
     )
-    atomic.write_text(Path(result.summary_path), json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic.write_text(
+        Path(result.summary_path), json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    )
     atomic.publish_file(tmp, output)
 
 

@@ -42,6 +42,7 @@ class ModelRow:
     knn_accuracy: float | None = None
     error: str | None = None
     error_type: str | None = None
+    hint: str | None = None
 
 
 @dataclass
@@ -62,7 +63,8 @@ class ModelsComparison:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def format(self) -> str:
+    def format(self, errors: bool = True) -> str:
+        """The table, the overlaps, then (``errors``) one line per failed model."""
         header = ("model", "dim", "records/s", "ARI", "NMI", f"kNN@{self.knn_k}", "errors")
         table = [header]
         for r in self.rows:
@@ -81,15 +83,21 @@ class ModelsComparison:
                 )
             )
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in table
+        ]
         if self.overlap:
             lines.append(
                 f"neighbour overlap ({self.overlap_k} nearest, over the {self.common} records "
                 "every model embedded):"
             )
             lines += [f"  {o['a']} vs {o['b']}: {o['overlap']:.3f}" for o in self.overlap]
-        for r in self.failed:
-            lines.append(f"error: {r.model}: {r.error_type}: {r.error}")
+        if errors:
+            for r in self.failed:
+                lines.append(f"error: {r.model}: {r.error_type}: {r.error}")
+                if r.hint:
+                    lines.append(f"  -> {r.hint}")
         return "\n".join(lines)
 
 
@@ -131,7 +139,7 @@ def compare_models(
         try:
             data = embed_dataset(loaded_model(model), source, max_tokens=max_tokens)
         except TetherError as exc:
-            row.error, row.error_type = f"{exc.message} -> {exc.hint}", type(exc).__name__
+            row.error, row.error_type, row.hint = exc.message, type(exc).__name__, exc.hint
             continue
         except Exception as exc:  # one model's crash must not lose the others' results
             row.error, row.error_type = str(exc), type(exc).__name__

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from tether.cli.commands.cluster import parse_k
+from tether.cli.errors import flags_for
 
 
 def register(group: click.Group) -> None:
@@ -59,10 +60,17 @@ def register(group: click.Group) -> None:
             k=parse_k(k) if k is not None else None,
             **kw,
         )
-        click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.format())
-        if result.failed:
-            for row in result.failed:
-                click.secho(
-                    f"error: {row.model} failed: {row.error_type}: {row.error}", fg="red", err=True
+        click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.format(False))
+        for row in result.failed:
+            click.secho(f"error: {row.model}: {row.error_type}: {row.error}", fg="red", err=True)
+            if row.hint:
+                flags = flags_for(row.hint)
+                where = (
+                    f" (command line: write a spec with `tether spec {row.model} "
+                    f"{' '.join(flags)} -o spec.json` and pass spec.json as SPEC)"
+                    if flags
+                    else ""
                 )
+                click.echo(f"  -> {row.hint}{where}", err=True)
+        if result.failed:
             raise click.exceptions.Exit(2)
