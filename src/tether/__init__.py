@@ -55,6 +55,10 @@ _LAZY = {
     "inspect": "tether.models.inspection",
     "LoadedModel": "tether.models.loading",
     "load": "tether.models.loading",
+    "ClusterResult": "tether.explore.cluster",
+    "cluster": "tether.explore.cluster",
+    "ModelsComparison": "tether.explore.compare_models",
+    "compare_models": "tether.explore.compare_models",
     "bundle_spec": "tether.models.manifest",
     "ModelSpec": "tether.models.spec",
     "PullResult": "tether.hub.pull",
@@ -71,6 +75,8 @@ if TYPE_CHECKING:
     from tether.bundles.card import CardCheck, CardInfo, TrainingData, check_card
     from tether.bundles.save import load_bundle, save
     from tether.bundles.verify import VerificationReport, verify
+    from tether.explore.cluster import ClusterResult, cluster
+    from tether.explore.compare_models import ModelsComparison, compare_models
     from tether.hub.pull import PullResult, pull
     from tether.hub.push import PushResult, push
     from tether.models.inspection import ModelReport, inspect
@@ -100,6 +106,7 @@ __all__ = [
     "CardCheck",
     "CardError",
     "CardInfo",
+    "ClusterResult",
     "DeviceUnavailableError",
     "FingerprintError",
     "HubAuthError",
@@ -114,6 +121,7 @@ __all__ = [
     "ModelLoadError",
     "ModelReport",
     "ModelSpec",
+    "ModelsComparison",
     "OutputError",
     "ParityError",
     "ParityMismatchError",
@@ -136,7 +144,9 @@ __all__ = [
     "__version__",
     "bundle_spec",
     "check_card",
+    "cluster",
     "compare",
+    "compare_models",
     "inspect",
     "load",
     "load_bundle",

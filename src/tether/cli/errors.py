@@ -46,6 +46,14 @@ FLAG_FOR_ARGUMENT = {
     "min_cosine": "--min-cosine",
     "min_topk": "--min-topk",
     "plot": "--plot",
+    "k": "--k",
+    "k_range": "--k",
+    "method": "--method",
+    "seed": "--seed",
+    "label_field": "--label-field",
+    "embeddings": "--embeddings",
+    "projection": "--projection",
+    "maps": "--map",
 }
 _ARGUMENT = re.compile(r"\b([a-z_]+)=")
 

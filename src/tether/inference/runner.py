@@ -230,11 +230,11 @@ def _rows(
     errors: list[dict[str, Any]] = []
     for record in chunk:
         if record.problem is not None:
-            errors.append(_error_row(record, "unreadable", record.problem))
+            errors.append(error_row(record, "unreadable", record.problem))
             continue
         outcome = next(outcomes)
         if isinstance(outcome, RecordError):
-            errors.append(_error_row(record, outcome.kind, outcome.reason))
+            errors.append(error_row(record, outcome.kind, outcome.reason))
             continue
         assert isinstance(outcome, Prediction)
         row: dict[str, Any] = {"id": record.id, "line": record.line}
@@ -245,7 +245,9 @@ def _rows(
     return rows, errors
 
 
-def _error_row(record: Record, kind: str, reason: str) -> dict[str, Any]:
+def error_row(record: Record, kind: str, reason: str) -> dict[str, Any]:
+    """One errors-file row (line, id, kind, reason, value): the shape every command that
+    reads records writes, so one errors file reads like another."""
     value = (
         record.value if isinstance(record.value, str | int | float | None) else repr(record.value)
     )

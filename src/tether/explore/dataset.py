@@ -1,0 +1,290 @@
+"""Records in, vectors out: a dataset embedded once and kept aligned row by row.
+
+Reading goes through the runner's reading core (``tether.inference.io``), so a file
+gives the same records, ids and problems here as in ``tether run``; bad records become
+error rows of the same shape. Everything else in ``explore`` works on a ``Dataset``.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.errors import InputError
+from tether.inference.engine import Engine
+from tether.inference.io import INPUT_FORMATS, Record, guess_format, read_records
+from tether.inference.results import Prediction, RecordError
+from tether.inference.runner import error_row, ids_path
+from tether.models.loading import LoadedModel
+
+#: Records embedded per engine chunk: bounds the token buffers, not the result matrix.
+CHUNK_SIZE = 2048
+
+
+@dataclass
+class Dataset:
+    """The records that embedded, in input order, with their vectors; and the ones that
+    did not, as error rows. ``records == len(ids) + len(errors)`` always."""
+
+    ids: list[Any]
+    lines: list[int]
+    texts: list[str]
+    labels: list[str] | None
+    vectors: Any  # (n, d) float32 numpy array
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    records: int = 0
+    seconds: float = 0.0  # reading and embedding, wall clock
+    model: str = ""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def balanced(self) -> bool:
+        return self.records == len(self.ids) + len(self.errors)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the records come from and which fields hold what."""
+
+    input: str
+    input_format: str | None = None
+    text_column: str | None = None
+    id_column: str | None = None
+    label_field: str | None = None
+
+    def resolved_format(self) -> str:
+        fmt = self.input_format or guess_format(self.input, INPUT_FORMATS, "input_format=")
+        if self.label_field and fmt == "text":
+            raise InputError(
+                f"label_field={self.label_field!r} needs a file with fields, but "
+                f"{self.input!r} is plain text.",
+                "Use a JSONL, CSV or Parquet file with a label column, or drop label_field=.",
+                path=self.input,
+            )
+        return fmt
+
+
+def read_labelled(source: Source) -> Iterator[tuple[Record, str | None, str | None]]:
+    """(record, label, label problem) per input record. Labels are read by a second pass
+    of the same reading core with the label field as its text column, so both passes
+    cut the file into the same records with the same line numbers."""
+    fmt = source.resolved_format()
+    records = read_records(source.input, fmt, source.text_column, source.id_column)
+    if not source.label_field:
+        for record in records:
+            yield record, None, None
+        return
+    labels = read_records(source.input, fmt, source.label_field, source.id_column)
+    for record, label in zip(records, labels, strict=True):
+        assert record.line == label.line, "both passes read the same records"
+        if label.problem is not None or label.value is None:
+            problem = label.problem or f"label field {source.label_field!r} is null"
+            yield record, None, problem.replace(f"no {source.label_field!r} field", "no label")
+        else:
+            yield record, str(label.value), None
+
+
+def embed_dataset(
+    loaded: LoadedModel,
+    source: Source,
+    *,
+    max_tokens: int | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Dataset:
+    """Embed every record of ``source`` with ``loaded``'s own pooling.
+
+    Memory: the vectors (records x dimension float32) and the texts; token buffers
+    stay bounded by ``chunk_size``.
+    """
+    import numpy as np
+
+    engine = Engine(loaded, "embed", max_tokens=max_tokens)
+    started = time.perf_counter()
+    ids: list[Any] = []
+    lines: list[int] = []
+    texts: list[str] = []
+    labels: list[str] = []
+    blocks: list[Any] = []
+    errors: list[dict[str, Any]] = []
+    pending: collections.deque[list[tuple[Record, str | None, str | None]]] = collections.deque()
+    counted = 0
+
+    def values() -> Iterator[list[Any]]:
+        nonlocal counted
+        chunk: list[tuple[Record, str | None, str | None]] = []
+        for item in read_labelled(source):
+            counted += 1
+            chunk.append(item)
+            if len(chunk) == chunk_size:
+                pending.append(chunk)
+                yield [r.value for r, _, p in chunk if r.problem is None and p is None]
+                chunk = []
+        if chunk:
+            pending.append(chunk)
+            yield [r.value for r, _, p in chunk if r.problem is None and p is None]
+
+    for outcomes in engine.stream_chunks(values()):
+        chunk = pending.popleft()
+        results = iter(outcomes)
+        vectors = []
+        for record, label, label_problem in chunk:
+            if record.problem is not None:
+                errors.append(error_row(record, "unreadable", record.problem))
+                continue
+            if label_problem is not None:
+                errors.append(error_row(record, "no-label", label_problem))
+                continue
+            outcome = next(results)
+            if isinstance(outcome, RecordError):
+                errors.append(error_row(record, outcome.kind, outcome.reason))
+                continue
+            assert isinstance(outcome, Prediction)
+            ids.append(record.id)
+            lines.append(record.line)
+            texts.append(str(record.value))
+            labels.append(label or "")
+            vectors.append(outcome.inference)
+        if vectors:
+            blocks.append(np.stack(vectors).astype(np.float32, copy=False))
+    matrix = np.concatenate(blocks) if blocks else np.zeros((0, 0), np.float32)
+    return Dataset(
+        ids,
+        lines,
+        texts,
+        labels if source.label_field else None,
+        matrix,
+        errors,
+        records=counted,
+        seconds=time.perf_counter() - started,
+        model=loaded.model_id or str(loaded.path),
+    )
+
+
+def dataset_from_embeddings(embeddings: str, source: Source) -> Dataset:
+    """A ``Dataset`` from an earlier ``tether embed`` output (Parquet, JSONL, or .npy with
+    its ids file) and the input it was made from, without running a model.
+
+    Records of the input that have no vector (the embed run's own error rows) become
+    error rows here too; vectors whose line or id disagrees with the input mean the
+    embeddings came from another file, which is refused.
+    """
+    import numpy as np
+
+    started = time.perf_counter()
+    by_line = _read_embeddings(embeddings)
+    ids: list[Any] = []
+    lines: list[int] = []
+    texts: list[str] = []
+    labels: list[str] = []
+    vectors: list[Any] = []
+    errors: list[dict[str, Any]] = []
+    records = 0
+    seen: set[int] = set()
+    for record, label, label_problem in read_labelled(source):
+        records += 1
+        found = by_line.get(record.line)
+        if found is not None:
+            seen.add(record.line)
+            if found[0] != record.id and str(found[0]) != str(record.id):
+                raise InputError(
+                    f"{embeddings!r} gives line {record.line} the id {found[0]!r}, but the "
+                    f"input has {record.id!r} there: the embeddings come from another file.",
+                    "Pass the input= the embeddings were made from (and the same id_column=).",
+                    path=embeddings,
+                )
+        if record.problem is not None:
+            errors.append(error_row(record, "unreadable", record.problem))
+        elif label_problem is not None:
+            errors.append(error_row(record, "no-label", label_problem))
+        elif found is None:
+            errors.append(
+                error_row(
+                    record, "no-embedding", f"no vector for line {record.line} in {embeddings}"
+                )
+            )
+        else:
+            ids.append(record.id)
+            lines.append(record.line)
+            texts.append(str(record.value))
+            labels.append(label or "")
+            vectors.append(found[1])
+    extra = sorted(set(by_line) - seen)
+    if extra:
+        raise InputError(
+            f"{embeddings!r} holds vectors for {len(extra)} line(s) the input does not have "
+            f"(first: {extra[0]}): the embeddings come from another file.",
+            "Pass the input= the embeddings were made from.",
+            path=embeddings,
+        )
+    matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
+    return Dataset(
+        ids,
+        lines,
+        texts,
+        labels if source.label_field else None,
+        matrix,
+        errors,
+        records=records,
+        seconds=time.perf_counter() - started,
+        model=f"embeddings from {embeddings}",
+    )
+
+
+def _read_embeddings(path: str) -> dict[int, tuple[Any, Any]]:
+    """line -> (id, vector) of a ``tether embed`` output."""
+    import json
+
+    import numpy as np
+
+    if not Path(path).is_file():
+        raise InputError(
+            f"Embeddings file {path!r} does not exist.", "Check embeddings=.", path=path
+        )
+    fmt = guess_format(path, ("parquet", "jsonl", "npy"), "a .parquet, .jsonl or .npy file")
+    if fmt == "npy":
+        matrix = np.load(path, mmap_mode="r")
+        ids_file = Path(ids_path(path))
+        if not ids_file.is_file():
+            raise InputError(
+                f"{path!r} has no ids file {ids_file.name!r} beside it.",
+                "Pass the .npy written by `tether embed` together with its .ids.jsonl.",
+                path=path,
+            )
+        rows = [json.loads(line) for line in ids_file.read_text(encoding="utf-8").splitlines()]
+        return {int(r["line"]): (r["id"], np.asarray(matrix[i])) for i, r in enumerate(rows)}
+    if fmt == "jsonl":
+        table = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+        names = set(table[0]) if table else {"id", "line", "embedding"}
+        _check_columns(path, names)
+        return {int(r["line"]): (r["id"], np.asarray(r["embedding"])) for r in table}
+    import pyarrow.parquet as pq
+
+    parquet = pq.read_table(path)
+    _check_columns(path, set(parquet.column_names))
+    vectors = parquet.column("embedding").to_numpy(zero_copy_only=False)
+    lines = parquet.column("line").to_pylist()
+    ids = parquet.column("id").to_pylist()
+    return {
+        int(line): (record_id, np.asarray(vector))
+        for line, record_id, vector in zip(lines, ids, vectors, strict=True)
+    }
+
+
+def _check_columns(path: str, names: set[str]) -> None:
+    missing = {"id", "line", "embedding"} - names
+    if missing:
+        raise InputError(
+            f"{path!r} is not a `tether embed` output: it has no {sorted(missing)} column(s).",
+            "Pass embeddings= a file written by `tether embed` (or run without it).",
+            path=path,
+        )
