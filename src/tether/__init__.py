@@ -21,6 +21,7 @@ from tether.errors import (
     LoadGuardError,
     MissingExtraError,
     ModelLoadError,
+    OptimizationError,
     OutputError,
     ParityError,
     ParityMismatchError,
@@ -53,6 +54,9 @@ _LAZY = {
     "load": "tether.models.loading",
     "bundle_spec": "tether.models.manifest",
     "ModelSpec": "tether.models.spec",
+    "Int8Scheme": "tether.optimization.int8",
+    "OptimizeResult": "tether.optimization.build",
+    "optimize": "tether.optimization.build",
     "ParityReport": "tether.parity.compare",
     "compare": "tether.parity.compare",
     "ParityTolerance": "tether.tolerances",
@@ -67,6 +71,8 @@ if TYPE_CHECKING:
     from tether.models.loading import LoadedModel, load
     from tether.models.manifest import bundle_spec
     from tether.models.spec import ModelSpec
+    from tether.optimization.build import OptimizeResult, optimize
+    from tether.optimization.int8 import Int8Scheme
     from tether.parity.compare import ParityReport, compare
     from tether.tolerances import ParityTolerance, Tolerance
 
@@ -94,12 +100,15 @@ __all__ = [
     "FingerprintError",
     "IncompleteBundleError",
     "InputError",
+    "Int8Scheme",
     "LoadGuardError",
     "LoadedModel",
     "MissingExtraError",
     "ModelLoadError",
     "ModelReport",
     "ModelSpec",
+    "OptimizationError",
+    "OptimizeResult",
     "OutputError",
     "ParityError",
     "ParityMismatchError",
@@ -124,6 +133,7 @@ __all__ = [
     "inspect",
     "load",
     "load_bundle",
+    "optimize",
     "save",
     "verify",
 ]

@@ -24,6 +24,7 @@ adds the matching flags) and its facts as attributes (``exc.source``, ``exc.path
     │   └── IncompleteBundleError                unfinished save, or files gone
     ├── FingerprintError, VerificationError      a fingerprint unreadable / a bundle differs
     ├── CardError                                a model card cannot be read or written
+    ├── OptimizationError                        an optimised model failed its verification
     └── ParityError                              a comparison cannot be set up
         └── ParityMismatchError                  outputs differ beyond the tolerance
 
@@ -245,6 +246,21 @@ class VerificationError(TetherError):
     default_hint = (
         "Run `tether verify BUNDLE` for the full report, then re-save from a trusted copy."
     )
+    path: str | None = None
+
+
+class OptimizationError(TetherError):
+    """An optimised model (``tether.optimize``) does not pass its level's verification, or
+    an optimised bundle no longer passes on this machine; nothing was written or run."""
+
+    default_hint = (
+        "Choose a more exact level (level='exact'), or keep the layers named above in "
+        "float32; `tether compare` on the same texts shows the full report."
+    )
+    level: str | None = None
+    divergent: str | None = None  # the first module whose outputs parted ways
+    min_cosine: float | None = None
+    max_abs_diff: float | None = None
     path: str | None = None
 
 

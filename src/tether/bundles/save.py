@@ -26,6 +26,7 @@ import logging
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,12 +109,16 @@ def save(
     overwrite: bool = False,
     card: CardInfo | None = None,
     tolerance: Tolerance | None = None,
+    additions: Callable[[Path, Manifest], None] | None = None,
 ) -> Path:
     """Save a model as a bundle that reloads identically, atomically.
 
     ``model`` is a ModelSpec (loaded through ``tether.load``) or a LoadedModel you have
     used or fine-tuned in memory. The saved bundle is reloaded before it is published,
     and must reproduce the in-memory model's outputs within ``tolerance``.
+    ``additions(directory, manifest)`` writes more files into the unfinished bundle
+    (and may fill manifest sections) before every file is hashed: ``tether.optimize``
+    adds its graph and evidence this way, inside the same atomic save.
     """
     loaded = model if isinstance(model, LoadedModel) else load(model)
     out = Path(out_dir).expanduser().absolute()
@@ -142,6 +147,8 @@ def save(
 
         write_card(tmp, manifest, info=card, source_dir=loaded.path, model_name=out.name)
         _reached("card-written")
+        if additions is not None:
+            additions(tmp, manifest)
         manifest.files = hash_files(tmp)
         atomic.fsync_tree(tmp)
         atomic.write_json(tmp / MANIFEST_NAME, manifest.to_dict())  # last: bundle complete

@@ -106,9 +106,9 @@ def load_cmd(source: str | None, spec_values: dict[str, Any], as_json: bool) -> 
 
 
 def _register_feature_commands() -> None:
-    from tether.cli.commands import beam, bundle, compare, run
+    from tether.cli.commands import beam, bundle, compare, optimize, run
 
-    for module in (run, bundle, compare, beam):
+    for module in (run, bundle, compare, beam, optimize):
         module.register(cli)
 
 

@@ -60,6 +60,15 @@ class Engine:
         self.max_rows = max_rows or default_rows
         self.model_id = loaded.model_id
         self.stats: Counter[str] = Counter()
+        #: What runs the forward pass: "pytorch", or the optimised graph's runtime.
+        self.backend_name = "pytorch"
+        #: Figures of the optimised graph's re-verification on this machine (None when
+        #: the machine matches its evidence, or there is no optimised graph).
+        self.reverified = None
+        if loaded.optimized is not None:
+            from tether.inference.optimized import attach_optimized
+
+            self.reverified = attach_optimized(self)
 
     # -- public ---------------------------------------------------------------------
 
