@@ -24,7 +24,8 @@ adds the matching flags) and its facts as attributes (``exc.source``, ``exc.path
     │   └── IncompleteBundleError                unfinished save, or files gone
     ├── FingerprintError, VerificationError      a fingerprint unreadable / a bundle differs
     ├── CardError                                a model card cannot be read or written
-    ├── OptimizationError                        an optimised model failed its verification
+    ├── OptimizationError                        a model cannot be optimised (export, CPU)
+    │   └── OptimizationMismatchError            an optimised graph failed its verification
     └── ParityError                              a comparison cannot be set up
         └── ParityMismatchError                  outputs differ beyond the tolerance
 
@@ -250,8 +251,9 @@ class VerificationError(TetherError):
 
 
 class OptimizationError(TetherError):
-    """An optimised model (``tether.optimize``) does not pass its level's verification, or
-    an optimised bundle no longer passes on this machine; nothing was written or run."""
+    """A model cannot be optimised (``tether.optimize``): export failed, the level needs
+    hardware this machine lacks, the task has no graph. Verification failures are the
+    subclass OptimizationMismatchError."""
 
     default_hint = (
         "Choose a more exact level (level='exact'), or keep the layers named above in "
@@ -262,6 +264,12 @@ class OptimizationError(TetherError):
     min_cosine: float | None = None
     max_abs_diff: float | None = None
     path: str | None = None
+
+
+class OptimizationMismatchError(OptimizationError):
+    """An optimised graph's outputs differ from the original's beyond its level's tolerance
+    (when built, or when re-verified on another machine). The command exits 1: a check
+    failed, as ``tether compare``'s verdict does."""
 
 
 class CardError(TetherError):

@@ -19,6 +19,7 @@ from tether import (  # noqa: E402
     BundleError,
     Int8Scheme,
     OptimizationError,
+    OptimizationMismatchError,
     load_bundle,
     optimize,
 )
@@ -98,7 +99,7 @@ def test_a_broken_optimisation_is_refused_with_the_divergent_layer(tiny, tmp_pat
     """Per-tensor int8 of every layer, offered as an exact optimisation: refused, with the
     first layer whose outputs parted ways, and nothing written."""
     out = tmp_path / "broken"
-    with pytest.raises(OptimizationError) as caught:
+    with pytest.raises(OptimizationMismatchError) as caught:
         optimize(
             str(tiny["bert"]),
             out,
@@ -177,7 +178,7 @@ def test_a_graph_that_no_longer_passes_on_another_runtime_is_refused(int8, tmp_p
         evidence["tolerance"]["atol"] = 0.0  # what an exact graph gone int8 would face
 
     edit_evidence(bundle, change)
-    with pytest.raises(OptimizationError, match=r"onnxruntime 0.0.1 -> .*max abs diff"):
+    with pytest.raises(OptimizationMismatchError, match=r"onnxruntime 0.0.1 -> .*max abs diff"):
         Engine(load_bundle(bundle), "embed")
 
 

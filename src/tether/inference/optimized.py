@@ -21,7 +21,7 @@ from tether.bundles.optimized import (
     machine_changes,
     machine_record,
 )
-from tether.errors import OptimizationError
+from tether.errors import OptimizationError, OptimizationMismatchError
 from tether.inference.backends import OnnxBackend
 from tether.inference.results import Outcome, RecordError
 
@@ -36,7 +36,7 @@ def attach_optimized(engine: Engine) -> VectorCheck | None:
 
     Returns the re-verification's figures when the machine differs from the evidence's
     (None when it is the same machine record, or the graph is not for this task).
-    Raises OptimizationError when re-verification fails.
+    Raises OptimizationMismatchError when re-verification fails.
     """
     loaded = engine.loaded
     evidence = Evidence.from_dict(loaded.optimized, str(loaded.path))
@@ -63,7 +63,7 @@ def reverify(engine: Engine, evidence: Evidence, changes: list[str]) -> VectorCh
     check = check_vectors(reference.expected, vectors, evidence.limits)
     where = "; ".join(changes)
     if not check.passed:
-        raise OptimizationError(
+        raise OptimizationMismatchError(
             f"The optimised bundle {str(loaded.path)!r} was verified on another machine "
             f"({where}) and no longer passes its {evidence.level!r} tolerance here on its "
             f"{check.texts} stored texts: " + "; ".join(check.failures) + ".",

@@ -27,7 +27,7 @@ from tether.bundles.optimized import (
     save_reference,
 )
 from tether.bundles.probes import PROBE_TEXTS
-from tether.errors import OptimizationError, SpecError
+from tether.errors import OptimizationError, OptimizationMismatchError, SpecError
 from tether.models.loading import LoadedModel
 from tether.models.manifest import Manifest
 from tether.models.spec import ModelSpec
@@ -117,7 +117,7 @@ def optimize(
         The bundle's path and its evidence.
 
     Raises:
-        OptimizationError: the graph failed verification (the error names the first
+        OptimizationMismatchError: the graph failed verification (the error names the first
             divergent module); nothing was written.
     """
     from tether.bundles.save import save
@@ -313,7 +313,7 @@ def _refusal(
     module_name: str | None,
     verdicts: dict[str, Any],
     build: dict[str, Any],
-) -> OptimizationError:
+) -> OptimizationMismatchError:
     engine = verdicts.get("engine", {})
     where = f" First divergent module: {module_name}." if module_name else ""
     kept = ""
@@ -332,7 +332,7 @@ def _refusal(
         else "Run the original model; `tether compare SOURCE graph.onnx` shows the full "
         "report of an exported graph."
     )
-    return OptimizationError(
+    return OptimizationMismatchError(
         f"The {level} optimisation does not pass {tolerance.describe()}; nothing was "
         "written: " + "; ".join(failures) + "." + where + kept,
         hint,

@@ -43,7 +43,8 @@ def register(group: click.Group) -> None:
     @click.option(
         "--per-tensor",
         is_flag=True,
-        help="int8: one scale per weight matrix instead of per output channel.",
+        help="int8: one scale per weight matrix instead of per output channel (int8 options "
+        "with --level exact quantise all the same and are judged by the exact tolerance).",
     )
     @click.option(
         "--no-sweep", is_flag=True, help="int8: quantise everything, no sensitivity sweep."
@@ -71,6 +72,8 @@ def register(group: click.Group) -> None:
         the engine's batches and alone; its manifest carries the figures, the tolerance
         and the machine it was verified on. `tether embed OUT_DIR ...` runs it.
         """
+        from tether.cli.errors import format_error
+        from tether.errors import OptimizationMismatchError
         from tether.optimization import Int8Scheme, optimize
         from tether.parity.compare import read_texts
 
@@ -82,9 +85,15 @@ def register(group: click.Group) -> None:
         int8 = None
         if keep_fp32 or per_tensor or no_sweep:
             int8 = Int8Scheme(per_channel=not per_tensor, sweep=not no_sweep, keep_fp32=keep_fp32)
-        result = optimize(
-            spec, out_dir, level=level, texts=texts, task=task, overwrite=overwrite, int8=int8
-        )
+        try:
+            result = optimize(
+                spec, out_dir, level=level, texts=texts, task=task, overwrite=overwrite, int8=int8
+            )
+        except OptimizationMismatchError as exc:  # a check failed: exit 1, as compare does
+            message, hint = format_error(exc)
+            click.secho(message, fg="red", err=True)
+            click.echo(hint, err=True)
+            raise SystemExit(1) from None
         if as_json:
             click.echo(
                 json.dumps({"bundle": str(result.path), **result.evidence.to_dict()}, indent=2)
