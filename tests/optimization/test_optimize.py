@@ -186,3 +186,22 @@ def test_same_machine_does_not_re_verify(int8, tmp_path):
     bundle = copy_of(int8, tmp_path)
     edit_evidence(bundle, lambda e: e["tolerance"].update(atol=0.0))
     assert Engine(load_bundle(bundle), "embed").reverified is None
+
+
+@pytest.mark.slow
+def test_minilm_exact_bundle_is_fused_and_within_fp32_tolerance(minilm_dir, tmp_path):
+    from tether import ModelSpec
+
+    spec = ModelSpec(str(minilm_dir), model_class="AutoModel", max_length=256)
+    result = optimize(spec, tmp_path / "minilm-exact", texts=TEXTS)
+    evidence = result.evidence
+    assert evidence.build["fusions"]["Attention"] == 6
+    assert evidence.build["fusions"]["SkipLayerNormalization"] == 12
+    for name in ("probes", "texts", "engine"):
+        assert evidence.parity[name]["max_abs_diff"] <= 1e-4
+        assert evidence.parity[name]["min_cosine"] >= 0.9999
+    engine = Engine(load_bundle(result.path), "embed")
+    assert engine.backend_name == "onnxruntime (exact)"
+    reference = load_reference(result.path / REFERENCE_NAME)
+    got = task_vectors(engine.predict(reference.texts))
+    assert np.abs(got - reference.optimized).max() <= 1e-5
