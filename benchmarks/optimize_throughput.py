@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--int8", default=None, help="an int8 bundle (else built here)")
     parser.add_argument("--st-batch-size", type=int, default=32)
     parser.add_argument("--no-processes", action="store_true", help="skip 2 x 1 thread")
+    parser.add_argument("--levels", default="exact,int8", help="optimised levels to run")
     args = parser.parse_args()
 
     import numpy as np
@@ -159,7 +160,8 @@ def main() -> None:
         f"bf16={'avx512_bf16' in features}; load {os.getloadavg()[0]:.2f}"
     )
     loaded = load(ModelSpec("minilm", model_class="AutoModel", max_length=MAX_LENGTH))
-    bundles = {"exact": args.exact, "int8": args.int8}
+    levels = args.levels.split(",") if args.levels else []
+    bundles = {k: v for k, v in {"exact": args.exact, "int8": args.int8}.items() if k in levels}
     workdir = Path(tempfile.mkdtemp(prefix="tether-optimize-bench-"))
     for level, path in bundles.items():
         if path is None:
@@ -168,11 +170,9 @@ def main() -> None:
             print(f"built {level} bundle in {time.perf_counter() - started:.0f} s")
 
     torch_engine = Engine(loaded, "embed")
-    engines = {
-        "tether engine (PyTorch)": torch_engine,
-        "tether exact (ONNX Runtime)": Engine(load_bundle(bundles["exact"]), "embed"),
-        "tether int8 (ONNX Runtime)": Engine(load_bundle(bundles["int8"]), "embed"),
-    }
+    engines = {"tether engine (PyTorch)": torch_engine}
+    for level, path in bundles.items():
+        engines[f"tether {level} (ONNX Runtime)"] = Engine(load_bundle(path), "embed")
     st = SentenceTransformer(str(loaded.path), device="cpu")
     st.max_seq_length = MAX_LENGTH
 
@@ -220,11 +220,9 @@ def main() -> None:
     if not args.no_processes:
         print("\n| | 1 process x 2 threads | 2 processes x 1 thread |")
         print("| --- | --- | --- |")
-        for name, path in (
-            ("tether engine (PyTorch)", None),
-            ("tether exact (ONNX Runtime)", bundles["exact"]),
-            ("tether int8 (ONNX Runtime)", bundles["int8"]),
-        ):
+        pairs = [("tether engine (PyTorch)", None)]
+        pairs += [(f"tether {level} (ONNX Runtime)", path) for level, path in bundles.items()]
+        for name, path in pairs:
             split = processes(path, texts, 2, args.repeat)
             print(f"| {name} | {len(texts) / best[name]:.1f} | {split:.1f} |")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
