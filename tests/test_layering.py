@@ -26,6 +26,7 @@ RANK = {
     "explore": 4,
     "demo": 4,
     "hub": 4,
+    "optimization": 4,
     "cli": 5,
     "__main__": 6,  # python -m tether: the entry point
     "": 6,  # tether/__init__.py, the public face, re-exports from everything

@@ -25,6 +25,8 @@ from tether.errors import (
     LoadGuardError,
     MissingExtraError,
     ModelLoadError,
+    OptimizationError,
+    OptimizationMismatchError,
     OutputError,
     ParityError,
     ParityMismatchError,
@@ -61,6 +63,9 @@ _LAZY = {
     "compare_models": "tether.explore.compare_models",
     "bundle_spec": "tether.models.manifest",
     "ModelSpec": "tether.models.spec",
+    "Int8Scheme": "tether.optimization.int8",
+    "OptimizeResult": "tether.optimization.build",
+    "optimize": "tether.optimization.build",
     "PullResult": "tether.hub.pull",
     "pull": "tether.hub.pull",
     "PushResult": "tether.hub.push",
@@ -83,6 +88,8 @@ if TYPE_CHECKING:
     from tether.models.loading import LoadedModel, load
     from tether.models.manifest import bundle_spec
     from tether.models.spec import ModelSpec
+    from tether.optimization.build import OptimizeResult, optimize
+    from tether.optimization.int8 import Int8Scheme
     from tether.parity.compare import ParityReport, compare
     from tether.tolerances import ParityTolerance, Tolerance
 
@@ -115,6 +122,7 @@ __all__ = [
     "HubNotFoundError",
     "IncompleteBundleError",
     "InputError",
+    "Int8Scheme",
     "LoadGuardError",
     "LoadedModel",
     "MissingExtraError",
@@ -122,6 +130,9 @@ __all__ = [
     "ModelReport",
     "ModelSpec",
     "ModelsComparison",
+    "OptimizationError",
+    "OptimizationMismatchError",
+    "OptimizeResult",
     "OutputError",
     "ParityError",
     "ParityMismatchError",
@@ -150,6 +161,7 @@ __all__ = [
     "inspect",
     "load",
     "load_bundle",
+    "optimize",
     "pull",
     "push",
     "save",

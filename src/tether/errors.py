@@ -24,6 +24,8 @@ adds the matching flags) and its facts as attributes (``exc.source``, ``exc.path
     │   └── IncompleteBundleError                unfinished save, or files gone
     ├── FingerprintError, VerificationError      a fingerprint unreadable / a bundle differs
     ├── CardError                                a model card cannot be read or written
+    ├── OptimizationError                        a model cannot be optimised (export, CPU)
+    │   └── OptimizationMismatchError            an optimised graph failed its verification
     ├── ParityError                              a comparison cannot be set up
     │   └── ParityMismatchError                  outputs differ beyond the tolerance
     └── HubError                                 a hub (server or client side) refused a request
@@ -248,6 +250,28 @@ class VerificationError(TetherError):
         "Run `tether verify BUNDLE` for the full report, then re-save from a trusted copy."
     )
     path: str | None = None
+
+
+class OptimizationError(TetherError):
+    """A model cannot be optimised (``tether.optimize``): export failed, the level needs
+    hardware this machine lacks, the task has no graph. Verification failures are the
+    subclass OptimizationMismatchError."""
+
+    default_hint = (
+        "Choose a more exact level (level='exact'), or keep the layers named above in "
+        "float32; `tether compare` on the same texts shows the full report."
+    )
+    level: str | None = None
+    divergent: str | None = None  # the first module whose outputs parted ways
+    min_cosine: float | None = None
+    max_abs_diff: float | None = None
+    path: str | None = None
+
+
+class OptimizationMismatchError(OptimizationError):
+    """An optimised graph's outputs differ from the original's beyond its level's tolerance
+    (when built, or when re-verified on another machine). The command exits 1: a check
+    failed, as ``tether compare``'s verdict does."""
 
 
 class CardError(TetherError):

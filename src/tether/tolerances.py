@@ -154,3 +154,31 @@ def get_tolerance(
     return dataclasses.replace(
         base, name=f"{name}+custom", source=base.source + " Overridden: " + str(changes), **changes
     )
+
+
+#: What an optimised model (``tether.optimize``) must keep, per level. Elementwise limits
+#: apply to every final output (last hidden state, logits); the cosine to every text's
+#: embedding (or output, for heads) on every probe and user text: a minimum, not a mean.
+OPTIMIZE_LEVELS: dict[str, Tolerance] = {
+    "exact": Tolerance(
+        name="exact",
+        atol=1e-4,
+        min_cosine=0.9999,
+        source="The float32 reload tolerance: fused kernels reorder sums the way another "
+        "CPU does, and nothing more.",
+    ),
+    "bf16": Tolerance(
+        name="bf16",
+        min_cosine=0.999,
+        source="bfloat16 compute keeps 8 bits of mantissa; 0.999 per text keeps the "
+        "embedding's neighbours.",
+    ),
+    "int8": Tolerance(
+        name="int8",
+        min_cosine=0.99,
+        source=PRESETS["int8"].source,
+    ),
+}
+#: An int8 text must give the same vector alone as inside a batch of other texts
+#: (dynamic activation scales are computed over a whole padded batch).
+BATCH_INVARIANCE_COSINE = 0.999

@@ -348,11 +348,11 @@ def test_real_model_predictions_keep_their_own_example_among_error_rows(tiny_ber
 
 def test_token_budget_and_row_cap_reach_the_planner_in_their_places(tiny_bert):
     engine = _scripted(tiny_bert, max_tokens=40, max_rows=3)
-    engine.predict(["x" * 10] * 8)
+    engine.predict([f"{i}" + "x" * 9 for i in range(8)])  # distinct: repeats run once
     # 40 tokens fit 4 rows of 10, the row cap allows 3: batches of 3, 3 and 2.
     assert [len(b) for b in engine.task.forward_calls] == [3, 3, 2]
     engine = _scripted(tiny_bert, max_tokens=25, max_rows=30)
-    engine.predict(["x" * 10] * 5)
+    engine.predict([f"{i}" + "x" * 9 for i in range(5)])
     assert [len(b) for b in engine.task.forward_calls] == [2, 2, 1]  # 25 tokens: 2 rows
 
 
@@ -508,3 +508,32 @@ def test_normalize_in_the_spec_gives_unit_vectors(tiny):
     [raw] = Engine(plain, "embed").predict(["some text"])
     assert np.linalg.norm(unit.inference) == pytest.approx(1.0, abs=1e-5)
     assert np.abs(unit.inference - raw.inference / np.linalg.norm(raw.inference)).max() <= 1e-6
+
+
+def test_exact_duplicates_are_run_once_and_counted_apart(tiny):
+    engine = Engine(load(ModelSpec(str(tiny["bert"]), model_class="AutoModel")), "embed")
+    texts = ["the quick brown fox", "short", "the quick brown fox", "", "short", "the quick"]
+    outcomes = engine.predict(texts)
+    assert [o.example for o in outcomes] == texts
+    assert isinstance(outcomes[3], RecordError)
+    first, again = outcomes[0].inference, outcomes[2].inference
+    assert np.array_equal(first, again) and first is not again  # a copy, the same numbers
+    assert np.array_equal(outcomes[1].inference, outcomes[4].inference)
+    assert engine.stats["duplicates"] == 2
+    alone = Engine(engine.loaded, "embed")
+    alone.predict(["the quick brown fox", "short", "the quick"])
+    assert engine.stats["tokens"] == alone.stats["tokens"]  # the model ran each text once
+    assert engine.stats["records"] == 6 and engine.stats["errors"] == 1
+
+
+def test_runner_reports_duplicates_beside_the_rate(tiny, tmp_path):
+    from tether.inference.runner import RunConfig, run_file
+
+    source = tmp_path / "in.txt"
+    source.write_text("a text\nanother text\na text\na text\n")
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    summary = run_file(
+        loaded, RunConfig(str(source), str(tmp_path / "out.parquet")), progress=False
+    )
+    assert summary.records == summary.written == 4 and summary.duplicates == 2
+    assert "2 exact duplicate(s) run once and copied" in summary.line()

@@ -180,7 +180,7 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
         if len(rows) != len(batch):  # the engine's contract; never trade it for silence
             raise RuntimeError(f"tether returned {len(rows)} outcomes for {len(batch)} records")
         namespace = self._metrics_namespace
-        for name in ("truncated", "errors", "tokens"):
+        for name in ("truncated", "errors", "tokens", "duplicates"):
             if counts.get(name):
                 Metrics.counter(namespace, _COUNTER_NAMES[name]).inc(counts[name])
         results = []
@@ -225,7 +225,12 @@ class TetherModelHandler(ModelHandler[Any, PredictionResult, TetherModel]):
             self._spec = self._spec.replace(source=str(model_path))
 
 
-_COUNTER_NAMES = {"truncated": "truncated_records", "errors": "record_errors", "tokens": "tokens"}
+_COUNTER_NAMES = {
+    "truncated": "truncated_records",
+    "errors": "record_errors",
+    "tokens": "tokens",
+    "duplicates": "duplicate_records",
+}
 
 
 class TextEmbeddingHandler(TetherModelHandler):

@@ -26,6 +26,7 @@ import logging
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +111,7 @@ def save(
     card: CardInfo | None = None,
     tolerance: Tolerance | None = None,
     probes: Any = None,
+    additions: Callable[[Path, Manifest], None] | None = None,
 ) -> Path:
     """Save a model as a bundle that reloads identically, atomically.
 
@@ -118,6 +120,9 @@ def save(
     and must reproduce the in-memory model's outputs within ``tolerance``. ``probes``
     is a tensor model's own batch of probe inputs (a torch.Tensor, one probe per row;
     default: seeded tensors shaped for its first layer), kept in the fingerprint.
+    ``additions(directory, manifest)`` writes more files into the unfinished bundle
+    (and may fill manifest sections) before every file is hashed: ``tether.optimize``
+    adds its graph and evidence this way, inside the same atomic save.
     """
     loaded = model if isinstance(model, LoadedModel) else load(model)
     _check_probes(loaded, probes)
@@ -147,6 +152,8 @@ def save(
 
         write_card(tmp, manifest, info=card, source_dir=loaded.path, model_name=out.name)
         _reached("card-written")
+        if additions is not None:
+            additions(tmp, manifest)
         manifest.files = hash_files(tmp)
         atomic.fsync_tree(tmp)
         atomic.write_json(tmp / MANIFEST_NAME, manifest.to_dict())  # last: bundle complete

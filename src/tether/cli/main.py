@@ -106,9 +106,20 @@ def load_cmd(source: str | None, spec_values: dict[str, Any], as_json: bool) -> 
 
 
 def _register_feature_commands() -> None:
-    from tether.cli.commands import beam, bundle, cluster, compare, demo, hub, models, run, share
+    from tether.cli.commands import (
+        beam,
+        bundle,
+        cluster,
+        compare,
+        demo,
+        hub,
+        models,
+        optimize,
+        run,
+        share,
+    )
 
-    for module in (run, bundle, compare, beam, cluster, models, demo, hub, share):
+    for module in (run, bundle, compare, beam, cluster, models, demo, optimize, hub, share):
         module.register(cli)
 
 

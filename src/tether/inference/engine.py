@@ -12,7 +12,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tether.errors import SpecError
@@ -32,6 +32,9 @@ class _Prepared:
     outcomes: list[Outcome | None]
     positions: list[int]  # chunk position of each encoded item
     encoded: list[Encoded]
+    #: chunk position of a repeated text -> the position of its first occurrence: run
+    #: once, the outcome copied (see ``_copy_duplicates``).
+    duplicates: dict[int, int] = field(default_factory=dict)
 
 
 class Engine:
@@ -60,6 +63,15 @@ class Engine:
         self.max_rows = max_rows or default_rows
         self.model_id = loaded.model_id
         self.stats: Counter[str] = Counter()
+        #: What runs the forward pass: "pytorch", or the optimised graph's runtime.
+        self.backend_name = "pytorch"
+        #: Figures of the optimised graph's re-verification on this machine (None when
+        #: the machine matches its evidence, or there is no optimised graph).
+        self.reverified = None
+        if loaded.optimized is not None:
+            from tether.inference.optimized import attach_optimized
+
+            self.reverified = attach_optimized(self)
 
     # -- public ---------------------------------------------------------------------
 
@@ -95,17 +107,28 @@ class Engine:
     def _prepare(self, examples: list[Any]) -> _Prepared:
         outcomes: list[Outcome | None] = [None] * len(examples)
         positions: list[int] = []
+        first: dict[str, int] = {}
+        duplicates: dict[int, int] = {}
         for i, example in enumerate(examples):
             try:
                 self.task.check(example)
             except RecordProblem as problem:
                 outcomes[i] = RecordError(example, problem.reason, problem.kind)
-            else:
-                positions.append(i)
+                continue
+            if isinstance(example, str):  # an exact repeat is run once (texts only)
+                seen = first.setdefault(example, i)
+                if seen != i:
+                    duplicates[i] = seen
+                    continue
+            positions.append(i)
         encoded = self._encode([examples[i] for i in positions], positions, outcomes)
         kept = [(p, e) for p, e in zip(positions, encoded, strict=True) if e is not None]
         return _Prepared(
-            examples, outcomes, [p for p, _ in kept], [e for _, e in kept if e is not None]
+            examples,
+            outcomes,
+            [p for p, _ in kept],
+            [e for _, e in kept if e is not None],
+            duplicates,
         )
 
     def _encode(
@@ -151,13 +174,41 @@ class Engine:
                         outcomes[position] = RecordError(example, result.reason, result.kind)
                     else:
                         outcomes[position] = Prediction(example, result, self.model_id)
+        truncated = self._copy_duplicates(prepared)
         self.stats["records"] += len(examples)
-        self.stats["truncated"] += sum(item.truncated for item in prepared.encoded)
+        self.stats["truncated"] += truncated + sum(item.truncated for item in prepared.encoded)
         self.stats["tokens"] += sum(lengths)
         final = [o for o in outcomes if o is not None]
         assert len(final) == len(examples), "every record must have an outcome"
         self.stats["errors"] += sum(isinstance(o, RecordError) for o in final)
         return final
+
+    def _copy_duplicates(self, prepared: _Prepared) -> int:
+        """Give each repeated text a copy of its first occurrence's outcome (the same
+        numbers, computed once); count them as ``duplicates``. Returns how many of them
+        were truncated, as their first occurrence was."""
+        import copy
+
+        if not prepared.duplicates:
+            return 0
+        outcomes, examples = prepared.outcomes, prepared.examples
+        truncated = {
+            p
+            for p, item in zip(prepared.positions, prepared.encoded, strict=True)
+            if item.truncated
+        }
+        count = 0
+        for position, first in prepared.duplicates.items():
+            done = outcomes[first]
+            if isinstance(done, Prediction):
+                outcomes[position] = Prediction(
+                    examples[position], copy.deepcopy(done.inference), done.model_id
+                )
+            elif isinstance(done, RecordError):
+                outcomes[position] = RecordError(examples[position], done.reason, done.kind)
+            count += first in truncated
+        self.stats["duplicates"] += len(prepared.duplicates)
+        return count
 
     def _forward(self, items: list[Encoded]) -> list[Any]:
         """Run a batch; if it fails, run its items one by one to isolate the bad one."""

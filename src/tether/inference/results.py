@@ -38,6 +38,9 @@ class RunSummary:
     written: int = 0
     errors: int = 0
     truncated: int = 0
+    #: Records that repeat an earlier record of their chunk exactly: run once, the outcome
+    #: copied. Counted in ``records`` and ``written``; ``unique_rate`` leaves them out.
+    duplicates: int = 0
     seconds: float = 0.0
     resumed_chunks: int = 0
     output: str = ""
@@ -53,11 +56,21 @@ class RunSummary:
     def rate(self) -> float:
         return self.records / self.seconds if self.seconds else 0.0
 
+    @property
+    def unique_rate(self) -> float:
+        """Records per second that the model actually ran (duplicates left out)."""
+        return (self.records - self.duplicates) / self.seconds if self.seconds else 0.0
+
     def line(self) -> str:
         text = (
             f"records in: {self.records} = written {self.written} + errors {self.errors}"
             f"; truncated {self.truncated}; {self.rate:.1f} records/s"
         )
+        if self.duplicates:
+            text += (
+                f"; {self.duplicates} exact duplicate(s) run once and copied "
+                f"({self.unique_rate:.1f} unique records/s)"
+            )
         if self.resumed_chunks:
             text += f"; resumed after {self.resumed_chunks} finished chunk(s)"
         return text

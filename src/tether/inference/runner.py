@@ -137,12 +137,13 @@ def _run_locked(
             pending.append((index, chunk))
             yield [r.value for r in chunk if r.problem is None]
 
-    counted = 0
+    counted = repeated = 0
     for outcomes in engine.stream_chunks(pending_values()):
         index, chunk = pending.popleft()
         rows, errors = _rows(chunk, iter(outcomes), config)
         truncated, counted = engine.stats["truncated"] - counted, engine.stats["truncated"]
-        _write_part(parts, index, rows, errors, truncated, _chunk_digest(chunk))
+        duplicates, repeated = engine.stats["duplicates"] - repeated, engine.stats["duplicates"]
+        _write_part(parts, index, rows, errors, truncated, _chunk_digest(chunk), duplicates)
         bar.update(len(chunk))
     bar.close()
 
@@ -267,10 +268,12 @@ def _write_part(
     errors: list[dict[str, Any]],
     truncated: int,
     digest: str,
+    duplicates: int = 0,
 ) -> None:
     """Errors and counts first, then the data part, whose existence marks the chunk done."""
     atomic.write_text(
-        parts / f"stats-{index:06d}.json", json.dumps({"truncated": truncated, "input": digest})
+        parts / f"stats-{index:06d}.json",
+        json.dumps({"truncated": truncated, "duplicates": duplicates, "input": digest}),
     )
     errors_path = parts / f"errors-{index:06d}.jsonl"
     atomic.write_text(errors_path, "".join(_json_line(e) for e in errors))
@@ -347,9 +350,9 @@ def _merge(parts: Path, config: RunConfig, summary: RunSummary) -> None:
             text = part.read_text(encoding="utf-8")
             summary.errors += text.count("\n")
             out.write(text)
-    summary.truncated = sum(
-        json.loads(p.read_text())["truncated"] for p in parts.glob("stats-*.json")
-    )
+    stats = [json.loads(p.read_text()) for p in parts.glob("stats-*.json")]
+    summary.truncated = sum(s["truncated"] for s in stats)
+    summary.duplicates = sum(s.get("duplicates", 0) for s in stats)
     if ids is not None:
         atomic.publish_file(ids_tmp, Path(ids_path(output)))
     atomic.publish_file(tmp_out, output)

@@ -62,6 +62,9 @@ class LoadedModel:
     #: Image processor, feature extractor (audio) or multimodal processor; None when the
     #: model has none (text models, or tensor inputs only).
     processor: Any = None
+    #: An optimised bundle's evidence (its manifest's ``optimized`` section): the engine
+    #: runs that graph instead of ``model`` for the evidence's task. None otherwise.
+    optimized: dict[str, Any] | None = None
 
     @property
     def model_id(self) -> str:
@@ -100,6 +103,8 @@ def load(spec: ModelSpec) -> LoadedModel:
     bundle = check_bundle_spec(spec, path)  # a tether bundle's manifest, else None
     loaded = _load_checked(spec, report, path)
     check_bundle_class(bundle, loaded)
+    if bundle is not None:
+        loaded.optimized = bundle.optimized
     return loaded
 
 

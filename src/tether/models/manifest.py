@@ -53,6 +53,9 @@ class Manifest:
     created: str
     format: str = BUNDLE_FORMAT
     complete: bool = True
+    #: An optimised bundle's evidence (tether.bundles.optimized.Evidence as a dict):
+    #: the graph the engine runs instead of the weights, and the proof it is the model.
+    optimized: dict[str, Any] | None = None
 
     @property
     def tolerance(self) -> Tolerance:
@@ -102,7 +105,7 @@ class Manifest:
                 "Do not load this bundle; re-save the model from a trusted source.",
                 path=str(where.parent),
             )
-        missing = sorted(known - set(data) - {"format", "complete"})
+        missing = sorted(known - set(data) - {"format", "complete", "optimized"})
         if missing:
             raise BundleError(
                 f"{where} lacks manifest field(s): {', '.join(missing)}.",

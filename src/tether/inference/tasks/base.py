@@ -44,6 +44,9 @@ class Task(ABC):
     #: The transformers class a model is loaded as for this task when the user names
     #: none (None: the task reads whatever the spec loads, e.g. a pipeline's own class).
     default_model_class: ClassVar[str | None] = None
+    #: The output an optimised graph of this task's forward pass gives (None: the task
+    #: runs PyTorch only). See ``attach``.
+    graph_output: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -58,6 +61,8 @@ class Task(ABC):
         self.device = loaded.device
         self.inference_fn = inference_fn
         self.inference_args = dict(inference_args or {})
+        #: Runs the forward pass instead of the PyTorch module when set (``attach``).
+        self.backend: Any = None
         if inference_fn is not None and not callable(inference_fn):
             raise TaskError(
                 f"inference_fn must be callable, got {type(inference_fn).__name__}.",
@@ -69,6 +74,29 @@ class Task(ABC):
                 f"Task {self.name!r} got unknown option(s): {', '.join(sorted(options))}.",
                 f"Check the options of the {self.name!r} task in the docs.",
             )
+
+    @property
+    def graph_module(self) -> Any:
+        """The module an optimised graph replaces (None: this task cannot use one)."""
+        return None
+
+    def attach(self, backend: Any) -> None:
+        """Run the forward pass with ``backend`` (an optimised graph of this task's
+        module: collated inputs in, ``{graph_output: tensor}`` out) instead of PyTorch."""
+        if self.graph_output is None or self.graph_module is None:
+            raise TaskError(
+                f"The {self.name!r} task cannot run an optimised graph.",
+                "Run it on the original model (load the source, not the optimised bundle).",
+                task=self.name,
+            )
+        if self.inference_fn is not None or self.inference_args:
+            raise TaskError(
+                "inference_fn and inference_args change the PyTorch call, which an optimised "
+                "graph does not make.",
+                "Load the original model to pass inference_fn=, or drop it.",
+                task=self.name,
+            )
+        self.backend = backend
 
     def call_model(self, model: Any, inputs: Any) -> Any:
         """One forward pass: the user's ``inference_fn`` when given, else ``model(**inputs)``

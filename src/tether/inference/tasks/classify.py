@@ -12,6 +12,7 @@ from tether.inference.tasks.text import TextTask
 class ClassifyTask(TextTask):
     name = "classify"
     default_model_class = "AutoModelForSequenceClassification"
+    graph_output = "logits"
 
     def __init__(self, loaded: Any, **options: Any) -> None:
         super().__init__(loaded, **options)
@@ -28,10 +29,19 @@ class ClassifyTask(TextTask):
         self.labels = [str(id2label.get(i, f"LABEL_{i}")) for i in range(len(id2label))]
         self.multi_label = getattr(config, "problem_type", None) == "multi_label_classification"
 
+    @property
+    def graph_module(self) -> Any:
+        """The module an optimised graph replaces: the whole model with its head."""
+        return self.model
+
     def forward(self, batch: list[Encoded]) -> list[Any]:
         import torch
 
-        logits = self.call_model(self.model, self.collate(batch)).logits.float()
+        inputs = self.collate(batch)
+        if self.backend is not None:
+            logits = self.backend(inputs)["logits"]
+        else:
+            logits = self.call_model(self.model, inputs).logits.float()
         probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
         results = []
         for row in probs.cpu().tolist():

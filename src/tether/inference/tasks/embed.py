@@ -21,6 +21,7 @@ _SUPPORTED_ST_MODULES = ("Transformer", "Pooling", "Normalize")
 class EmbedTask(TextTask):
     name = "embed"
     default_model_class = "AutoModel"
+    graph_output = "last_hidden_state"
 
     def __init__(self, loaded: Any, **options: Any) -> None:
         super().__init__(loaded, **options)
@@ -50,6 +51,11 @@ class EmbedTask(TextTask):
             loaded.model, "get_text_features"
         )
 
+    @property
+    def graph_module(self) -> Any:
+        """The module an optimised graph replaces (None where the task pools another way)."""
+        return None if self.sentence_transformer or self.text_features else self.encoder
+
     def forward(self, batch: list[Encoded]) -> list[Any]:
         import torch
 
@@ -63,8 +69,11 @@ class EmbedTask(TextTask):
             if self.normalize:
                 vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
         else:
-            output = self.call_model(self.encoder, inputs)
-            hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
+            if self.backend is not None:
+                hidden = self.backend(inputs)["last_hidden_state"]
+            else:
+                output = self.call_model(self.encoder, inputs)
+                hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
             vectors = pool(hidden, inputs["attention_mask"], self.pooling)
             if self.normalize:
                 vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)

@@ -1,0 +1,232 @@
+"""Benchmark: optimised bundles (``tether optimize``) against ``SentenceTransformer.encode``.
+
+All embed the same real texts (Debian fortunes) with all-MiniLM-L6-v2, max length 256,
+in one run, interleaved, best of N: sentence-transformers, the PyTorch engine, and the
+engine over the ``exact`` and ``int8`` bundles. For each: texts/s, the ratio to
+sentence-transformers, achieved GFLOP/s (from the real token counts) and its share of
+the fp32 matmul peak measured in the same run with the same runtime (a 4096x384 @
+384x1536 product, torch for torch, ONNX Runtime for the graphs), and the min/mean
+cosine of the vectors against the original float32 model. Then one process with 2
+threads against 2 processes with 1 thread each.
+
+    python benchmarks/optimize_throughput.py --limit 3000 [--exact DIR] [--int8 DIR]
+
+Bundles not given are built first with ``tether.optimize`` on the same texts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+
+MAX_LENGTH = 256
+#: The fp32 peak probe: the shape of MiniLM's feed-forward product on a 4096-token batch.
+PEAK_SHAPE = (4096, 384, 1536)
+
+
+def flops(lengths: list[int], config: Any) -> float:
+    """Multiply-adds x 2 of a BERT encoder over texts of these token counts (no padding):
+    per layer, Q/K/V/O and the feed-forward products, plus attention scores and mix."""
+    h, ff, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    per_token = 2 * (4 * h * h + 2 * h * ff)
+    return float(sum(layers * (n * per_token + 4 * n * n * h) for n in lengths))
+
+
+def torch_peak(repeat: int = 20) -> float:
+    import torch
+
+    m, k, n = PEAK_SHAPE
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * m * k * n * repeat / (time.perf_counter() - start) / 1e9
+
+
+def onnx_peak(threads: int, repeat: int = 20) -> float:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    m, k, n = PEAK_SHAPE
+    weight = numpy_helper.from_array(np.random.randn(k, n).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "peak",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(
+        onnx.ModelProto.SerializeToString(model), options, providers=["CPUExecutionProvider"]
+    )
+    x = np.random.randn(m, k).astype(np.float32)
+    for _ in range(3):
+        session.run(None, {"x": x})
+    start = time.perf_counter()
+    for _ in range(repeat):
+        session.run(None, {"x": x})
+    return 2 * m * k * n * repeat / (time.perf_counter() - start) / 1e9
+
+
+def _worker(path: str | None, texts: list[str], repeat: int, barrier: Any, queue: Any) -> None:
+    """One of several processes: 1 thread, its share of the texts, timed after a barrier."""
+    import torch
+
+    torch.set_num_threads(1)
+    from tether import ModelSpec, load, load_bundle
+    from tether.inference.engine import Engine
+
+    loaded = (
+        load_bundle(path)
+        if path
+        else load(ModelSpec("minilm", model_class="AutoModel", max_length=MAX_LENGTH))
+    )
+    engine = Engine(loaded, "embed")
+    engine.predict(texts[:32])
+    times = []
+    for _ in range(repeat):
+        barrier.wait()
+        start = time.perf_counter()
+        engine.predict(texts)
+        times.append(time.perf_counter() - start)
+    queue.put(times)
+
+
+def processes(path: str | None, texts: list[str], count: int, repeat: int) -> float:
+    """texts/s of ``count`` single-thread processes splitting ``texts`` (best of ``repeat``
+    of the slowest process's time: the wall time of the whole set)."""
+    context = mp.get_context("spawn")
+    barrier = context.Barrier(count)
+    queue = context.Queue()
+    shares = [texts[i::count] for i in range(count)]
+    workers = [
+        context.Process(target=_worker, args=(path, share, repeat, barrier, queue))
+        for share in shares
+    ]
+    for w in workers:
+        w.start()
+    results = [queue.get() for _ in workers]
+    for w in workers:
+        w.join()
+    wall = [max(r[i] for r in results) for i in range(repeat)]
+    return len(texts) / min(wall)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=3000, help="number of texts")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs each; best is kept")
+    parser.add_argument("--exact", default=None, help="an exact bundle (else built here)")
+    parser.add_argument("--int8", default=None, help="an int8 bundle (else built here)")
+    parser.add_argument("--st-batch-size", type=int, default=32)
+    parser.add_argument("--no-processes", action="store_true", help="skip 2 x 1 thread")
+    parser.add_argument("--levels", default="exact,int8", help="optimised levels to run")
+    args = parser.parse_args()
+
+    import numpy as np
+    import onnxruntime
+    import torch
+    from corpus import fortunes
+    from sentence_transformers import SentenceTransformer
+
+    from tether import ModelSpec, load, load_bundle, optimize
+    from tether.bundles.optimized import cpu_info
+    from tether.inference.engine import Engine
+
+    texts = [t for t, _ in fortunes(args.limit)]
+    threads = torch.get_num_threads()
+    cpu, features = cpu_info()
+    print(
+        f"corpus: {len(texts)} fortunes; torch {torch.__version__}, onnxruntime "
+        f"{onnxruntime.__version__}, {threads} threads; {cpu}; "
+        f"vnni={'avx512_vnni' in features or 'avx_vnni' in features} "
+        f"bf16={'avx512_bf16' in features}; load {os.getloadavg()[0]:.2f}"
+    )
+    loaded = load(ModelSpec("minilm", model_class="AutoModel", max_length=MAX_LENGTH))
+    levels = args.levels.split(",") if args.levels else []
+    bundles = {k: v for k, v in {"exact": args.exact, "int8": args.int8}.items() if k in levels}
+    workdir = Path(tempfile.mkdtemp(prefix="tether-optimize-bench-"))
+    for level, path in bundles.items():
+        if path is None:
+            started = time.perf_counter()
+            bundles[level] = str(optimize(loaded, workdir / level, level=level, texts=texts).path)
+            print(f"built {level} bundle in {time.perf_counter() - started:.0f} s")
+
+    torch_engine = Engine(loaded, "embed")
+    engines = {"tether engine (PyTorch)": torch_engine}
+    for level, path in bundles.items():
+        engines[f"tether {level} (ONNX Runtime)"] = Engine(load_bundle(path), "embed")
+    st = SentenceTransformer(str(loaded.path), device="cpu")
+    st.max_seq_length = MAX_LENGTH
+
+    def engine_run(engine: Engine) -> Any:
+        return lambda: np.stack([o.inference for o in engine.predict(texts)])
+
+    runs = {"SentenceTransformer.encode": lambda: st.encode(texts, batch_size=args.st_batch_size)}
+    runs.update({name: engine_run(engine) for name, engine in engines.items()})
+    st.encode(texts[:64])  # warm up
+    for engine in engines.values():
+        engine.predict(texts[:64])
+
+    best = {name: float("inf") for name in runs}
+    vectors: dict[str, Any] = {}
+    for _ in range(args.repeat):  # interleaved: each round runs every contender once
+        for name, run in runs.items():
+            start = time.perf_counter()
+            vectors[name] = run()
+            best[name] = min(best[name], time.perf_counter() - start)
+
+    lengths = [len(e.data[0]) for e in torch_engine.task.encode(texts)]
+    work = flops(lengths, loaded.model.config)
+    peaks = {"torch": torch_peak(), "onnxruntime": onnx_peak(threads)}
+    reference = vectors["tether engine (PyTorch)"]
+    base = len(texts) / best["SentenceTransformer.encode"]
+    print(
+        f"{sum(lengths) / len(lengths):.0f} tokens per text on average; "
+        f"{work / len(texts) / 1e9:.2f} GFLOP per text; fp32 matmul peak "
+        f"{PEAK_SHAPE[0]}x{PEAK_SHAPE[1]} @ {PEAK_SHAPE[1]}x{PEAK_SHAPE[2]}: torch "
+        f"{peaks['torch']:.0f} GFLOP/s, onnxruntime {peaks['onnxruntime']:.0f} GFLOP/s\n"
+    )
+    print("| | texts/s | vs ST | GFLOP/s | of fp32 peak | cosine min | cosine mean |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, seconds in best.items():
+        rate = len(texts) / seconds
+        gflops = work / seconds / 1e9
+        peak = peaks["onnxruntime" if "ONNX" in name else "torch"]
+        a = np.asarray(reference, dtype=np.float64)
+        b = np.asarray(vectors[name], dtype=np.float64)
+        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        print(
+            f"| {name} | {rate:.1f} | {rate / base:.2f}x | {gflops:.0f} | "
+            f"{gflops / peak:.0%} | {cos.min():.6f} | {cos.mean():.6f} |"
+        )
+    if not args.no_processes:
+        print("\n| | 1 process x 2 threads | 2 processes x 1 thread |")
+        print("| --- | --- | --- |")
+        pairs = [("tether engine (PyTorch)", None)]
+        pairs += [(f"tether {level} (ONNX Runtime)", path) for level, path in bundles.items()]
+        for name, path in pairs:
+            split = processes(path, texts, 2, args.repeat)
+            print(f"| {name} | {len(texts) / best[name]:.1f} | {split:.1f} |")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""The evidence an optimised bundle carries, and the checks that read it.
+
+An optimised bundle (``tether.optimize``) is an ordinary bundle plus an ONNX graph and
+the proof that the graph is still the model: the parity figures it passed on the probe
+texts and the user's texts, the tolerance of its level, the machine it was verified on
+(CPU features and runtime version: kernels differ per instruction set, int8 ones most),
+and reference outputs on stored texts so that another machine can check it again::
+
+    OUT_DIR/
+      ...                          the bundle (weights, tokenizer, fingerprint, card)
+      optimized/model.onnx         the optimised graph
+      optimized/reference.tensors  outputs of the original and of the graph on stored texts
+      tether.json                  manifest; its ``optimized`` section is the evidence
+
+The ONNX file and the reference are listed (with sha256) in the manifest like every
+other file, so ``load()`` refuses a changed graph. Running the graph lives in
+``tether.inference`` (it needs ONNX Runtime); building it in ``tether.optimization``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.errors import BundleError
+from tether.tolerances import Tolerance
+
+OPTIMIZED_DIR = "optimized"
+GRAPH_NAME = f"{OPTIMIZED_DIR}/model.onnx"
+REFERENCE_NAME = f"{OPTIMIZED_DIR}/reference.tensors"
+EVIDENCE_FORMAT = "tether-optimized/1"
+#: The runtime whose kernels run the graph; its version is part of the evidence.
+RUNTIME = "onnxruntime"
+
+#: CPU flags that choose kernels (vector width, int8 dot products, bf16, AMX): a change
+#: in any of them may change results, so a bundle verified with one set re-verifies.
+_ISA_FLAG = re.compile(r"^(avx|amx|sse|ssse|fma|f16c|vnni|bf16|fp16|asimd|sve|neon)")
+
+
+@dataclass(frozen=True)
+class MachineRecord:
+    """What the numerics of a graph depend on besides the graph itself."""
+
+    cpu: str
+    cpu_features: tuple[str, ...]
+    runtime: str
+    runtime_version: str | None
+    arch: str = field(default_factory=platform.machine)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["cpu_features"] = list(self.cpu_features)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MachineRecord:
+        return cls(
+            cpu=str(data.get("cpu", "")),
+            cpu_features=tuple(data.get("cpu_features") or ()),
+            runtime=str(data.get("runtime", RUNTIME)),
+            runtime_version=data.get("runtime_version"),
+            arch=str(data.get("arch", "")),
+        )
+
+
+def cpu_info(path: str | Path = "/proc/cpuinfo") -> tuple[str, tuple[str, ...]]:
+    """(CPU model name, sorted instruction-set flags) of this machine, from /proc/cpuinfo;
+    (platform.processor(), ()) where there is no such file (macOS, Windows)."""
+    path = Path(path)
+    if not path.is_file():
+        return platform.processor() or platform.machine(), ()
+    name, flags = "", set[str]()
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not name:
+            name = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = {f for f in value.split() if _ISA_FLAG.match(f)}
+    return name or platform.machine(), tuple(sorted(flags))
+
+
+def machine_record() -> MachineRecord:
+    """This machine's record: CPU, its ISA flags, and the installed runtime version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    name, flags = cpu_info()
+    try:
+        runtime_version: str | None = version(RUNTIME)
+    except PackageNotFoundError:
+        runtime_version = None
+    return MachineRecord(name, flags, RUNTIME, runtime_version)
+
+
+def has_cpu_feature(feature: str) -> bool:
+    """Whether this CPU reports ``feature`` (an /proc/cpuinfo flag such as avx512_bf16)."""
+    return feature in cpu_info()[1]
+
+
+def machine_changes(recorded: MachineRecord, current: MachineRecord) -> list[str]:
+    """How ``current`` differs from the machine the evidence was made on (empty: same).
+
+    The CPU's marketing name is not compared: the same name ships with different
+    features (virtual machines mask some), and the features are what choose kernels.
+    """
+    changes = []
+    if recorded.arch != current.arch:
+        changes.append(f"architecture {recorded.arch} -> {current.arch}")
+    lost = sorted(set(recorded.cpu_features) - set(current.cpu_features))
+    gained = sorted(set(current.cpu_features) - set(recorded.cpu_features))
+    if lost:
+        changes.append(f"CPU lacks {', '.join(lost)}")
+    if gained:
+        changes.append(f"CPU adds {', '.join(gained)}")
+    if recorded.runtime_version != current.runtime_version:
+        changes.append(
+            f"{recorded.runtime} {recorded.runtime_version} -> {current.runtime_version}"
+        )
+    return changes
+
+
+@dataclass
+class Evidence:
+    """The manifest's ``optimized`` section: what was built, how it was checked, where."""
+
+    level: str
+    task: str
+    graph: str  # bundle-relative path of the ONNX file
+    reference: str  # bundle-relative path of the stored outputs
+    tolerance: dict[str, Any]
+    machine: dict[str, Any]
+    parity: dict[str, Any]  # figures of the verification: texts, max abs diff, cosines
+    build: dict[str, Any]  # fusions, quantisation settings, layers kept in float32
+    format: str = EVIDENCE_FORMAT
+
+    @property
+    def machine_record(self) -> MachineRecord:
+        return MachineRecord.from_dict(self.machine)
+
+    @property
+    def limits(self) -> Tolerance:
+        saved = self.tolerance
+        return Tolerance(
+            atol=saved.get("atol"),
+            min_cosine=saved.get("min_cosine"),
+            name=str(saved.get("name", self.level)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Evidence:
+        if not isinstance(data, dict) or data.get("format") != EVIDENCE_FORMAT:
+            raise BundleError(
+                f"{where}: the manifest's optimized section is not {EVIDENCE_FORMAT} evidence.",
+                "Re-create the bundle with `tether optimize`.",
+                path=where,
+            )
+        known = set(cls.__dataclass_fields__)
+        missing = sorted(known - set(data))
+        if missing:
+            raise BundleError(
+                f"{where}: the optimized evidence lacks {', '.join(missing)}.",
+                "Re-create the bundle with `tether optimize`.",
+                path=where,
+            )
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# -- reference outputs ----------------------------------------------------------------------
+
+
+@dataclass
+class Reference:
+    """Stored texts with the original model's and the optimised graph's task outputs."""
+
+    texts: list[str]
+    expected: Any  # (texts, dim) float32: the original model, through the engine
+    optimized: Any  # (texts, dim) float32: the optimised graph at verification time
+
+
+def save_reference(reference: Reference, path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    save_file(
+        {"expected": reference.expected, "optimized": reference.optimized},
+        str(path),
+        metadata={"format": EVIDENCE_FORMAT, "texts": json.dumps(reference.texts)},
+    )
+
+
+def load_reference(path: Path) -> Reference:
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    with safe_open(str(path), framework="np") as handle:
+        metadata = handle.metadata() or {}
+    tensors = load_file(str(path))
+    return Reference(json.loads(metadata["texts"]), tensors["expected"], tensors["optimized"])
+
+
+# -- checking vectors -------------------------------------------------------------------------
+
+
+@dataclass
+class VectorCheck:
+    """Per-text comparison of task outputs (embeddings, class scores) under a tolerance."""
+
+    texts: int
+    max_abs_diff: float
+    min_cosine: float
+    mean_cosine: float
+    worst: int  # index of the text with the lowest cosine
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_vectors(expected: Any, actual: Any, tolerance: Tolerance) -> VectorCheck:
+    """Row-by-row cosine and elementwise difference of two (texts, dim) arrays."""
+    import numpy as np
+
+    a = np.asarray(expected, dtype=np.float64)
+    b = np.asarray(actual, dtype=np.float64)
+    if a.shape != b.shape:
+        return VectorCheck(len(a), float("inf"), -1.0, -1.0, 0, [f"shape {a.shape} -> {b.shape}"])
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cosines = np.where(norms > 0, (a * b).sum(axis=1) / np.maximum(norms, 1e-300), 1.0)
+    cosines = np.where((a == b).all(axis=1), 1.0, cosines)
+    max_abs = float(np.abs(a - b).max()) if a.size else 0.0
+    failures = []
+    if tolerance.atol is not None and max_abs > tolerance.atol:
+        failures.append(f"max abs diff {max_abs:.3g} > atol {tolerance.atol:g}")
+    worst = int(np.argmin(cosines)) if len(cosines) else 0
+    min_cos = float(cosines.min()) if len(cosines) else 1.0
+    if tolerance.min_cosine is not None and min_cos < tolerance.min_cosine:
+        failures.append(f"cosine min {min_cos:.6f} < {tolerance.min_cosine} (text {worst})")
+    mean_cos = float(cosines.mean()) if len(cosines) else 1.0
+    return VectorCheck(len(a), max_abs, min_cos, mean_cos, worst, failures)

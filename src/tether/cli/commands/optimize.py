@@ -1,0 +1,102 @@
+"""`tether optimize`: an optimised bundle that is provably still the model, or an error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def register(group: click.Group) -> None:
+    """Add `tether optimize` to the `tether` group."""
+    from tether.cli.options import build_spec, spec_options, split_task
+
+    @group.command("optimize")
+    @click.argument("source")
+    @click.argument("out_dir", type=click.Path(file_okay=False))
+    @click.option(
+        "--level",
+        type=click.Choice(["exact", "bf16", "int8"]),
+        default="exact",
+        show_default=True,
+        help="exact: fused float32 graph (max abs diff 1e-4, cosine 0.9999 on every text); "
+        "int8: int8 weights (cosine 0.99 on every text, batch-invariant); bf16: needs "
+        "avx512_bf16.",
+    )
+    @click.option(
+        "-i",
+        "--texts",
+        "texts_path",
+        type=click.Path(dir_okay=False, exists=True),
+        default=None,
+        help="Your own texts (one per line, fortune file, or JSONL with 'text'): "
+        "calibration and verification besides the probe texts.",
+    )
+    @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most N texts.")
+    @click.option(
+        "--keep-fp32",
+        multiple=True,
+        metavar="MODULE",
+        help="int8: never quantise this module (e.g. encoder.layer.5.output.dense); repeatable.",
+    )
+    @click.option(
+        "--per-tensor",
+        is_flag=True,
+        help="int8: one scale per weight matrix instead of per output channel (int8 options "
+        "with --level exact quantise all the same and are judged by the exact tolerance).",
+    )
+    @click.option(
+        "--no-sweep", is_flag=True, help="int8: quantise everything, no sensitivity sweep."
+    )
+    @click.option("--overwrite", is_flag=True, help="Replace an existing bundle atomically.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
+    @spec_options(default_class=None)
+    def optimize_cmd(
+        source: str,
+        out_dir: str,
+        level: str,
+        texts_path: str | None,
+        limit: int | None,
+        keep_fp32: tuple[str, ...],
+        per_tensor: bool,
+        no_sweep: bool,
+        overwrite: bool,
+        as_json: bool,
+        spec_values: dict[str, Any],
+    ) -> None:
+        """Write an optimised bundle of SOURCE to OUT_DIR, verified against SOURCE.
+
+        --task is embed (default) or classify. The bundle is written only if the
+        optimised graph passes LEVEL on the probe texts and your texts (-i), through
+        the engine's batches and alone; its manifest carries the figures, the tolerance
+        and the machine it was verified on. `tether embed OUT_DIR ...` runs it.
+        """
+        from tether.cli.errors import format_error
+        from tether.errors import OptimizationMismatchError
+        from tether.optimization import Int8Scheme, optimize
+        from tether.parity.compare import read_texts
+
+        task, values = split_task(spec_values.get("task"), spec_values)
+        if task not in ("embed", "classify"):
+            raise click.UsageError("tether optimize builds embed or classify graphs (--task).")
+        spec = build_spec(source, values)
+        texts = read_texts(texts_path, limit) if texts_path else None
+        int8 = None
+        if keep_fp32 or per_tensor or no_sweep:
+            int8 = Int8Scheme(per_channel=not per_tensor, sweep=not no_sweep, keep_fp32=keep_fp32)
+        try:
+            result = optimize(
+                spec, out_dir, level=level, texts=texts, task=task, overwrite=overwrite, int8=int8
+            )
+        except OptimizationMismatchError as exc:  # a check failed: exit 1, as compare does
+            message, hint = format_error(exc)
+            click.secho(message, fg="red", err=True)
+            click.echo(hint, err=True)
+            raise SystemExit(1) from None
+        if as_json:
+            click.echo(
+                json.dumps({"bundle": str(result.path), **result.evidence.to_dict()}, indent=2)
+            )
+        else:
+            click.echo(result.summary())

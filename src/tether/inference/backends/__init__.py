@@ -1,0 +1,13 @@
+"""Backends: what runs a task's forward pass.
+
+PyTorch is the default: the task calls the loaded module. An optimised bundle carries
+an ONNX graph of the task's forward pass; ``OnnxBackend`` runs it with ONNX Runtime
+behind the same call, so tasks keep their tokenisation, batching and pooling. The
+runtime is an optional extra (``tether[onnx]``), imported only in ``onnx.py``.
+"""
+
+from __future__ import annotations
+
+from tether.inference.backends.onnx import OnnxBackend
+
+__all__ = ["OnnxBackend"]

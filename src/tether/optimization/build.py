@@ -1,0 +1,343 @@
+"""``optimize(source, out_dir, level=...)``: an optimised bundle, or an error saying why not.
+
+Steps: load the original through tether's guards; export the task's forward pass to
+ONNX; fuse it; for int8, quantise with a sensitivity sweep; verify the result against
+the original (parity on probes and user texts, the engine's own batches, batch
+invariance); write a bundle whose manifest carries the evidence. Nothing is written
+unless every check passes: the error names the first layer that parted ways.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.bundles.optimized import (
+    GRAPH_NAME,
+    REFERENCE_NAME,
+    Evidence,
+    Reference,
+    check_vectors,
+    has_cpu_feature,
+    machine_record,
+    save_reference,
+)
+from tether.bundles.probes import PROBE_TEXTS
+from tether.errors import OptimizationError, OptimizationMismatchError, SpecError
+from tether.models.loading import LoadedModel
+from tether.models.manifest import Manifest
+from tether.models.spec import ModelSpec
+from tether.optimization import check
+from tether.optimization.graph import export_graph, fuse
+from tether.optimization.int8 import Int8Choice, Int8Scheme, choose
+from tether.tolerances import OPTIMIZE_LEVELS, Tolerance
+
+LEVELS = tuple(OPTIMIZE_LEVELS)
+#: Stored with the bundle for re-verification on another machine: the probes and this
+#: many of the user's texts (the rest are in the evidence's figures only).
+STORED_USER_TEXTS = 52
+#: Texts the int8 sensitivity sweep measures each candidate on (probes first).
+SWEEP_TEXTS = 256
+#: Texts run alone for the batch-invariance check.
+INVARIANCE_TEXTS = 128
+
+
+@dataclass
+class OptimizeResult:
+    """What ``optimize`` wrote and the evidence it wrote with it."""
+
+    path: Path
+    evidence: Evidence
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        e = self.evidence
+        engine = e.parity["engine"]
+        lines = [
+            f"optimised {e.task} bundle ({e.level}) written to {self.path}",
+            f"  graph: {e.build['fusions'] or 'no fusions'}",
+        ]
+        if "int8" in e.build:
+            kept = e.build["int8"]["fp32_modules"]
+            lines.append(
+                f"  int8: {len(e.build['int8']['quantized_modules'])} modules quantised, "
+                f"{len(kept)} kept in float32" + (f" ({', '.join(kept)})" if kept else "")
+            )
+        for name in ("probes", "texts"):
+            report = e.parity.get(name)
+            if report:
+                lines.append(
+                    f"  parity on {report['texts']} {name}: max abs diff "
+                    f"{report['max_abs_diff']:.3g}, cosine min {report['min_cosine']:.6f}"
+                )
+        lines.append(
+            f"  engine batches, {engine['texts']} texts: max abs diff "
+            f"{engine['max_abs_diff']:.3g}, cosine min {engine['min_cosine']:.6f} mean "
+            f"{engine['mean_cosine']:.6f}"
+        )
+        inv = e.parity["batch_invariance"]
+        lines.append(
+            f"  alone vs batched, {inv['texts']} texts: cosine min {inv['min_cosine']:.6f}"
+        )
+        m = e.machine_record
+        lines.append(
+            f"  verified with {m.runtime} {m.runtime_version} on {m.cpu} "
+            f"({len(m.cpu_features)} ISA flags); tolerance {e.limits.describe()}"
+        )
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def optimize(
+    source: str | ModelSpec | LoadedModel,
+    out_dir: str | Path,
+    *,
+    level: str = "exact",
+    texts: Sequence[str] | None = None,
+    task: str = "embed",
+    overwrite: bool = False,
+    int8: Int8Scheme | None = None,
+) -> OptimizeResult:
+    """Build an optimised bundle of ``source`` for ``task`` at ``level`` in ``out_dir``.
+
+    Args:
+        source: a model source or directory, a ModelSpec, or a LoadedModel.
+        level: ``exact`` (fused float32 graph, max abs diff 1e-4 and cosine 0.9999 on
+            every text), ``bf16`` (needs a CPU with avx512_bf16) or ``int8``.
+        texts: the user's own texts (calibration and verification), besides the probes.
+        task: ``embed`` or ``classify``.
+        int8: how to quantise; default ``Int8Scheme()`` at level ``int8``. Given with
+            another level, the graph is quantised all the same and judged by that
+            level's tolerance (a way to see what int8 would cost).
+
+    Returns:
+        The bundle's path and its evidence.
+
+    Raises:
+        OptimizationMismatchError: the graph failed verification (the error names the first
+            divergent module); nothing was written.
+    """
+    from tether.bundles.save import save
+    from tether.inference.tasks import default_model_class
+    from tether.models.loading import load
+
+    if level not in OPTIMIZE_LEVELS:
+        raise SpecError(
+            f"Unknown optimisation level {level!r}.", f"Use level= one of {', '.join(LEVELS)}."
+        )
+    if level == "bf16" and not has_cpu_feature("avx512_bf16"):
+        raise OptimizationError(
+            "level 'bf16' needs bfloat16 compute, and this CPU does not report avx512_bf16 "
+            "in /proc/cpuinfo: bfloat16 would be emulated, slower than float32.",
+            "Use level='exact' or level='int8' on this machine.",
+            level=level,
+        )
+    if level == "bf16":
+        raise OptimizationError(
+            "level 'bf16' is not built yet.", "Use level='exact' or level='int8'.", level=level
+        )
+    if isinstance(source, LoadedModel):
+        loaded = source
+    else:
+        spec = (
+            source
+            if isinstance(source, ModelSpec)
+            else ModelSpec(source=source, model_class=default_model_class(task))
+        )
+        loaded = load(spec)
+    if loaded.optimized is not None:
+        raise OptimizationError(
+            f"{str(loaded.path)!r} is already an optimised bundle.",
+            "Optimise the original model (the source the bundle was made from).",
+            level=level,
+        )
+    tolerance = OPTIMIZE_LEVELS[level]
+    user = list(dict.fromkeys(t for t in texts or () if t.strip()))
+    probes = list(PROBE_TEXTS)
+    everything = list(dict.fromkeys(probes + user))
+    engine_texts = everything
+    from tether.inference.engine import Engine
+
+    torch_engine = Engine(loaded, task)
+    module = torch_engine.task.graph_module
+    output = torch_engine.task.graph_output
+    if module is None or output is None:
+        raise OptimizationError(
+            f"The {task!r} task of {loaded.model_id!r} runs a path an ONNX graph does not "
+            "cover (a sentence-transformers module stack, CLIP text features).",
+            "Load the model with model_class='AutoModel' (the embed task then pools itself).",
+            level=level,
+        )
+    expected = check.engine_vectors(loaded, task, engine_texts, None)
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="tether-optimize-") as tmp:
+        work = Path(tmp)
+        text_task: Any = torch_engine.task  # embed and classify are text tasks
+        sample = text_task.collate(text_task.encode(probes[:2]))
+        export_graph(module, dict(sample), output, work / "export.onnx")
+        fusions = fuse(work / "export.onnx", work / "fused.onnx", module.config)
+        graph = work / "fused.onnx"
+        build: dict[str, Any] = {"fusions": fusions, "opset": 17}
+        if level == "int8" or int8 is not None:
+            scheme = int8 or Int8Scheme()
+            choice = _int8(loaded, task, graph, work, scheme, everything, expected, tolerance)
+            graph = choice.graph
+            build["int8"] = choice.to_dict()
+        verdicts = _verify(loaded, task, graph, probes, user, expected, engine_texts, tolerance)
+        failures = [
+            f"{name}: {failure}"
+            for name, verdict in verdicts.items()
+            if isinstance(verdict, dict)
+            for failure in verdict.get("failures", [])
+        ]
+        if failures:
+            module_name, _ = check.divergent_module(loaded, graph, everything, tolerance, work)
+            raise _refusal(level, tolerance, failures, module_name, verdicts, build)
+        stored = probes + [t for t in user if t not in set(probes)][:STORED_USER_TEXTS]
+        reference = Reference(
+            stored,
+            expected[: len(stored)],
+            verdicts.pop("_vectors")[: len(stored)],
+        )
+        evidence = Evidence(
+            level=level,
+            task=task,
+            graph=GRAPH_NAME,
+            reference=REFERENCE_NAME,
+            tolerance=tolerance.to_dict(),
+            machine=machine_record().to_dict(),
+            parity=verdicts,
+            build=build,
+        )
+
+        def add(directory: Path, manifest: Manifest) -> None:
+            (directory / GRAPH_NAME).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(graph, directory / GRAPH_NAME)
+            save_reference(reference, directory / REFERENCE_NAME)
+            manifest.optimized = evidence.to_dict()
+
+        path = save(loaded, out_dir, overwrite=overwrite, additions=add)
+    return OptimizeResult(path, evidence, notes)
+
+
+def _int8(
+    loaded: LoadedModel,
+    task: str,
+    fused: Path,
+    work: Path,
+    scheme: Int8Scheme,
+    texts: list[str],
+    expected: Any,
+    tolerance: Tolerance,
+) -> Int8Choice:
+    sweep_texts = texts[:SWEEP_TEXTS]
+    reference = expected[: len(sweep_texts)]
+
+    def measure(graph: Path) -> tuple[float, float]:
+        got = check.engine_vectors(loaded, task, sweep_texts, graph)
+        result = check_vectors(reference, got, Tolerance())
+        return result.min_cosine, result.mean_cosine
+
+    return choose(fused, work, scheme, measure, tolerance.min_cosine or 0.0)
+
+
+def _verify(
+    loaded: LoadedModel,
+    task: str,
+    graph: Path,
+    probes: list[str],
+    user: list[str],
+    expected: Any,
+    engine_texts: list[str],
+    tolerance: Tolerance,
+) -> dict[str, Any]:
+    verdicts: dict[str, Any] = {}
+    label = f"optimised graph of {loaded.model_id}"
+    groups = {"probes": probes, "texts": [t for t in user if t not in set(probes)]}
+    for name, group in groups.items():
+        if not group:
+            continue
+        report = check.parity(loaded, graph, group, tolerance, label)
+        verdicts[name] = _parity_figures(report)
+    got = check.engine_vectors(loaded, task, engine_texts, graph)
+    engine = check_vectors(expected, got, tolerance)
+    verdicts["engine"] = engine.to_dict()
+    sample = engine_texts[:INVARIANCE_TEXTS]
+    invariance = check.batch_invariance(loaded, task, graph, sample, got[: len(sample)])
+    verdicts["batch_invariance"] = {
+        "texts": invariance.texts,
+        "min_cosine": invariance.min_cosine,
+        "required": check.BATCH_INVARIANCE_COSINE,
+        "failures": []
+        if invariance.passed
+        else [
+            f"a text alone vs batched: cosine min {invariance.min_cosine:.6f} < "
+            f"{check.BATCH_INVARIANCE_COSINE}"
+        ],
+    }
+    verdicts["_vectors"] = got
+    return verdicts
+
+
+def _parity_figures(report: Any) -> dict[str, Any]:
+    finals = {o.name: o for o in report.outputs}
+    max_abs = max((o.max_abs for o in report.outputs), default=0.0)
+    cos = report.embedding or next(iter(finals.values()))
+    return {
+        "texts": report.texts,
+        "max_abs_diff": max_abs,
+        "min_cosine": cos.cos_min,
+        "mean_cosine": cos.cos_mean,
+        "outputs": {
+            o.name: {"max_abs": o.max_abs, "ulps": _finite(o.ulps), "cos_min": o.cos_min}
+            for o in report.outputs
+        },
+        "embedding": cos.name,
+        "failures": list(report.failures),
+    }
+
+
+def _finite(value: float) -> float | None:
+    import math
+
+    return value if math.isfinite(value) else None
+
+
+def _refusal(
+    level: str,
+    tolerance: Tolerance,
+    failures: list[str],
+    module_name: str | None,
+    verdicts: dict[str, Any],
+    build: dict[str, Any],
+) -> OptimizationMismatchError:
+    engine = verdicts.get("engine", {})
+    where = f" First divergent module: {module_name}." if module_name else ""
+    kept = ""
+    if "int8" in build:
+        sweep = sorted(build["int8"]["sweep"], key=lambda s: s["min_cosine"])[:4]
+        if sweep:
+            kept = (
+                " Most sensitive modules (alone quantised, min cosine): "
+                + ", ".join(f"{s['module']} {s['min_cosine']:.4f}" for s in sweep)
+                + "."
+            )
+    hint = (
+        "Keep the modules named above in float32 (int8=Int8Scheme(keep_fp32=(...))), "
+        "or use level='exact'."
+        if "int8" in build
+        else "Run the original model; `tether compare SOURCE graph.onnx` shows the full "
+        "report of an exported graph."
+    )
+    return OptimizationMismatchError(
+        f"The {level} optimisation does not pass {tolerance.describe()}; nothing was "
+        "written: " + "; ".join(failures) + "." + where + kept,
+        hint,
+        level=level,
+        divergent=module_name,
+        min_cosine=engine.get("min_cosine"),
+        max_abs_diff=engine.get("max_abs_diff"),
+    )

@@ -1,0 +1,156 @@
+"""int8 weights for an optimised graph: a scheme, a per-module sensitivity sweep, a choice.
+
+ONNX Runtime's dynamic quantisation stores MatMul (and fused Attention) weights as int8
+and quantises activations on the fly, per tensor. Which modules tolerate it is measured,
+not assumed: each quantisable module is quantised alone and the lowest per-text cosine
+of the task's outputs against the original is recorded; modules are then kept in float32,
+most sensitive first, until the whole graph passes the int8 level on the sweep texts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.errors import require_extra
+from tether.optimization.graph import module_of
+
+#: The node types int8 replaces: matrix products with constant weights, fused attention.
+QUANTIZED_OPS = ("MatMul", "Attention")
+
+
+@dataclass(frozen=True)
+class Int8Scheme:
+    """How weights are quantised. The defaults are what the sweep on all-MiniLM-L6-v2
+    kept (docs/optimize.md): one scale per output channel, signed int8 weights, the full
+    8-bit range, and a sensitivity sweep that keeps the modules that break the level in
+    float32. ``per_channel=False, sweep=False`` is the textbook one-liner (one scale per
+    weight matrix, everything quantised): the refusal tests use it."""
+
+    per_channel: bool = True
+    reduce_range: bool = False
+    weight_type: str = "int8"  # "int8" (S8) or "uint8" (U8)
+    sweep: bool = True
+    keep_fp32: tuple[str, ...] = ()  # module names never quantised
+    max_fp32: int = 8  # most modules the sweep may keep in float32
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["keep_fp32"] = list(self.keep_fp32)
+        return out
+
+
+def quantisable_modules(graph_path: Path) -> dict[str, list[str]]:
+    """Module name -> the graph nodes int8 would quantise for it, in graph order."""
+    import onnx
+
+    graph = onnx.load(str(graph_path), load_external_data=False)
+    initializers = {i.name for i in graph.graph.initializer}
+    found: dict[str, list[str]] = {}
+    for node in graph.graph.node:
+        if node.op_type not in QUANTIZED_OPS:
+            continue
+        if node.op_type == "MatMul" and not any(i in initializers for i in node.input):
+            continue  # activation x activation (attention scores): no weights to quantise
+        module = module_of(node.output[0]) or node.name
+        if node.op_type == "MatMul":
+            module = module.removesuffix(".MatMul")
+        found.setdefault(module, []).append(node.name)
+    return found
+
+
+def quantize(source: Path, target: Path, scheme: Int8Scheme, nodes: list[str] | None) -> None:
+    """Dynamic int8 quantisation of ``nodes`` (None: every quantisable node)."""
+    require_extra("onnxruntime", "onnx")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # its modules log fusion and shape notes on loggers named after themselves
+    logging.disable(logging.WARNING)
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            per_channel=scheme.per_channel,
+            reduce_range=scheme.reduce_range,
+            weight_type=QuantType.QInt8 if scheme.weight_type == "int8" else QuantType.QUInt8,
+            op_types_to_quantize=list(QUANTIZED_OPS),
+            nodes_to_quantize=nodes,
+            # Fused contrib ops defeat shape inference; their outputs are float32.
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": 1},
+        )
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+@dataclass
+class Sensitivity:
+    """The lowest per-text cosine with only ``module`` quantised."""
+
+    module: str
+    min_cosine: float
+    mean_cosine: float
+
+
+@dataclass
+class Int8Choice:
+    """The quantised graph the sweep settled on, and how it got there."""
+
+    graph: Path
+    scheme: Int8Scheme
+    quantized: list[str]
+    fp32: list[str]
+    sweep: list[Sensitivity] = field(default_factory=list)
+    sweep_min_cosine: float | None = None  # the chosen graph on the sweep texts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scheme": self.scheme.to_dict(),
+            "quantized_modules": self.quantized,
+            "fp32_modules": self.fp32,
+            "sweep": [asdict(s) for s in self.sweep],
+            "sweep_min_cosine": self.sweep_min_cosine,
+        }
+
+
+#: Cosines of the task outputs on the sweep texts: graph path -> (min, mean).
+Measure = Callable[[Path], tuple[float, float]]
+
+
+def choose(
+    fused: Path, workdir: Path, scheme: Int8Scheme, measure: Measure, min_cosine: float
+) -> Int8Choice:
+    """Quantise ``fused``: everything but ``scheme.keep_fp32``, then, with ``sweep``, keep
+    the most sensitive modules in float32 until ``measure`` gives ``min_cosine``."""
+    modules = quantisable_modules(fused)
+    kept = [m for m in modules if m in set(scheme.keep_fp32)]
+
+    def build(fp32: list[str], name: str) -> Path:
+        target = workdir / name
+        nodes = [n for m, ns in modules.items() if m not in fp32 for n in ns]
+        quantize(fused, target, scheme, nodes)
+        return target
+
+    graph = build(kept, "int8.onnx")
+    if not scheme.sweep:
+        return Int8Choice(graph, scheme, [m for m in modules if m not in kept], kept)
+    low, _ = measure(graph)
+    sweep: list[Sensitivity] = []
+    if low < min_cosine:
+        for module in modules:
+            if module in kept:
+                continue
+            alone = workdir / "alone.onnx"
+            quantize(fused, alone, scheme, modules[module])
+            worst, mean = measure(alone)
+            sweep.append(Sensitivity(module, worst, mean))
+        for item in sorted(sweep, key=lambda s: s.min_cosine):
+            if low >= min_cosine or len(kept) >= scheme.max_fp32 + len(scheme.keep_fp32):
+                break
+            kept.append(item.module)
+            graph = build(kept, "int8.onnx")
+            low, _ = measure(graph)
+    quantized = [m for m in modules if m not in kept]
+    return Int8Choice(graph, scheme, quantized, kept, sweep, low)

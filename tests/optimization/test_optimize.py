@@ -1,0 +1,207 @@
+"""tether.optimize: optimised bundles from tiny models, their evidence, and the refusals."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import optional_import
+
+optional_import("onnxruntime", "onnx")
+
+from tether import (  # noqa: E402
+    BundleError,
+    Int8Scheme,
+    OptimizationError,
+    OptimizationMismatchError,
+    load_bundle,
+    optimize,
+)
+from tether.bundles.optimized import (  # noqa: E402
+    GRAPH_NAME,
+    REFERENCE_NAME,
+    has_cpu_feature,
+    load_reference,
+    machine_record,
+)
+from tether.bundles.probes import PROBE_TEXTS  # noqa: E402
+from tether.inference.engine import Engine  # noqa: E402
+from tether.inference.optimized import task_vectors  # noqa: E402
+from tether.models.manifest import read_manifest  # noqa: E402
+from tiny_models import CORPUS  # noqa: E402
+
+TEXTS = list(dict.fromkeys(CORPUS))
+
+
+@pytest.fixture(scope="module")
+def exact(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("optimized") / "bert-exact"
+    return optimize(str(tiny["bert"]), out, texts=TEXTS).path
+
+
+@pytest.fixture(scope="module")
+def int8(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("optimized") / "bert-int8"
+    return optimize(str(tiny["bert"]), out, level="int8", texts=TEXTS).path
+
+
+def copy_of(bundle: Path, tmp_path: Path) -> Path:
+    target = tmp_path / bundle.name
+    shutil.copytree(bundle, target)
+    return target
+
+
+def edit_evidence(bundle: Path, change: Any) -> None:
+    manifest_path = bundle / "tether.json"
+    data = json.loads(manifest_path.read_text())
+    change(data["optimized"])
+    manifest_path.write_text(json.dumps(data))
+
+
+# -- building -----------------------------------------------------------------------------
+
+
+def test_exact_bundle_carries_its_evidence(exact):
+    manifest = read_manifest(exact)
+    evidence = manifest.optimized
+    assert evidence is not None
+    assert evidence["level"] == "exact" and evidence["task"] == "embed"
+    assert {GRAPH_NAME, REFERENCE_NAME} <= set(manifest.files)  # hashed like every file
+    assert evidence["build"]["fusions"]["Attention"] == 2  # two layers, fused
+    assert evidence["tolerance"]["atol"] == 1e-4 and evidence["tolerance"]["min_cosine"] == 0.9999
+    parity = evidence["parity"]
+    assert parity["probes"]["texts"] == 12 and parity["texts"]["texts"] == len(
+        set(TEXTS) - set(PROBE_TEXTS)
+    )
+    for name in ("probes", "texts", "engine"):
+        assert parity[name]["max_abs_diff"] <= 1e-4 and parity[name]["min_cosine"] >= 0.9999
+    assert parity["batch_invariance"]["min_cosine"] >= 0.999
+    assert evidence["machine"] == machine_record().to_dict()
+    assert evidence["machine"]["runtime_version"]
+
+
+def test_exact_bundle_runs_its_graph_through_the_engine(exact):
+    engine = Engine(load_bundle(exact), "embed")
+    assert engine.backend_name == "onnxruntime (exact)"
+    assert engine.reverified is None  # same machine as the evidence
+    reference = load_reference(exact / REFERENCE_NAME)
+    got = task_vectors(engine.predict(reference.texts))
+    assert np.abs(got - reference.expected).max() <= 1e-4
+
+
+def test_a_broken_optimisation_is_refused_with_the_divergent_layer(tiny, tmp_path):
+    """Per-tensor int8 of every layer, offered as an exact optimisation: refused, with the
+    first layer whose outputs parted ways, and nothing written."""
+    out = tmp_path / "broken"
+    with pytest.raises(OptimizationMismatchError) as caught:
+        optimize(
+            str(tiny["bert"]),
+            out,
+            texts=TEXTS,
+            int8=Int8Scheme(per_channel=False, sweep=False),
+        )
+    error = caught.value
+    assert error.divergent == "encoder.layer.0.attention.output.LayerNorm"
+    assert "First divergent module: encoder.layer.0.attention.output.LayerNorm" in str(error)
+    assert error.max_abs_diff is not None and error.max_abs_diff > 1e-4
+    assert not out.exists()
+
+
+def test_int8_bundle_passes_its_level_and_keeps_a_text_alone_as_batched(int8):
+    evidence = read_manifest(int8).optimized
+    assert evidence is not None and evidence["level"] == "int8"
+    quantized = evidence["build"]["int8"]["quantized_modules"]
+    assert "encoder.layer.0.intermediate.dense" in quantized
+    assert evidence["parity"]["engine"]["min_cosine"] >= 0.99
+    assert evidence["parity"]["engine"]["max_abs_diff"] > 1e-4  # it really is int8
+    assert evidence["parity"]["batch_invariance"]["min_cosine"] >= 0.999
+
+
+@pytest.mark.skipif(has_cpu_feature("avx512_bf16"), reason="this CPU has bf16 compute")
+def test_bf16_is_refused_on_a_cpu_without_bf16(tiny, tmp_path):
+    with pytest.raises(OptimizationError, match="avx512_bf16"):
+        optimize(str(tiny["bert"]), tmp_path / "bf16", level="bf16")
+    assert not (tmp_path / "bf16").exists()
+
+
+def test_classify_bundle_gives_the_original_labels(tiny, tmp_path):
+    path = optimize(
+        str(tiny["distilbert-cls"]), tmp_path / "cls", task="classify", texts=TEXTS
+    ).path
+    loaded = load_bundle(path)
+    engine = Engine(loaded, "classify")
+    assert engine.backend_name == "onnxruntime (exact)"
+    graph = engine.predict(TEXTS)
+    original = Engine(load_bundle(path), "embed")  # embed: the original weights
+    assert original.backend_name == "pytorch"
+    reference = load_reference(path / REFERENCE_NAME)
+    got = task_vectors(engine.predict(reference.texts))
+    assert np.abs(got - reference.expected).max() <= 1e-4
+    assert all(o.inference["label"] for o in graph)
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def test_tampered_graph_is_refused_on_load(exact, tmp_path):
+    bundle = copy_of(exact, tmp_path)
+    graph = bundle / GRAPH_NAME
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    graph.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"optimized/model\.onnx"):
+        load_bundle(bundle)
+
+
+def test_another_cpu_re_verifies_before_first_use(int8, tmp_path, caplog):
+    bundle = copy_of(int8, tmp_path)
+    edit_evidence(bundle, lambda e: e["machine"]["cpu_features"].append("avx512_vnni_gone"))
+    with caplog.at_level(logging.WARNING, logger="tether.inference.optimized"):
+        engine = Engine(load_bundle(bundle), "embed")
+    assert engine.reverified is not None and engine.reverified.passed
+    assert engine.reverified.texts == len(load_reference(bundle / REFERENCE_NAME).texts)
+    assert "CPU lacks avx512_vnni_gone" in caplog.text
+    assert engine.stats["records"] == 0  # the check is not counted as the user's records
+
+
+def test_a_graph_that_no_longer_passes_on_another_runtime_is_refused(int8, tmp_path):
+    bundle = copy_of(int8, tmp_path)
+
+    def change(evidence: dict[str, Any]) -> None:
+        evidence["machine"]["runtime_version"] = "0.0.1"
+        evidence["tolerance"]["atol"] = 0.0  # what an exact graph gone int8 would face
+
+    edit_evidence(bundle, change)
+    with pytest.raises(OptimizationMismatchError, match=r"onnxruntime 0.0.1 -> .*max abs diff"):
+        Engine(load_bundle(bundle), "embed")
+
+
+def test_same_machine_does_not_re_verify(int8, tmp_path):
+    bundle = copy_of(int8, tmp_path)
+    edit_evidence(bundle, lambda e: e["tolerance"].update(atol=0.0))
+    assert Engine(load_bundle(bundle), "embed").reverified is None
+
+
+@pytest.mark.slow
+def test_minilm_exact_bundle_is_fused_and_within_fp32_tolerance(minilm_dir, tmp_path):
+    from tether import ModelSpec
+
+    spec = ModelSpec(str(minilm_dir), model_class="AutoModel", max_length=256)
+    result = optimize(spec, tmp_path / "minilm-exact", texts=TEXTS)
+    evidence = result.evidence
+    assert evidence.build["fusions"]["Attention"] == 6
+    assert evidence.build["fusions"]["SkipLayerNormalization"] == 12
+    for name in ("probes", "texts", "engine"):
+        assert evidence.parity[name]["max_abs_diff"] <= 1e-4
+        assert evidence.parity[name]["min_cosine"] >= 0.9999
+    engine = Engine(load_bundle(result.path), "embed")
+    assert engine.backend_name == "onnxruntime (exact)"
+    reference = load_reference(result.path / REFERENCE_NAME)
+    got = task_vectors(engine.predict(reference.texts))
+    assert np.abs(got - reference.optimized).max() <= 1e-5
