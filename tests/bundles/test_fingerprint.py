@@ -234,3 +234,79 @@ def test_recompute_like_samples_the_same_columns(tiny, monkeypatch):
     assert again.texts == ("one text", "another")
     assert again.outputs["logits"].shape == saved.outputs["logits"].shape
     assert torch.equal(again.outputs["logits"], saved.outputs["logits"])
+
+
+# -- mutants that survived a mutation run (.ci/mutation fingerprint) -----------------------
+
+
+def test_comparison_dict_has_every_figure_under_its_name():
+    comparison = compare_fingerprints(_fp(("a",), x=[1.0]), _fp(("b",), x=[1.5]), EXACT)
+    data = comparison.to_dict()
+    assert set(data) == {"ok", "tolerance", "max_abs_diff", "min_cosine", "outputs", "problems"}
+    assert data["max_abs_diff"] == 0.5 and data["min_cosine"] == pytest.approx(1.0)
+    assert data["problems"] == ["the probe texts differ, so the outputs are not comparable"]
+    assert data["ok"] is False and data["tolerance"]["atol"] == 0.0
+    assert data["outputs"][0]["name"] == "x"
+
+
+def test_only_two_or_more_dimensional_outputs_other_than_the_mask_are_sampled(bert, monkeypatch):
+    monkeypatch.setattr(fp, "MAX_COLUMNS", 2)
+    sampled = compute_fingerprint(bert)
+    # The mask is (batch, seq) and wider than 2, yet kept whole; the pooled output is
+    # (batch, hidden) and the hidden states (batch, seq, hidden): both sampled.
+    assert set(sampled.columns) == {"last_hidden_state", "pooler_output"}
+    assert sampled.outputs["attention_mask"].shape[-1] > 2
+    assert sampled.outputs["pooler_output"].shape[-1] == 2
+
+
+def test_column_samples_are_the_same_on_every_call():
+    assert torch.equal(fp.sample_columns(5000), fp.sample_columns(5000))
+    assert not torch.equal(fp.sample_columns(5000), torch.arange(fp.MAX_COLUMNS))
+
+
+def test_recompute_like_keeps_columns_and_skips_samples_that_do_not_fit(bert):
+    saved = compute_fingerprint(bert)
+    width = saved.outputs["pooler_output"].shape[-1]
+    saved.columns = {"pooler_output": torch.tensor([0, width]), "not_an_output": torch.tensor([0])}
+    again = recompute_like(bert, saved)
+    assert again.columns.keys() == saved.columns.keys()
+    assert again.outputs["pooler_output"].shape[-1] == width  # index `width` is out of range
+    by_name = {o.name: o for o in compare_fingerprints(saved, again, EXACT).outputs}
+    assert by_name["pooler_output"].ok and "not_an_output" not in by_name
+
+
+def test_output_diffs_carry_both_shapes_and_a_false_verdict():
+    missing = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(), EXACT).outputs[0]
+    assert (missing.expected_shape, missing.actual_shape, missing.ok) == ([2], None, False)
+    reshaped = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(a=[[1.0, 2.0]]), EXACT)
+    diff = reshaped.outputs[0]
+    assert (diff.expected_shape, diff.actual_shape, diff.ok) == ([2], [1, 2], False)
+    assert diff.problem == "shape [2] -> [1, 2]" and not reshaped.ok
+    same = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(a=[1.0, 2.0]), EXACT).outputs[0]
+    assert (same.expected_shape, same.actual_shape, same.problem) == ([2], [2], None)
+
+
+def test_at_exactly_atol_a_cosine_failure_is_reported_as_cosine():
+    [diff] = compare_fingerprints(_fp(x=[1.0, 0.0]), _fp(x=[0.0, 1.0]), Tolerance(1.0, 0.5)).outputs
+    assert diff.max_abs_diff == 1.0 and not diff.ok
+    assert diff.problem.startswith("cosine 0.000000 < 0.5")
+
+
+def test_format_comparison_lines():
+    comparison = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(a=[1.0, 2.0], b=[3.0]), EXACT)
+    lines = format_comparison(comparison).splitlines()
+    assert lines[0] == "fingerprint (atol 0, min cosine 1.0):"
+    assert lines[1].split() == [
+        "a",
+        "[2]",
+        "max",
+        "abs",
+        "diff",
+        "0,",
+        "cosine",
+        "1.00000000",
+        "ok",
+    ]
+    assert lines[2].split()[:4] == ["b", "None", "not", "comparable"]
+    assert lines[2].endswith("not comparable  DIFFERS: missing from the saved fingerprint")
+    assert len(lines) == 3

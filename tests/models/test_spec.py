@@ -1,5 +1,6 @@
 import json
 import pickle
+import re
 
 import pytest
 
@@ -102,7 +103,7 @@ def test_tokenizer_class_is_not_a_model_class():
 def test_invalid_specs_raise_clear_errors(kwargs, message):
     with pytest.raises(SpecError, match=message) as info:
         ModelSpec("m", **kwargs)
-    assert info.value.hint
+    assert info.value.hint != SpecError.default_hint  # a hint for this very problem
 
 
 def test_unknown_json_field_is_an_error_not_ignored():
@@ -199,7 +200,7 @@ def test_malformed_spec_files_raise_spec_error(tmp_path, text):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(SpecError) as info:
         ModelSpec.load_file(path)
-    assert info.value.hint
+    assert info.value.hint != SpecError.default_hint  # a hint for this very problem
 
 
 def test_a_spec_file_that_is_not_utf8_or_not_a_file_raises_spec_error(tmp_path):
@@ -260,3 +261,62 @@ def test_from_dict_needs_a_source_and_an_object():
         ModelSpec.from_dict([])
     with pytest.raises(SpecError, match="is empty"):
         ModelSpec("  ", model_class="AutoModel")
+
+
+# -- mutants that survived a mutation run (.ci/mutation spec) ------------------------------
+
+
+def test_spec_json_is_indented_with_sorted_keys_for_readable_diffs():
+    spec = ModelSpec("org/m", model_class="AutoModel", revision="r")
+    text = spec.to_json()
+    data = json.loads(text)
+    assert list(data) == sorted(data)
+    assert text.splitlines()[1].startswith('  "') and not text.splitlines()[1].startswith("   ")
+    assert len(spec.to_json(indent=None).splitlines()) == 1
+
+
+def test_error_messages_name_the_path_and_the_unknown_fields(tmp_path):
+    absent = tmp_path / "absent.json"
+    with pytest.raises(SpecError, match=re.escape(repr(str(absent)))) as info:
+        ModelSpec.load_file(absent)
+    assert info.value.hint != SpecError.default_hint
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff")
+    with pytest.raises(SpecError, match=re.escape(repr(str(binary)))) as info:
+        ModelSpec.load_file(binary)
+    assert info.value.hint != SpecError.default_hint
+    with pytest.raises(SpecError) as info:
+        ModelSpec.from_dict({"source": "m", "model_class": "AutoModel", "zzzz": 1, "yyyy": 2})
+    assert "Unknown ModelSpec field(s): 'yyyy', 'zzzz'." in info.value.message
+    assert "did you mean" not in info.value.message
+    for data in ([], {"model_class": "AutoModel"}):
+        with pytest.raises(SpecError) as info:
+            ModelSpec.from_dict(data)
+        assert info.value.hint != SpecError.default_hint
+    with pytest.raises(SpecError, match="not valid JSON") as info:
+        ModelSpec.from_json("{")
+    assert info.value.hint == "Fix the JSON syntax."
+
+
+def test_a_transformers_name_that_is_not_a_model_class_is_rejected():
+    for name in ("TrainingArguments", "pipeline", "not a name"):
+        with pytest.raises(SpecError) as info:
+            ModelSpec("m", model_class=name)
+        assert info.value.hint != SpecError.default_hint
+
+
+def test_a_misspelt_task_gets_a_suggestion():
+    with pytest.raises(SpecError, match="Unknown pipeline task 'text-clasification'") as info:
+        ModelSpec("m", task="text-clasification")
+    assert "Did you mean text-classification" in info.value.hint
+    assert "Supported tasks: " in info.value.hint and "fill-mask" in info.value.hint
+
+
+def test_max_length_of_one_is_the_smallest_valid_limit():
+    assert ModelSpec("m", model_class="AutoModel", max_length=1).max_length == 1
+
+
+def test_a_misspelt_class_gets_an_auto_class_suggestion_whatever_its_prefix():
+    with pytest.raises(SpecError) as info:
+        ModelSpec("m", model_class="AtuoModel")
+    assert "Did you mean AutoModel" in info.value.hint
