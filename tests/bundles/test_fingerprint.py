@@ -310,3 +310,43 @@ def test_format_comparison_lines():
     assert lines[2].split()[:4] == ["b", "None", "not", "comparable"]
     assert lines[2].endswith("not comparable  DIFFERS: missing from the saved fingerprint")
     assert len(lines) == 3
+
+
+def test_the_report_header_names_exactly_the_limits_in_force():
+    same = (_fp(a=[1.0]), _fp(a=[1.0]))
+
+    def header(tolerance):
+        return format_comparison(compare_fingerprints(*same, tolerance)).splitlines()[0]
+
+    assert header(Tolerance(None, None)) == "fingerprint (no checks):"
+    assert header(Tolerance(None, 0.9)) == "fingerprint (min cosine 0.9):"
+    assert header(Tolerance(0.1, None, rtol=0.01)) == (
+        "fingerprint (atol 0.1 + rtol 0.01 x |expected|):"
+    )
+
+
+def test_unreadable_fingerprint_files_say_which_file_and_what_to_do(tmp_path):
+    absent = tmp_path / "absent.safetensors"
+    with pytest.raises(FingerprintError) as info:
+        load_fingerprint(absent)
+    assert info.value.message == f"Fingerprint file {str(absent)!r} does not exist."
+    assert info.value.hint == (
+        "Re-save the bundle with `tether save`, which writes a fresh fingerprint."
+    )
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 16)
+    with pytest.raises(FingerprintError) as info:
+        load_fingerprint(corrupt)
+    assert info.value.message.startswith(f"Fingerprint file {str(corrupt)!r} is unreadable (")
+    assert "NoneType" not in info.value.message and "Error: " in info.value.message
+    assert info.value.hint == "Re-save the bundle from the original model with `tether save`."
+
+
+def test_rtol_scales_with_the_expected_value_and_a_missing_atol_counts_as_zero():
+    def ok(expected, actual, tolerance):
+        return compare_fingerprints(_fp(x=expected), _fp(x=actual), tolerance).ok
+
+    rtol_only = Tolerance(None, None, rtol=0.1)
+    assert ok([10.0], [10.5], rtol_only)  # 0.5 <= 0.1 x 10
+    assert not ok([1.0], [1.5], rtol_only)  # 0.5 > 0.1 x 1, and no atol to add
+    assert ok([10.0], [10.5], Tolerance(0.0, None, rtol=0.1))
