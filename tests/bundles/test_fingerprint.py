@@ -350,3 +350,7 @@ def test_rtol_scales_with_the_expected_value_and_a_missing_atol_counts_as_zero()
     assert ok([10.0], [10.5], rtol_only)  # 0.5 <= 0.1 x 10
     assert not ok([1.0], [1.5], rtol_only)  # 0.5 > 0.1 x 1, and no atol to add
     assert ok([10.0], [10.5], Tolerance(0.0, None, rtol=0.1))
+
+
+def test_shapes_lists_each_output_shape_by_name():
+    assert _fp(a=[[1.0, 2.0]], b=[3.0]).shapes() == {"a": [1, 2], "b": [1]}
