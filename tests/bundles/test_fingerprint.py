@@ -354,3 +354,12 @@ def test_rtol_scales_with_the_expected_value_and_a_missing_atol_counts_as_zero()
 
 def test_shapes_lists_each_output_shape_by_name():
     assert _fp(a=[[1.0, 2.0]], b=[3.0]).shapes() == {"a": [1, 2], "b": [1]}
+
+
+def test_a_safetensors_file_of_another_format_is_named_with_its_format(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"format": "other/1"})
+    with pytest.raises(FingerprintError) as info:
+        load_fingerprint(path)
+    assert info.value.message == f"{str(path)!r} is not a tether fingerprint (format 'other/1')."
+    assert info.value.hint == "Re-save the bundle with this version of tether."
