@@ -485,6 +485,7 @@ _AM = {"model_class": "AutoModel"}
             "Use e.g. 'AutoModel'.",
         ),
     ],
+    ids=lambda value: next(iter(value), "none") if isinstance(value, dict) else "",
 )
 def test_each_invalid_field_has_its_own_message_and_hint(kwargs, message, hint):
     error = _error(lambda: ModelSpec(**{"source": "m", **kwargs}))
