@@ -490,3 +490,47 @@ def test_transformers_load_failures_become_tether_errors(tiny):
     with pytest.raises(TetherError, match=r"could not load .* as AutoModelForSeq2SeqLM") as info:
         load(ModelSpec(str(tiny["bert"]), model_class="AutoModelForSeq2SeqLM"))
     assert "tether inspect" in info.value.hint
+
+
+# -- mutants that survived a mutation run (.ci/mutation loading) ---------------------------
+
+
+def test_a_weight_mismatch_error_lists_every_problem_and_carries_the_keys():
+    info = {"missing_keys": ["h.w"], "mismatched_keys": ["e.w"], "unexpected_keys": ["o.w"]}
+    with pytest.raises(WeightMismatchError) as error:
+        check_loading_info(_spec(), torch.nn.Linear(1, 1), info)
+    assert error.value.message == (
+        "Loading 'org/m' as Linear does not use the checkpoint as is. Weights newly "
+        "initialised (missing from the checkpoint): 1 key(s): h.w; shape-mismatched: 1 key(s): "
+        "e.w; unused (in the checkpoint but not in Linear): 1 key(s): o.w."
+    )
+    assert error.value.hint == (
+        "If this is intended, set allow_new_weights=True (adding a head to fine-tune) or "
+        "allow_unused_weights=True (dropping a head) in the spec; otherwise set model_class "
+        "to the class `tether inspect` suggests (the checkpoint's own)."
+    )
+    facts = (error.value.missing_keys, error.value.mismatched_keys, error.value.unexpected_keys)
+    assert facts == (["h.w"], ["e.w"], ["o.w"])
+    assert (error.value.source, error.value.model_class) == ("org/m", "Linear")
+
+
+def test_key_lists_of_exactly_the_limit_and_one_over_it():
+    def message(count):
+        keys = [f"k{i}" for i in range(count)]
+        with pytest.raises(WeightMismatchError) as error:
+            check_loading_info(_spec(), torch.nn.Linear(1, 1), {"missing_keys": keys})
+        return error.value.message
+
+    assert ", ".join(f"k{i}" for i in range(12)) + "." in message(12)  # all shown, no "more"
+    assert "k11, ... (+1 more)." in message(13)
+
+
+def test_a_tokenizer_too_big_for_the_model_gets_its_remedy(tiny):
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    rows = loaded.model.get_input_embeddings().num_embeddings
+    with pytest.raises(TokenizerError) as error:
+        check_tokenizer_fits([0] * (rows + 1), loaded.model)
+    assert error.value.hint == (
+        "Use the tokenizer the model was trained with, or call "
+        "model.resize_token_embeddings(len(tokenizer)) and fine-tune before saving."
+    )
