@@ -534,3 +534,28 @@ def test_a_tokenizer_too_big_for_the_model_gets_its_remedy(tiny):
         "Use the tokenizer the model was trained with, or call "
         "model.resize_token_embeddings(len(tokenizer)) and fine-tune before saving."
     )
+
+
+def test_implied_parameters_reads_every_size_name_and_skips_non_positive_ones():
+    from tether.models.loading import implied_parameters
+
+    # One layer of width 4, no vocabulary: attention 4 x 4 x 4 = 64, MLP 2 x 4 x 16 = 128.
+    assert implied_parameters({"hidden_size": 4, "num_hidden_layers": 1}) == 192
+    assert implied_parameters({"d_model": 4, "num_layers": 1}) == 192  # T5/BART names
+    assert implied_parameters({"hidden_size": 0, "n_embd": 4, "n_layer": 1}) == 192
+    assert implied_parameters({"hidden_size": 4, "num_hidden_layers": 0}) is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_cuda_device_without_cuda_names_the_device_and_the_way_out():
+    from tether.errors import DeviceUnavailableError
+
+    with pytest.raises(DeviceUnavailableError) as error:
+        resolve_device("cuda:1")
+    assert error.value.message == (
+        "The spec asks for device 'cuda:1' but this machine has no CUDA GPU."
+    )
+    assert error.value.hint == (
+        "Set device='auto' to use a GPU only where there is one, or device='cpu'."
+    )
+    assert error.value.device == "cuda:1"
