@@ -559,3 +559,44 @@ def test_a_cuda_device_without_cuda_names_the_device_and_the_way_out():
         "Set device='auto' to use a GPU only where there is one, or device='cpu'."
     )
     assert error.value.device == "cuda:1"
+
+
+def _vision_model(image_size, nested=False):
+    config = SimpleNamespace(image_size=image_size)
+    return SimpleNamespace(config=SimpleNamespace(vision_config=config) if nested else config)
+
+
+def test_a_processor_must_make_images_of_the_size_the_model_expects():
+    from transformers import CLIPImageProcessor, ViTImageProcessor
+
+    from tether.models.loading import check_processor_fits
+
+    vit32 = ViTImageProcessor(size={"height": 32, "width": 32})
+    vit224 = ViTImageProcessor(size={"height": 224, "width": 224})
+    assert check_processor_fits(_spec(), vit32, _vision_model(32)) is None
+    with pytest.raises(TokenizerError) as error:
+        check_processor_fits(_spec(), vit224, _vision_model(32))
+    assert error.value.message == (
+        "The preprocessor of 'org/m' makes 224-pixel images but the model expects 32-pixel "
+        "ones (config image_size)."
+    )
+    assert error.value.hint == (
+        "Use the processor the model was trained with (processor=...), or fix its size."
+    )
+    assert error.value.source == "org/m"
+    # A multimodal processor's image processor is the one checked; a CLIP-style vision
+    # config nests image_size.
+    multimodal = SimpleNamespace(image_processor=vit224)
+    with pytest.raises(TokenizerError, match="makes 224-pixel"):
+        check_processor_fits(_spec(), multimodal, _vision_model(32, nested=True))
+    # The crop, when there is one, is what the model sees; else the shortest edge.
+    clip = CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 32, "width": 32})
+    assert check_processor_fits(_spec(), clip, _vision_model(32)) is None
+    with pytest.raises(TokenizerError, match="makes 64-pixel"):
+        check_processor_fits(
+            _spec(), SimpleNamespace(size={"shortest_edge": 64}), _vision_model(32)
+        )
+    # Nothing to compare: no size, or a config without an integer image_size.
+    assert check_processor_fits(_spec(), SimpleNamespace(), _vision_model(32)) is None
+    assert check_processor_fits(_spec(), vit224, _vision_model(None)) is None
+    assert check_processor_fits(_spec(), vit224, SimpleNamespace()) is None
