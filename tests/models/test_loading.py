@@ -600,3 +600,37 @@ def test_a_processor_must_make_images_of_the_size_the_model_expects():
     assert check_processor_fits(_spec(), SimpleNamespace(), _vision_model(32)) is None
     assert check_processor_fits(_spec(), vit224, _vision_model(None)) is None
     assert check_processor_fits(_spec(), vit224, SimpleNamespace()) is None
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        # vocab 50 x 8 + 2 layers x (attention 2*64 + 2*8*(8*2//4) + MLP 2*8*20*3)
+        (
+            {
+                "hidden_size": 8,
+                "num_hidden_layers": 2,
+                "intermediate_size": 20,
+                "num_local_experts": 3,
+                "vocab_size": 50,
+                "num_key_value_heads": 2,
+                "num_attention_heads": 4,
+            },
+            50 * 8 + 2 * (2 * 64 + 2 * 8 * 4 + 2 * 8 * 20 * 3),
+        ),
+        # GPT-2 names (n_head counts heads for the key/value share).
+        (
+            {"n_embd": 8, "n_layer": 2, "n_inner": 20, "n_head": 4, "num_key_value_heads": 2},
+            2 * (2 * 64 + 2 * 8 * 4 + 2 * 8 * 20),
+        ),
+        ({"dim": 8, "n_layers": 1, "ffn_dim": 10, "num_experts": 2}, 4 * 64 + 2 * 8 * 10 * 2),
+        ({"hidden_size": 8, "num_hidden_layers": 1, "hidden_dim": 10}, 4 * 64 + 2 * 8 * 10),
+        # Key/value heads without a head count: full attention.
+        ({"hidden_size": 8, "num_hidden_layers": 1, "num_key_value_heads": 2}, 4 * 64 + 8 * 64),
+    ],
+    ids=["llama-moe", "gpt2", "distilbert", "hidden-dim", "kv-only"],
+)
+def test_implied_parameters_counts_embeddings_attention_and_mlp(config, expected):
+    from tether.models.loading import implied_parameters
+
+    assert implied_parameters(config) == expected
