@@ -625,10 +625,20 @@ def test_a_processor_must_make_images_of_the_size_the_model_expects():
         ),
         ({"dim": 8, "n_layers": 1, "ffn_dim": 10, "num_experts": 2}, 4 * 64 + 2 * 8 * 10 * 2),
         ({"hidden_size": 8, "num_hidden_layers": 1, "hidden_dim": 10}, 4 * 64 + 2 * 8 * 10),
+        # 3 of 5 heads' worth of key/value width: 8 x 3 // 5 = 4 columns, whole numbers.
+        (
+            {
+                "hidden_size": 8,
+                "num_hidden_layers": 1,
+                "num_key_value_heads": 3,
+                "num_attention_heads": 5,
+            },
+            2 * 64 + 2 * 8 * 4 + 8 * 64,
+        ),
         # Key/value heads without a head count: full attention.
         ({"hidden_size": 8, "num_hidden_layers": 1, "num_key_value_heads": 2}, 4 * 64 + 8 * 64),
     ],
-    ids=["llama-moe", "gpt2", "distilbert", "hidden-dim", "kv-only"],
+    ids=["llama-moe", "gpt2", "distilbert", "hidden-dim", "kv-uneven", "kv-only"],
 )
 def test_implied_parameters_counts_embeddings_attention_and_mlp(config, expected):
     from tether.models.loading import implied_parameters
