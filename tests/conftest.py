@@ -16,10 +16,34 @@ import pytest
 import tiny_models
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--tiny-models-dir",
+        metavar="DIR",
+        default=None,
+        help="keep the tiny test models in DIR across runs (built once, then only read); "
+        "mutation testing (.ci/mutation) runs the tests once per mutant",
+    )
+
+
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """name -> directory of each tiny model (see tiny_models.BUILDERS)."""
-    return tiny_models.build_all(tmp_path_factory.mktemp("tiny-models"))
+def tiny(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """name -> directory of each tiny model (see tiny_models.BUILDERS).
+
+    Built afresh in a temporary directory, or once into ``--tiny-models-dir`` and reused.
+    Tests only read these directories.
+    """
+    kept = request.config.getoption("--tiny-models-dir")
+    if kept is None:
+        return tiny_models.build_all(tmp_path_factory.mktemp("tiny-models"))
+    root = Path(kept).resolve()
+    complete = root / ".complete"
+    if not complete.is_file():
+        tiny_models.build_all(root)
+        complete.write_text("built by tests/tiny_models.py\n", encoding="utf-8")
+    return {name: root / name for name in tiny_models.BUILDERS}
 
 
 @pytest.fixture(scope="session")

@@ -234,3 +234,132 @@ def test_recompute_like_samples_the_same_columns(tiny, monkeypatch):
     assert again.texts == ("one text", "another")
     assert again.outputs["logits"].shape == saved.outputs["logits"].shape
     assert torch.equal(again.outputs["logits"], saved.outputs["logits"])
+
+
+# -- mutants that survived a mutation run (.ci/mutation fingerprint) -----------------------
+
+
+def test_comparison_dict_has_every_figure_under_its_name():
+    comparison = compare_fingerprints(_fp(("a",), x=[1.0]), _fp(("b",), x=[1.5]), EXACT)
+    data = comparison.to_dict()
+    assert set(data) == {"ok", "tolerance", "max_abs_diff", "min_cosine", "outputs", "problems"}
+    assert data["max_abs_diff"] == 0.5 and data["min_cosine"] == pytest.approx(1.0)
+    assert data["problems"] == ["the probe texts differ, so the outputs are not comparable"]
+    assert data["ok"] is False and data["tolerance"]["atol"] == 0.0
+    assert data["outputs"][0]["name"] == "x"
+
+
+def test_only_two_or_more_dimensional_outputs_other_than_the_mask_are_sampled(bert, monkeypatch):
+    monkeypatch.setattr(fp, "MAX_COLUMNS", 2)
+    sampled = compute_fingerprint(bert)
+    # The mask is (batch, seq) and wider than 2, yet kept whole; the pooled output is
+    # (batch, hidden) and the hidden states (batch, seq, hidden): both sampled.
+    assert set(sampled.columns) == {"last_hidden_state", "pooler_output"}
+    assert sampled.outputs["attention_mask"].shape[-1] > 2
+    assert sampled.outputs["pooler_output"].shape[-1] == 2
+
+
+def test_column_samples_are_the_same_on_every_call():
+    assert torch.equal(fp.sample_columns(5000), fp.sample_columns(5000))
+    assert not torch.equal(fp.sample_columns(5000), torch.arange(fp.MAX_COLUMNS))
+
+
+def test_recompute_like_keeps_columns_and_skips_samples_that_do_not_fit(bert):
+    saved = compute_fingerprint(bert)
+    width = saved.outputs["pooler_output"].shape[-1]
+    saved.columns = {"pooler_output": torch.tensor([0, width]), "not_an_output": torch.tensor([0])}
+    again = recompute_like(bert, saved)
+    assert again.columns.keys() == saved.columns.keys()
+    assert again.outputs["pooler_output"].shape[-1] == width  # index `width` is out of range
+    by_name = {o.name: o for o in compare_fingerprints(saved, again, EXACT).outputs}
+    assert by_name["pooler_output"].ok and "not_an_output" not in by_name
+
+
+def test_output_diffs_carry_both_shapes_and_a_false_verdict():
+    missing = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(), EXACT).outputs[0]
+    assert (missing.expected_shape, missing.actual_shape, missing.ok) == ([2], None, False)
+    reshaped = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(a=[[1.0, 2.0]]), EXACT)
+    diff = reshaped.outputs[0]
+    assert (diff.expected_shape, diff.actual_shape, diff.ok) == ([2], [1, 2], False)
+    assert diff.problem == "shape [2] -> [1, 2]" and not reshaped.ok
+    same = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(a=[1.0, 2.0]), EXACT).outputs[0]
+    assert (same.expected_shape, same.actual_shape, same.problem) == ([2], [2], None)
+
+
+def test_at_exactly_atol_a_cosine_failure_is_reported_as_cosine():
+    [diff] = compare_fingerprints(_fp(x=[1.0, 0.0]), _fp(x=[0.0, 1.0]), Tolerance(1.0, 0.5)).outputs
+    assert diff.max_abs_diff == 1.0 and not diff.ok
+    assert diff.problem.startswith("cosine 0.000000 < 0.5")
+
+
+def test_format_comparison_lines():
+    comparison = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(a=[1.0, 2.0], b=[3.0]), EXACT)
+    lines = format_comparison(comparison).splitlines()
+    assert lines[0] == "fingerprint (atol 0, min cosine 1.0):"
+    assert lines[1].split() == [
+        "a",
+        "[2]",
+        "max",
+        "abs",
+        "diff",
+        "0,",
+        "cosine",
+        "1.00000000",
+        "ok",
+    ]
+    assert lines[2].split()[:4] == ["b", "None", "not", "comparable"]
+    assert lines[2].endswith("not comparable  DIFFERS: missing from the saved fingerprint")
+    assert len(lines) == 3
+
+
+def test_the_report_header_names_exactly_the_limits_in_force():
+    same = (_fp(a=[1.0]), _fp(a=[1.0]))
+
+    def header(tolerance):
+        return format_comparison(compare_fingerprints(*same, tolerance)).splitlines()[0]
+
+    assert header(Tolerance(None, None)) == "fingerprint (no checks):"
+    assert header(Tolerance(None, 0.9)) == "fingerprint (min cosine 0.9):"
+    assert header(Tolerance(0.1, None, rtol=0.01)) == (
+        "fingerprint (atol 0.1 + rtol 0.01 x |expected|):"
+    )
+
+
+def test_unreadable_fingerprint_files_say_which_file_and_what_to_do(tmp_path):
+    absent = tmp_path / "absent.safetensors"
+    with pytest.raises(FingerprintError) as info:
+        load_fingerprint(absent)
+    assert info.value.message == f"Fingerprint file {str(absent)!r} does not exist."
+    assert info.value.hint == (
+        "Re-save the bundle with `tether save`, which writes a fresh fingerprint."
+    )
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 16)
+    with pytest.raises(FingerprintError) as info:
+        load_fingerprint(corrupt)
+    assert info.value.message.startswith(f"Fingerprint file {str(corrupt)!r} is unreadable (")
+    assert "NoneType" not in info.value.message and "Error: " in info.value.message
+    assert info.value.hint == "Re-save the bundle from the original model with `tether save`."
+
+
+def test_rtol_scales_with_the_expected_value_and_a_missing_atol_counts_as_zero():
+    def ok(expected, actual, tolerance):
+        return compare_fingerprints(_fp(x=expected), _fp(x=actual), tolerance).ok
+
+    rtol_only = Tolerance(None, None, rtol=0.1)
+    assert ok([10.0], [10.5], rtol_only)  # 0.5 <= 0.1 x 10
+    assert not ok([1.0], [1.5], rtol_only)  # 0.5 > 0.1 x 1, and no atol to add
+    assert ok([10.0], [10.5], Tolerance(0.0, None, rtol=0.1))
+
+
+def test_shapes_lists_each_output_shape_by_name():
+    assert _fp(a=[[1.0, 2.0]], b=[3.0]).shapes() == {"a": [1, 2], "b": [1]}
+
+
+def test_a_safetensors_file_of_another_format_is_named_with_its_format(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"format": "other/1"})
+    with pytest.raises(FingerprintError) as info:
+        load_fingerprint(path)
+    assert info.value.message == f"{str(path)!r} is not a tether fingerprint (format 'other/1')."
+    assert info.value.hint == "Re-save the bundle with this version of tether."

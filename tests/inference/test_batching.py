@@ -122,3 +122,21 @@ def test_pad_and_mask_edges():
     assert attention_mask([]).shape == (0, 0)
     mask = attention_mask([1, 3, 2])
     assert mask.tolist() == [[1, 0, 0], [1, 1, 1], [1, 1, 0]] and mask.dtype == torch.int64
+
+
+def test_default_budget_reads_the_device_type_not_its_string():
+    # str(torch.device("cpu", 0)) is "cpu:0": only the type says it is a CPU.
+    assert default_budget(torch.device("cpu", 0)) == BUDGETS["cpu"]
+
+
+def test_bad_budget_message_names_both_arguments_and_values():
+    with pytest.raises(ValueError, match=r"^max_tokens and max_rows must be positive, got 5, -1$"):
+        plan_batches([1], max_tokens=5, max_rows=-1)
+
+
+def test_padded_ids_are_int64_whatever_integer_type_the_pad_id_has():
+    import numpy as np
+
+    # A pad id read from a numpy array is an np.int32 on some tokenizers; the ids tensor
+    # must not inherit that type from the pad value.
+    assert pad_ids([[1, 2], [3]], pad_value=np.int32(0)).dtype == torch.int64

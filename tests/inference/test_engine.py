@@ -185,7 +185,10 @@ def test_non_positive_limits_are_a_spec_error_not_a_value_error_later(tiny, limi
     loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
     with pytest.raises(SpecError) as info:
         Engine(loaded, "embed", **limits)
-    assert info.value.field == next(iter(limits))
+    [(name, value)] = limits.items()
+    assert info.value.field == name
+    assert info.value.message == f"{name} must be a positive number, got {value}."
+    assert info.value.hint == f"Pass {name}=None for the device's default, or a number >= 1."
 
 
 def _run_alone(loaded, example):
@@ -295,6 +298,8 @@ class _ScriptedTask(Task):
         self.encode_calls.append(list(examples))
         if any(e.startswith("undecodable") for e in examples):
             raise UnicodeError("cannot encode this one")
+        if any(e.startswith("overlong") for e in examples):
+            raise RecordProblem("too long to encode", "too-long")
         return [Encoded(len(e), e, truncated=e.endswith("+")) for e in examples]
 
     def forward(self, batch):
@@ -537,3 +542,117 @@ def test_runner_reports_duplicates_beside_the_rate(tiny, tmp_path):
     )
     assert summary.records == summary.written == 4 and summary.duplicates == 2
     assert "2 exact duplicate(s) run once and copied" in summary.line()
+
+
+# -- mutants that survived a mutation run (.ci/mutation engine) ----------------------------
+
+import threading  # noqa: E402
+
+from tether.inference.engine import is_finite  # noqa: E402
+
+
+class _OutputTask(_ScriptedTask):
+    """Answers each text with ``outputs[text]`` (default: the text upper-cased)."""
+
+    def __init__(self, loaded, outputs):
+        super().__init__(loaded)
+        self.outputs = outputs
+        self.threads: set[str] = set()
+
+    def encode(self, examples):
+        self.threads.add(threading.current_thread().name)
+        return super().encode(examples)
+
+    def forward(self, batch):
+        return [self.outputs.get(item.data, item.data.upper()) for item in batch]
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        NAN,
+        float("-inf"),
+        (1.0, NAN),
+        [[1.0], [NAN]],
+        {"score": 1.0, "vector": [2.0, NAN]},
+        torch.tensor([1.0, float("inf")]),
+        np.array([NAN, 1.0], dtype=np.float32),
+        np.float64("nan"),
+    ],
+    ids=["float", "inf", "tuple", "nested-list", "dict", "tensor", "array", "np-scalar"],
+)
+def test_a_non_finite_output_anywhere_becomes_a_model_error_row(tiny_bert, output):
+    engine = _scripted(tiny_bert)
+    engine.task = _OutputTask(tiny_bert, {"bad": output})
+    good, bad = engine.predict(["good", "bad"])
+    assert isinstance(good, Prediction) and good.inference == "GOOD"
+    assert bad == RecordError("bad", "model output is not finite (NaN or inf)", "model-error")
+    assert engine.stats["errors"] == 1
+
+
+def test_is_finite_reads_every_kind_of_output():
+    assert is_finite(1.0) and is_finite("text") and is_finite(None) and is_finite(3)
+    assert is_finite({"a": [1.0, (2.0,)]}) and not is_finite({"a": [1.0, (NAN,)]})
+    assert is_finite(torch.tensor([1.0, 2.0])) and not is_finite(torch.tensor([[NAN]]))
+    assert is_finite(torch.tensor([1, 2])) and is_finite(np.array([1, 2]))
+    assert not is_finite(np.array([1.0, np.inf])) and not is_finite(np.complex64(complex(NAN, 0)))
+    # A bfloat16 tensor has no numpy twin: it is widened before numpy sees it.
+    assert not is_finite(torch.tensor([NAN], dtype=torch.bfloat16))
+    assert is_finite(torch.tensor([1.0], dtype=torch.bfloat16))
+
+
+def test_every_error_row_keeps_its_record_reason_and_kind(tiny_bert):
+    engine = _scripted(tiny_bert)
+    examples = ["refuse this", "overlong text", "problem here", "fine"]
+    refused, overlong, problem, fine = engine.predict(examples)
+    assert refused == RecordError("refuse this", "refused by check", "refused")
+    assert overlong == RecordError("overlong text", "too long to encode", "too-long")
+    assert problem == RecordError("problem here", "model refuses this one", "too-odd")
+    assert fine == Prediction("fine", "FINE", engine.model_id)
+
+
+def test_stream_encodes_chunk_by_chunk_in_a_background_thread(tiny_bert):
+    engine = _scripted(tiny_bert)
+    engine.task = _OutputTask(tiny_bert, {})
+    outcomes = list(engine.stream(iter(["a", "b", "c", "d", "e", "f", "g"]), chunk_size=3))
+    assert [o.inference for o in outcomes] == list("ABCDEFG")
+    # Memory is bounded by a chunk: never more than chunk_size records encoded at once.
+    assert [len(c) for c in engine.task.encode_calls] == [3, 3, 1]
+    # ...and encoding overlaps the model: it runs in the engine's own encoder thread.
+    assert len(engine.task.threads) == 1
+    assert engine.task.threads.pop().startswith("tether-encode")
+
+
+class _ShortTask(_ScriptedTask):
+    """A broken task: one encoding, or one output, fewer than it was given records."""
+
+    def __init__(self, loaded, short):
+        super().__init__(loaded)
+        self.short = short
+
+    def encode(self, examples):
+        encoded = super().encode(examples)
+        return encoded[:-1] if self.short == "encode" else encoded
+
+    def forward(self, batch):
+        outputs = super().forward(batch)
+        return outputs[:-1] if self.short == "forward" else outputs
+
+
+@pytest.mark.parametrize("short", ["encode", "forward"])
+def test_a_task_that_loses_a_record_fails_loudly_rather_than_dropping_it(tiny_bert, short):
+    engine = _scripted(tiny_bert)
+    engine.task = _ShortTask(tiny_bert, short)
+    # The pairing of records with the task's answers is strict (zip(strict=True)), so a
+    # lost record stops the run even under `python -O`, where asserts are gone.
+    with pytest.raises(ValueError, match="zip"):
+        engine.predict(["one", "two", "three"])
+
+
+def test_an_engine_embeds_by_default_and_keeps_its_loaded_model(tiny_bert):
+    engine = Engine(tiny_bert)
+    assert engine.task.name == "embed" and engine.loaded is tiny_bert
+    assert engine.model_id == tiny_bert.model_id

@@ -490,3 +490,157 @@ def test_transformers_load_failures_become_tether_errors(tiny):
     with pytest.raises(TetherError, match=r"could not load .* as AutoModelForSeq2SeqLM") as info:
         load(ModelSpec(str(tiny["bert"]), model_class="AutoModelForSeq2SeqLM"))
     assert "tether inspect" in info.value.hint
+
+
+# -- mutants that survived a mutation run (.ci/mutation loading) ---------------------------
+
+
+def test_a_weight_mismatch_error_lists_every_problem_and_carries_the_keys():
+    info = {"missing_keys": ["h.w"], "mismatched_keys": ["e.w"], "unexpected_keys": ["o.w"]}
+    with pytest.raises(WeightMismatchError) as error:
+        check_loading_info(_spec(), torch.nn.Linear(1, 1), info)
+    assert error.value.message == (
+        "Loading 'org/m' as Linear does not use the checkpoint as is. Weights newly "
+        "initialised (missing from the checkpoint): 1 key(s): h.w; shape-mismatched: 1 key(s): "
+        "e.w; unused (in the checkpoint but not in Linear): 1 key(s): o.w."
+    )
+    assert error.value.hint == (
+        "If this is intended, set allow_new_weights=True (adding a head to fine-tune) or "
+        "allow_unused_weights=True (dropping a head) in the spec; otherwise set model_class "
+        "to the class `tether inspect` suggests (the checkpoint's own)."
+    )
+    facts = (error.value.missing_keys, error.value.mismatched_keys, error.value.unexpected_keys)
+    assert facts == (["h.w"], ["e.w"], ["o.w"])
+    assert (error.value.source, error.value.model_class) == ("org/m", "Linear")
+
+
+def test_key_lists_of_exactly_the_limit_and_one_over_it():
+    def message(count):
+        keys = [f"k{i}" for i in range(count)]
+        with pytest.raises(WeightMismatchError) as error:
+            check_loading_info(_spec(), torch.nn.Linear(1, 1), {"missing_keys": keys})
+        return error.value.message
+
+    assert ", ".join(f"k{i}" for i in range(12)) + "." in message(12)  # all shown, no "more"
+    assert "k11, ... (+1 more)." in message(13)
+
+
+def test_a_tokenizer_too_big_for_the_model_gets_its_remedy(tiny):
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    rows = loaded.model.get_input_embeddings().num_embeddings
+    with pytest.raises(TokenizerError) as error:
+        check_tokenizer_fits([0] * (rows + 1), loaded.model)
+    assert error.value.hint == (
+        "Use the tokenizer the model was trained with, or call "
+        "model.resize_token_embeddings(len(tokenizer)) and fine-tune before saving."
+    )
+
+
+def test_implied_parameters_reads_every_size_name_and_skips_non_positive_ones():
+    from tether.models.loading import implied_parameters
+
+    # One layer of width 4, no vocabulary: attention 4 x 4 x 4 = 64, MLP 2 x 4 x 16 = 128.
+    assert implied_parameters({"hidden_size": 4, "num_hidden_layers": 1}) == 192
+    assert implied_parameters({"d_model": 4, "num_layers": 1}) == 192  # T5/BART names
+    assert implied_parameters({"hidden_size": 0, "n_embd": 4, "n_layer": 1}) == 192
+    assert implied_parameters({"hidden_size": 4, "num_hidden_layers": 0}) is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_cuda_device_without_cuda_names_the_device_and_the_way_out():
+    from tether.errors import DeviceUnavailableError
+
+    with pytest.raises(DeviceUnavailableError) as error:
+        resolve_device("cuda:1")
+    assert error.value.message == (
+        "The spec asks for device 'cuda:1' but this machine has no CUDA GPU."
+    )
+    assert error.value.hint == (
+        "Set device='auto' to use a GPU only where there is one, or device='cpu'."
+    )
+    assert error.value.device == "cuda:1"
+
+
+def _vision_model(image_size, nested=False):
+    config = SimpleNamespace(image_size=image_size)
+    return SimpleNamespace(config=SimpleNamespace(vision_config=config) if nested else config)
+
+
+def test_a_processor_must_make_images_of_the_size_the_model_expects():
+    from transformers import CLIPImageProcessor, ViTImageProcessor
+
+    from tether.models.loading import check_processor_fits
+
+    vit32 = ViTImageProcessor(size={"height": 32, "width": 32})
+    vit224 = ViTImageProcessor(size={"height": 224, "width": 224})
+    assert check_processor_fits(_spec(), vit32, _vision_model(32)) is None
+    with pytest.raises(TokenizerError) as error:
+        check_processor_fits(_spec(), vit224, _vision_model(32))
+    assert error.value.message == (
+        "The preprocessor of 'org/m' makes 224-pixel images but the model expects 32-pixel "
+        "ones (config image_size)."
+    )
+    assert error.value.hint == (
+        "Use the processor the model was trained with (processor=...), or fix its size."
+    )
+    assert error.value.source == "org/m"
+    # A multimodal processor's image processor is the one checked; a CLIP-style vision
+    # config nests image_size.
+    multimodal = SimpleNamespace(image_processor=vit224)
+    with pytest.raises(TokenizerError, match="makes 224-pixel"):
+        check_processor_fits(_spec(), multimodal, _vision_model(32, nested=True))
+    # The crop, when there is one, is what the model sees; else the shortest edge.
+    clip = CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 32, "width": 32})
+    assert check_processor_fits(_spec(), clip, _vision_model(32)) is None
+    with pytest.raises(TokenizerError, match="makes 64-pixel"):
+        check_processor_fits(
+            _spec(), SimpleNamespace(size={"shortest_edge": 64}), _vision_model(32)
+        )
+    # Nothing to compare: no size, or a config without an integer image_size.
+    assert check_processor_fits(_spec(), SimpleNamespace(), _vision_model(32)) is None
+    assert check_processor_fits(_spec(), vit224, _vision_model(None)) is None
+    assert check_processor_fits(_spec(), vit224, SimpleNamespace()) is None
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        # vocab 50 x 8 + 2 layers x (attention 2*64 + 2*8*(8*2//4) + MLP 2*8*20*3)
+        (
+            {
+                "hidden_size": 8,
+                "num_hidden_layers": 2,
+                "intermediate_size": 20,
+                "num_local_experts": 3,
+                "vocab_size": 50,
+                "num_key_value_heads": 2,
+                "num_attention_heads": 4,
+            },
+            50 * 8 + 2 * (2 * 64 + 2 * 8 * 4 + 2 * 8 * 20 * 3),
+        ),
+        # GPT-2 names (n_head counts heads for the key/value share).
+        (
+            {"n_embd": 8, "n_layer": 2, "n_inner": 20, "n_head": 4, "num_key_value_heads": 2},
+            2 * (2 * 64 + 2 * 8 * 4 + 2 * 8 * 20),
+        ),
+        ({"dim": 8, "n_layers": 1, "ffn_dim": 10, "num_experts": 2}, 4 * 64 + 2 * 8 * 10 * 2),
+        ({"hidden_size": 8, "num_hidden_layers": 1, "hidden_dim": 10}, 4 * 64 + 2 * 8 * 10),
+        # 3 of 5 heads' worth of key/value width: 8 x 3 // 5 = 4 columns, whole numbers.
+        (
+            {
+                "hidden_size": 8,
+                "num_hidden_layers": 1,
+                "num_key_value_heads": 3,
+                "num_attention_heads": 5,
+            },
+            2 * 64 + 2 * 8 * 4 + 8 * 64,
+        ),
+        # Key/value heads without a head count: full attention.
+        ({"hidden_size": 8, "num_hidden_layers": 1, "num_key_value_heads": 2}, 4 * 64 + 8 * 64),
+    ],
+    ids=["llama-moe", "gpt2", "distilbert", "hidden-dim", "kv-uneven", "kv-only"],
+)
+def test_implied_parameters_counts_embeddings_attention_and_mlp(config, expected):
+    from tether.models.loading import implied_parameters
+
+    assert implied_parameters(config) == expected
