@@ -42,7 +42,7 @@ from tether.bundles.fingerprint import (
     save_fingerprint,
 )
 from tether.errors import BundleError, TetherError
-from tether.models.inspection import read_json, sha256_file
+from tether.models.inspection import auto_map_modules, read_json, sha256_file
 from tether.models.loading import LoadedModel, load, load_checkpoint
 from tether.models.manifest import (
     BUNDLE_FORMAT,
@@ -240,7 +240,7 @@ def _copy_custom_code(loaded: LoadedModel, tmp: Path) -> None:
     report = loaded.report
     if not report.needs_custom_code:
         return
-    remote = [m for m in _auto_map_modules(report.auto_map) if "--" in m]
+    remote = [m for m in auto_map_modules(report.auto_map) if "--" in m]
     if remote:
         raise BundleError(
             f"{loaded.model_id!r} takes its custom code from another repo ({', '.join(remote)}); "
@@ -259,7 +259,7 @@ def _copy_custom_code(loaded: LoadedModel, tmp: Path) -> None:
         atomic.write_json(config_path, config)
     absent = [
         m
-        for m in _auto_map_modules(config["auto_map"])
+        for m in auto_map_modules(config["auto_map"])
         if not (tmp / f"{m.replace('.', '/')}.py").is_file()
     ]
     if absent:
@@ -268,15 +268,6 @@ def _copy_custom_code(loaded: LoadedModel, tmp: Path) -> None:
             f"{loaded.path}.",
             "Put the model's .py files next to its config.json and save again.",
         )
-
-
-def _auto_map_modules(auto_map: dict[str, Any]) -> list[str]:
-    refs = []
-    for value in auto_map.values():
-        for ref in value if isinstance(value, list) else [value]:
-            if isinstance(ref, str):
-                refs.append(ref.rsplit(".", 1)[0])
-    return sorted(set(refs))
 
 
 def _draft_manifest(loaded: LoadedModel, tolerance: Tolerance) -> Manifest:

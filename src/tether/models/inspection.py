@@ -241,7 +241,7 @@ def inspect(
 
     auto_map = dict(config.get("auto_map") or {})
     code_files = _code_files(root)
-    for module in _auto_map_modules(auto_map):
+    for module in auto_map_modules(auto_map):
         if "--" in module:
             warnings.append(f"auto_map points to code in another repo: {module}")
         elif not (root / f"{module.replace('.', '/')}.py").is_file():
@@ -285,7 +285,8 @@ def inspect(
     )
 
 
-def _auto_map_modules(auto_map: dict[str, Any]) -> list[str]:
+def auto_map_modules(auto_map: dict[str, Any]) -> list[str]:
+    """The code modules a config's ``auto_map`` names (``modeling_x`` of ``modeling_x.Cls``)."""
     refs: list[str] = []
     for value in auto_map.values():
         for ref in value if isinstance(value, list) else [value]:
