@@ -644,3 +644,132 @@ def test_implied_parameters_counts_embeddings_attention_and_mlp(config, expected
     from tether.models.loading import implied_parameters
 
     assert implied_parameters(config) == expected
+
+
+# -- the loader's guards: full texts, the size boundary, the device choice (issue 16) -----
+#
+# The second mutation pass of `models/loading.py` left mutants that changed a guard's
+# message, hint or `source` fact (tests matched them in part), moved the config-size
+# boundary by one, or picked another device in `auto`. Each test below fails on them.
+
+from tether.models.loading import check_config_size, check_custom_code  # noqa: E402
+
+
+def _code_report(files, auto_map):
+    return SimpleNamespace(
+        needs_custom_code=bool(auto_map),
+        model_type="bert",
+        auto_map=auto_map,
+        custom_code_files=[SimpleNamespace(path=p, sha256=h) for p, h in files],
+    )
+
+
+def test_custom_code_refusal_lists_each_file_with_its_hash():
+    auto_map = {"AutoModel": "modeling_x.XModel"}
+    report = _code_report([("modeling_x.py", "ab12"), ("util.py", "cd34")], auto_map)
+    with pytest.raises(UntrustedCustomCodeError) as error:
+        check_custom_code(_spec(), report)
+    assert error.value.message == (
+        "'org/m' needs its own model code (config.json has auto_map: "
+        "{'AutoModel': 'modeling_x.XModel'}), but trust_remote_code is off. Without it "
+        "transformers would silently build the built-in 'bert' class instead, with different "
+        "outputs.\n  Custom code files:\n    modeling_x.py  sha256:ab12\n    util.py  sha256:cd34"
+    )
+    assert error.value.hint == "Review those files, then set trust_remote_code=True in the spec."
+    assert error.value.source == "org/m"
+    assert error.value.files == {"modeling_x.py": "ab12", "util.py": "cd34"}
+    assert check_custom_code(_spec(trust_remote_code=True), report) is None
+    assert check_custom_code(_spec(), _code_report([], {})) is None
+
+
+def test_custom_code_in_another_repo_names_that_repo():
+    auto_map = {"AutoModel": "org/code--modeling.M", "AutoConfig": "org/code--conf.C"}
+    with pytest.raises(UntrustedCustomCodeError) as error:
+        check_custom_code(_spec(), _code_report([], auto_map))
+    assert error.value.message.endswith(
+        "Custom code files:\n    (code lives in another repo: org/code--modeling.M, "
+        "org/code--conf.C)"
+    )
+    assert error.value.files == {}
+
+
+def test_pickle_refusal_text_and_facts_in_full():
+    with pytest.raises(UnsafeWeightsError) as error:
+        check_weight_files(_spec(), _report(["a.bin", "sub/b.pt"]))
+    assert error.value.message == (
+        "'org/m' has pickle weight files that loading would unpickle (a.bin, sub/b.pt), "
+        "with no safetensors file beside them; unpickling can run arbitrary code."
+    )
+    assert error.value.hint == (
+        "Prefer a safetensors copy of the model (`tether save` writes one), or set "
+        "allow_pickle=True if you trust the source."
+    )
+    assert error.value.source == "org/m"
+    assert error.value.files == ["a.bin", "sub/b.pt"]
+
+
+def _sized(tmp_path, vocab):
+    # hidden 1, one layer: attention 2 + 2, MLP 2 x 1 x 4 = 8, so implied = vocab + 12.
+    config = {"hidden_size": 1, "num_hidden_layers": 1, "vocab_size": vocab}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+def test_config_size_boundary_is_four_times_the_weights_plus_a_million(tmp_path):
+    """A 1-parameter checkpoint may have a config implying 4 x 1 + 1,000,000 parameters;
+    one more is refused, with the exact figures and remedy."""
+    weights = SimpleNamespace(num_parameters=1)
+    path = _sized(tmp_path, 1_000_004 - 12)
+    assert check_config_size(_spec(), weights, path) is None
+    path = _sized(tmp_path, 1_000_005 - 12)
+    with pytest.raises(WeightMismatchError) as error:
+        check_config_size(_spec(), weights, path)
+    assert error.value.message == (
+        "'org/m': config.json describes a model of at least 1,000,005 parameters, but its "
+        "weight files hold 1. The config does not describe these weights (look at "
+        "num_hidden_layers, hidden_size, intermediate_size, vocab_size)."
+    )
+    assert error.value.hint == (
+        "Use the config.json that was saved with these weights (save_pretrained writes both)."
+    )
+    assert error.value.source == "org/m"
+
+
+def test_config_size_is_not_checked_without_a_weight_count_or_a_config(tmp_path):
+    huge = _sized(tmp_path, 10**12)
+    assert check_config_size(_spec(), SimpleNamespace(num_parameters=None), huge) is None
+    assert check_config_size(_spec(), SimpleNamespace(num_parameters=0), huge) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert check_config_size(_spec(), SimpleNamespace(num_parameters=1), empty) is None
+    (tmp_path / "config.json").write_text(json.dumps({"vocab_size": 10**12}))
+    assert check_config_size(_spec(), SimpleNamespace(num_parameters=1), tmp_path) is None
+
+
+# `auto` on a machine with a GPU cannot run here (CI has none), so these tests make the
+# runtime's availability checks answer yes: what is under test is the order of choice
+# (CUDA, then MPS, then CPU), not the accelerator.
+
+
+def _accelerators(monkeypatch, cuda, mps):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+
+@pytest.mark.parametrize(
+    "cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]
+)
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    _accelerators(monkeypatch, cuda, mps)
+    assert resolve_device("auto") == torch.device(expected)
+
+
+def test_a_cuda_device_is_taken_as_asked_where_cuda_exists(monkeypatch):
+    _accelerators(monkeypatch, True, False)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+
+
+def test_auto_without_an_mps_backend_falls_back_to_cpu(monkeypatch):
+    _accelerators(monkeypatch, False, True)
+    monkeypatch.setattr(torch.backends, "mps", None)  # a torch built without it
+    assert resolve_device("auto") == torch.device("cpu")
