@@ -104,7 +104,9 @@ def test_a_broken_optimisation_is_refused_with_the_divergent_layer(tiny, tmp_pat
             str(tiny["bert"]),
             out,
             texts=TEXTS,
-            int8=Int8Scheme(per_channel=False, sweep=False),
+            int8=Int8Scheme(
+                per_channel=False, sweep=False, smooth_alpha=None, one_text_per_run=False
+            ),
         )
     error = caught.value
     assert error.divergent == "encoder.layer.0.attention.output.LayerNorm"
@@ -121,6 +123,12 @@ def test_int8_bundle_passes_its_level_and_keeps_a_text_alone_as_batched(int8):
     assert evidence["parity"]["engine"]["min_cosine"] >= 0.99
     assert evidence["parity"]["engine"]["max_abs_diff"] > 1e-4  # it really is int8
     assert evidence["parity"]["batch_invariance"]["min_cosine"] >= 0.999
+    # the default scheme: outliers smoothed into the weights, each text run on its own,
+    # so a text's vector is the same alone as batched, not just close
+    build = evidence["build"]["int8"]
+    assert build["smoothed_products"] == len(quantized) + len(build["fp32_modules"])
+    assert build["scheme"]["one_text_per_run"] and build["scheme"]["weight_type"] == "uint8"
+    assert evidence["parity"]["batch_invariance"]["min_cosine"] == pytest.approx(1.0, abs=1e-6)
 
 
 @pytest.mark.skipif(has_cpu_feature("avx512_bf16"), reason="this CPU has bf16 compute")
@@ -202,6 +210,29 @@ def test_minilm_exact_bundle_is_fused_and_within_fp32_tolerance(minilm_dir, tmp_
         assert evidence.parity[name]["min_cosine"] >= 0.9999
     engine = Engine(load_bundle(result.path), "embed")
     assert engine.backend_name == "onnxruntime (exact)"
+    reference = load_reference(result.path / REFERENCE_NAME)
+    got = task_vectors(engine.predict(reference.texts))
+    assert np.abs(got - reference.optimized).max() <= 1e-5
+
+
+@pytest.mark.slow
+def test_minilm_int8_bundle_passes_with_smoothing_one_text_per_run(minilm_dir, tmp_path):
+    """The real model at int8 with the default scheme: every text within cosine 0.99 of
+    the float32 model, the same vector alone as batched, and the bundle runs it back."""
+    from tether import ModelSpec
+
+    spec = ModelSpec(str(minilm_dir), model_class="AutoModel", max_length=256)
+    result = optimize(spec, tmp_path / "minilm-int8", level="int8", texts=TEXTS)
+    evidence = result.evidence
+    build = evidence.build["int8"]
+    assert build["smoothed_products"] == 24  # 6 layers x (attention in, out, FFN in, out)
+    assert len(build["quantized_modules"]) == 24 - len(build["fp32_modules"])
+    for name in ("probes", "texts", "engine"):
+        assert evidence.parity[name]["min_cosine"] >= 0.99
+    assert evidence.parity["engine"]["max_abs_diff"] > 1e-4  # int8, not float32
+    assert evidence.parity["batch_invariance"]["min_cosine"] == pytest.approx(1.0, abs=1e-6)
+    engine = Engine(load_bundle(result.path), "embed")
+    assert engine.backend_name == "onnxruntime (int8)"
     reference = load_reference(result.path / REFERENCE_NAME)
     got = task_vectors(engine.predict(reference.texts))
     assert np.abs(got - reference.optimized).max() <= 1e-5

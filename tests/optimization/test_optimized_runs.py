@@ -91,7 +91,16 @@ def test_refused_optimisation_exits_non_zero_and_names_the_layer(tiny, tmp_path)
     the exact tolerance, which it fails; the command names the layer and writes nothing."""
     out = tmp_path / "broken"
     result = CliRunner().invoke(
-        cli, ["optimize", str(tiny["bert"]), str(out), "--per-tensor", "--no-sweep"]
+        cli,
+        [
+            "optimize",
+            str(tiny["bert"]),
+            str(out),
+            "--per-tensor",
+            "--no-sweep",
+            "--no-smooth",
+            "--batched",
+        ],
     )
     assert result.exit_code == 1, result.output
     assert "error: The exact optimisation does not pass" in result.output

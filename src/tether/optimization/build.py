@@ -34,6 +34,7 @@ from tether.models.spec import ModelSpec
 from tether.optimization import check
 from tether.optimization.graph import export_graph, fuse
 from tether.optimization.int8 import Int8Choice, Int8Scheme, choose
+from tether.optimization.smooth import activation_ranges, smooth
 from tether.tolerances import OPTIMIZE_LEVELS, Tolerance
 
 LEVELS = tuple(OPTIMIZE_LEVELS)
@@ -42,6 +43,8 @@ LEVELS = tuple(OPTIMIZE_LEVELS)
 STORED_USER_TEXTS = 52
 #: Texts the int8 sensitivity sweep measures each candidate on (probes first).
 SWEEP_TEXTS = 256
+#: Rows per batch when measuring activation ranges for smoothing.
+CALIBRATION_ROWS = 16
 #: Texts run alone for the batch-invariance check.
 INVARIANCE_TEXTS = 128
 
@@ -62,10 +65,22 @@ class OptimizeResult:
             f"  graph: {e.build['fusions'] or 'no fusions'}",
         ]
         if "int8" in e.build:
-            kept = e.build["int8"]["fp32_modules"]
+            int8 = e.build["int8"]
+            kept = int8["fp32_modules"]
+            scheme = int8["scheme"]
             lines.append(
-                f"  int8: {len(e.build['int8']['quantized_modules'])} modules quantised, "
-                f"{len(kept)} kept in float32" + (f" ({', '.join(kept)})" if kept else "")
+                f"  int8: {len(int8['quantized_modules'])} modules quantised, "
+                f"{len(kept)} kept in float32"
+                + (f" ({', '.join(kept)})" if kept else "")
+                + f"; {scheme['weight_type']} weights, "
+                + ("per channel" if scheme["per_channel"] else "per tensor")
+                + (
+                    f"; {int8['smoothed_products']} products smoothed (alpha "
+                    f"{scheme['smooth_alpha']})"
+                    if int8.get("smoothed_products")
+                    else ""
+                )
+                + ("; one text per run" if scheme["one_text_per_run"] else "; batched")
             )
         for name in ("probes", "texts"):
             report = e.parity.get(name)
@@ -235,13 +250,30 @@ def _int8(
 ) -> Int8Choice:
     sweep_texts = texts[:SWEEP_TEXTS]
     reference = expected[: len(sweep_texts)]
+    smoothed = 0
+    if scheme.smooth_alpha is not None:  # calibrated on the sweep texts
+        from tether.inference.engine import Engine
+
+        engine = Engine(loaded, task)
+        text_task: Any = engine.task
+        encoded = text_task.encode(sweep_texts)
+        batches = (
+            dict(text_task.collate(encoded[i : i + CALIBRATION_ROWS]))
+            for i in range(0, len(encoded), CALIBRATION_ROWS)
+        )
+        ranges = activation_ranges(fused, batches)
+        target = work / "smoothed.onnx"
+        smoothed = smooth(fused, target, ranges, scheme.smooth_alpha)
+        fused = target
 
     def measure(graph: Path) -> tuple[float, float]:
         got = check.engine_vectors(loaded, task, sweep_texts, graph)
         result = check_vectors(reference, got, Tolerance())
         return result.min_cosine, result.mean_cosine
 
-    return choose(fused, work, scheme, measure, tolerance.min_cosine or 0.0)
+    choice = choose(fused, work, scheme, measure, tolerance.min_cosine or 0.0)
+    choice.smoothed_products = smoothed
+    return choice
 
 
 def _verify(

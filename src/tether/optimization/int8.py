@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import require_extra
+from tether.inference.backends.onnx import ROWS_KEY
 from tether.optimization.graph import module_of
 
 #: The node types int8 replaces: matrix products with constant weights, fused attention.
@@ -24,15 +25,21 @@ QUANTIZED_OPS = ("MatMul", "Attention")
 
 @dataclass(frozen=True)
 class Int8Scheme:
-    """How weights are quantised. The defaults are what the sweep on all-MiniLM-L6-v2
-    kept (docs/optimize.md): one scale per output channel, signed int8 weights, the full
-    8-bit range, and a sensitivity sweep that keeps the modules that break the level in
-    float32. ``per_channel=False, sweep=False`` is the textbook one-liner (one scale per
-    weight matrix, everything quantised): the refusal tests use it."""
+    """How weights are quantised. The defaults are what passed on all-MiniLM-L6-v2 and
+    3,000 fortunes (docs/optimize.md has the table of levers): activation outliers
+    smoothed into the weights (``smooth_alpha``, see ``tether.optimization.smooth``), one
+    scale per output channel, unsigned int8 weights with the full 8-bit range, each text
+    run on its own (``one_text_per_run``: dynamic activation scales then never mix
+    texts or padding), and a sensitivity sweep that keeps modules that still break the
+    level in float32. ``per_channel=False, sweep=False, smooth_alpha=None,
+    one_text_per_run=False`` is the textbook one-liner (one scale per weight matrix,
+    everything quantised, batched): the refusal tests use it."""
 
     per_channel: bool = True
     reduce_range: bool = False
-    weight_type: str = "int8"  # "int8" (S8) or "uint8" (U8)
+    weight_type: str = "uint8"  # "int8" (S8) or "uint8" (U8)
+    smooth_alpha: float | None = 0.8  # None: no smoothing
+    one_text_per_run: bool = True
     sweep: bool = True
     keep_fp32: tuple[str, ...] = ()  # module names never quantised
     max_fp32: int = 8  # most modules the sweep may keep in float32
@@ -83,6 +90,13 @@ def quantize(source: Path, target: Path, scheme: Int8Scheme, nodes: list[str] | 
         )
     finally:
         logging.disable(logging.NOTSET)
+    if scheme.one_text_per_run:
+        import onnx
+
+        graph = onnx.load(str(target))
+        props = {p.key: p.value for p in graph.metadata_props}
+        onnx.helper.set_model_props(graph, {**props, ROWS_KEY: "text"})
+        onnx.save(graph, str(target))
 
 
 @dataclass
@@ -104,6 +118,7 @@ class Int8Choice:
     fp32: list[str]
     sweep: list[Sensitivity] = field(default_factory=list)
     sweep_min_cosine: float | None = None  # the chosen graph on the sweep texts
+    smoothed_products: int = 0  # products whose activation outliers moved to the weights
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +127,7 @@ class Int8Choice:
             "fp32_modules": self.fp32,
             "sweep": [asdict(s) for s in self.sweep],
             "sweep_min_cosine": self.sweep_min_cosine,
+            "smoothed_products": self.smoothed_products,
         }
 
 

@@ -49,6 +49,17 @@ def register(group: click.Group) -> None:
     @click.option(
         "--no-sweep", is_flag=True, help="int8: quantise everything, no sensitivity sweep."
     )
+    @click.option(
+        "--no-smooth",
+        is_flag=True,
+        help="int8: do not move activation outliers into the weights before quantising.",
+    )
+    @click.option(
+        "--batched",
+        is_flag=True,
+        help="int8: run the graph on whole padded batches (dynamic activation scales then "
+        "mix texts) instead of one text per run.",
+    )
     @click.option("--overwrite", is_flag=True, help="Replace an existing bundle atomically.")
     @click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
     @spec_options(default_class=None)
@@ -61,6 +72,8 @@ def register(group: click.Group) -> None:
         keep_fp32: tuple[str, ...],
         per_tensor: bool,
         no_sweep: bool,
+        no_smooth: bool,
+        batched: bool,
         overwrite: bool,
         as_json: bool,
         spec_values: dict[str, Any],
@@ -83,8 +96,14 @@ def register(group: click.Group) -> None:
         spec = build_spec(source, values)
         texts = read_texts(texts_path, limit) if texts_path else None
         int8 = None
-        if keep_fp32 or per_tensor or no_sweep:
-            int8 = Int8Scheme(per_channel=not per_tensor, sweep=not no_sweep, keep_fp32=keep_fp32)
+        if keep_fp32 or per_tensor or no_sweep or no_smooth or batched:
+            int8 = Int8Scheme(
+                per_channel=not per_tensor,
+                sweep=not no_sweep,
+                smooth_alpha=None if no_smooth else Int8Scheme.smooth_alpha,
+                one_text_per_run=not batched,
+                keep_fp32=keep_fp32,
+            )
         try:
             result = optimize(
                 spec, out_dir, level=level, texts=texts, task=task, overwrite=overwrite, int8=int8

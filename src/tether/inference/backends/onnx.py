@@ -13,6 +13,9 @@ from typing import Any
 
 from tether.errors import TaskError, require_extra
 
+#: Graph metadata key: "text" when the graph must run one text at a time, unpadded.
+ROWS_KEY = "tether.rows"
+
 
 class OnnxBackend:
     """One ONNX Runtime CPU session over an ONNX file.
@@ -20,6 +23,12 @@ class OnnxBackend:
     ``threads`` is the session's intra-op thread count; by default the number torch
     uses in this process (``torch.get_num_threads()``), so one setting governs both
     backends (set it per process when running several).
+
+    A graph whose metadata says ``tether.rows = text`` (int8 graphs: dynamic activation
+    scales are computed over a whole input, so in a padded batch each text's result would
+    depend on the others and on the padding) is run one text at a time, each cut to its
+    own length; per-token outputs are padded back with zeros and stacked, so callers see
+    one batch. A text's output is then the same alone or in any batch.
     """
 
     name = "onnxruntime"
@@ -49,9 +58,37 @@ class OnnxBackend:
             ) from exc
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.one_text_per_run = metadata.get(ROWS_KEY) == "text"
 
     def __call__(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Run one batch: torch int64 tensors in, name -> float32 torch tensor out."""
+        import torch
+
+        mask = inputs.get("attention_mask")
+        if not self.one_text_per_run or mask is None:
+            return self._run(inputs)
+        rows = []
+        for i in range(len(mask)):
+            real = mask[i].bool()
+            if not bool(real.any()):
+                real = torch.zeros_like(real)
+                real[0] = True
+            rows.append((real, self._run({k: v[i : i + 1, real] for k, v in inputs.items()})))
+        joined: dict[str, Any] = {}
+        for name in self.output_names:
+            parts = []
+            for real, row in rows:
+                part = row[name]
+                if part.dim() >= 3:  # (1, tokens, ...): back to the batch's positions
+                    full = part.new_zeros((1, len(real), *part.shape[2:]))
+                    full[:, real] = part
+                    part = full
+                parts.append(part)
+            joined[name] = torch.cat(parts)
+        return joined
+
+    def _run(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         import numpy as np
         import torch
 
@@ -74,4 +111,5 @@ class OnnxBackend:
         }
 
     def __repr__(self) -> str:
-        return f"OnnxBackend({str(self.path)!r}, threads={self.threads})"
+        rows = ", one text per run" if self.one_text_per_run else ""
+        return f"OnnxBackend({str(self.path)!r}, threads={self.threads}{rows})"
