@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Callable
 
 # Set before huggingface_hub is imported: it reads HF_* variables once, at import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,11 +40,22 @@ def tiny(
     kept = request.config.getoption("--tiny-models-dir")
     if kept is None:
         return tiny_models.build_all(tmp_path_factory.mktemp("tiny-models"))
-    root = Path(kept).resolve()
-    complete = root / ".complete"
-    if not complete.is_file():
-        tiny_models.build_all(root)
-        complete.write_text("built by tests/tiny_models.py\n", encoding="utf-8")
+    return kept_tiny_models(Path(kept))
+
+
+def kept_tiny_models(
+    root: Path, build: Callable[[Path], object] = tiny_models.build_all
+) -> dict[str, Path]:
+    """The tiny models kept in ``root``, built there first when absent or built by another
+    version of ``tests/tiny_models.py`` (the marker file holds that file's hash)."""
+    root = root.resolve()
+    marker = root / ".complete"
+    source = Path(tiny_models.__file__).read_bytes()
+    version = f"built by tests/tiny_models.py sha256:{hashlib.sha256(source).hexdigest()}\n"
+    if not marker.is_file() or marker.read_text(encoding="utf-8") != version:
+        marker.unlink(missing_ok=True)
+        build(root)
+        marker.write_text(version, encoding="utf-8")
     return {name: root / name for name in tiny_models.BUILDERS}
 
 
