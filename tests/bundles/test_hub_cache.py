@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,35 @@ def test_a_missing_name_is_still_not_a_bundle(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(BundleError, match="not a tether bundle"):
         load_bundle("no-such-bundle")
+
+
+# -- bundle_spec of a hub id: the revision asked for, the token named (issue 16) -----------
+
+OTHER = "fedcba0987654321fedcba0987654321fedcba09"
+
+
+@pytest.fixture(scope="module")
+def tagged(cache, tmp_path_factory) -> Path:
+    """A copy of the cache where tag ``v1`` names another commit with the same files."""
+    root = tmp_path_factory.mktemp("hf-cache-tagged") / "cache"
+    shutil.copytree(cache, root, symlinks=True)
+    repo = root / "models--acme--bert"
+    shutil.copytree(repo / "snapshots" / COMMIT, repo / "snapshots" / OTHER, symlinks=True)
+    (repo / "refs" / "v1").write_text(OTHER)
+    return root
+
+
+def test_bundle_spec_pins_the_revision_asked_for_not_main(tagged):
+    spec = bundle_spec("acme/bert", revision="v1", **_cached(tagged))
+    assert (spec.source, spec.revision) == ("acme/bert", OTHER)
+    assert bundle_spec("acme/bert", **_cached(tagged)).revision == COMMIT
+
+
+def test_bundle_spec_reads_the_token_variable_the_caller_names(cache, monkeypatch):
+    monkeypatch.delenv("TETHER_TEST_NO_SUCH_TOKEN", raising=False)
+    with pytest.raises(SpecError) as error:
+        bundle_spec("acme/bert", token_env="TETHER_TEST_NO_SUCH_TOKEN", **_cached(cache))
+    assert error.value.field == "token_env"
+    monkeypatch.setenv("TETHER_TEST_NO_SUCH_TOKEN", "hf_" + "x" * 30)
+    spec = bundle_spec("acme/bert", token_env="TETHER_TEST_NO_SUCH_TOKEN", **_cached(cache))
+    assert spec.token_env == "TETHER_TEST_NO_SUCH_TOKEN" and spec.revision == COMMIT
