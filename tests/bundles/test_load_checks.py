@@ -431,6 +431,7 @@ def test_no_prediction_where_only_loading_can_tell(tmp_path):
     unknown_type = _config(tmp_path, model_type="no-such-type")
     assert _predict_class(masked, unknown_type, manifest) is None
     assert _predict_class(ModelSpec("x", task="fill-mask"), unknown_type, manifest) is None
+    assert _predict_class(ModelSpec("x", task="fill-mask"), no_config, manifest) is None
 
 
 def test_bundle_spec_points_at_the_bundle_and_takes_user_decisions_only_from_the_caller(
@@ -449,3 +450,81 @@ def test_bundle_spec_points_at_the_bundle_and_takes_user_decisions_only_from_the
     assert "no_such_field" in unknown.value.message
     assert unknown.value.hint == "Pass ModelSpec field names."
     assert "no_such_field" in unknown.value.field
+
+
+@pytest.mark.parametrize(
+    "relative, inside",
+    [
+        ("config.json", True),
+        ("sub/modules.json", True),
+        ("a.b/c..d", True),
+        ("", False),
+        (None, False),
+        (5, False),
+        ("a\\b", False),
+        ("/etc/passwd", False),
+        ("a//b", False),
+        ("./a", False),
+        ("a/./b", False),
+        ("../a", False),
+        ("a/../../b", False),
+    ],
+)
+def test_a_manifest_path_is_relative_posix_and_stays_inside(relative, inside):
+    from tether.models.manifest import _is_inside_path
+
+    assert _is_inside_path(relative) is inside
+
+
+def test_a_manifest_that_is_not_one_is_refused_in_full(tmp_path):
+    where = tmp_path / "tether.json"
+    with pytest.raises(BundleError) as wrong:
+        Manifest.from_dict({"format": "other/9"}, where)
+    assert wrong.value.message == (f"{where} is not a tether bundle manifest (format 'other/9').")
+    assert wrong.value.hint == "Re-save the model with `tether save`."
+    assert wrong.value.path == str(tmp_path)
+    with pytest.raises(BundleError) as not_a_dict:
+        Manifest.from_dict(["tether-bundle/1"], where)
+    assert not_a_dict.value.message == (f"{where} is not a tether bundle manifest (format None).")
+    good = _manifest().to_dict()
+    with pytest.raises(IncompleteBundleError) as unfinished:
+        Manifest.from_dict({**good, "complete": False}, where)
+    assert unfinished.value.message == (
+        f"{tmp_path} is a bundle whose save never finished (tether.json is the unfinished "
+        "marker written when the save started)."
+    )
+    assert unfinished.value.hint == (
+        "Delete the directory and save the model again with `tether save`."
+    )
+    assert unfinished.value.path == str(tmp_path)
+    with pytest.raises(BundleError) as lacking:
+        Manifest.from_dict({k: v for k, v in good.items() if k not in ("origin", "files")}, where)
+    assert lacking.value.message == f"{where} lacks manifest field(s): files, origin."
+    assert lacking.value.hint == "Re-save the model with `tether save`."
+    assert lacking.value.path == str(tmp_path)
+    assert Manifest.from_dict({**good, "unknown_later_field": 1}, where) == _manifest()
+
+
+def test_the_class_built_after_loading_is_checked_against_the_saved_one(tmp_path):
+    from types import SimpleNamespace
+
+    from tether.models.manifest import check_bundle_class
+
+    class BertModel:  # what loading built, by name
+        pass
+
+    loaded = SimpleNamespace(model=BertModel(), path=tmp_path)
+    assert check_bundle_class(_manifest(name="BertModel"), loaded) is None
+    assert check_bundle_class(None, loaded) is None
+    with pytest.raises(BundleClassMismatchError) as error:
+        check_bundle_class(_manifest(name="BertForMaskedLM"), loaded)
+    assert error.value.path == str(tmp_path)
+    assert (error.value.saved_class, error.value.requested_class) == (
+        "BertForMaskedLM",
+        "BertModel",
+    )
+
+
+def test_bundle_spec_of_a_path_spelled_another_way_names_the_resolved_directory(bundle):
+    roundabout = str(Path(bundle) / ".." / Path(bundle).name)
+    assert bundle_spec(roundabout).source == str(Path(bundle).resolve())
