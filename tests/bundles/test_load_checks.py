@@ -502,6 +502,17 @@ def test_a_manifest_that_is_not_one_is_refused_in_full(tmp_path):
     assert lacking.value.message == f"{where} lacks manifest field(s): files, origin."
     assert lacking.value.hint == "Re-save the model with `tether save`."
     assert lacking.value.path == str(tmp_path)
+    outside = {**good, "files": {"../x": {}, "ok.json": {}, "/abs": {}}}
+    with pytest.raises(BundleError) as escaping:
+        Manifest.from_dict(outside, where)
+    assert escaping.value.message == (
+        f"{where} lists file path(s) outside the bundle: ../x, /abs; a manifest names files "
+        "relative to the bundle, without '..'."
+    )
+    assert escaping.value.hint == (
+        "Do not load this bundle; re-save the model from a trusted source."
+    )
+    assert escaping.value.path == str(tmp_path)
     assert Manifest.from_dict({**good, "unknown_later_field": 1}, where) == _manifest()
 
 
