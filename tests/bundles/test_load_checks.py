@@ -514,6 +514,24 @@ def test_a_manifest_that_is_not_one_is_refused_in_full(tmp_path):
     )
     assert escaping.value.path == str(tmp_path)
     assert Manifest.from_dict({**good, "unknown_later_field": 1}, where) == _manifest()
+    before_optimised_bundles = {k: v for k, v in good.items() if k != "optimized"}
+    assert Manifest.from_dict(before_optimised_bundles, where) == _manifest()
+
+
+def test_a_directory_without_a_manifest_is_not_a_bundle_in_full(tmp_path):
+    from tether.models.manifest import read_manifest
+
+    with pytest.raises(BundleError) as error:
+        read_manifest(tmp_path)
+    assert type(error.value) is BundleError
+    assert (
+        error.value.message == f"{str(tmp_path)!r} is not a tether bundle: it has no tether.json."
+    )
+    assert error.value.hint == (
+        "Pass a directory written by `tether save`, or save this model first "
+        "(`tether save SOURCE OUT_DIR`)."
+    )
+    assert error.value.path == str(tmp_path)
 
 
 def test_the_class_built_after_loading_is_checked_against_the_saved_one(tmp_path):
