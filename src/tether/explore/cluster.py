@@ -23,6 +23,7 @@ from tether.explore.dataset import Dataset, Source, dataset_from_embeddings, emb
 from tether.explore.models import loaded_model
 from tether.explore.scores import label_agreement
 from tether.explore.summary import ClusterSummary, summarise
+from tether.inference.io import json_line
 from tether.inference.lock import output_lock
 from tether.inference.runner import refuse_clashes
 
@@ -240,19 +241,9 @@ def _write(data: Dataset, found: Clustering, result: ClusterResult) -> None:
     pq.write_table(pa.table(columns), tmp)
     atomic.write_text(
         Path(result.errors_path),
-        "".join(_json_line(row) for row in data.errors),
+        "".join(json_line(row) for row in data.errors),
     )
     atomic.write_text(
         Path(result.summary_path), json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
     )
     atomic.publish_file(tmp, output)
-
-
-def _json_line(row: dict[str, Any]) -> str:
-    """Readable UTF-8, or escaped ASCII for a row holding a lone surrogate."""
-    text = json.dumps(row, ensure_ascii=False, default=str)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(row, ensure_ascii=True, default=str)
-    return text + "\n"

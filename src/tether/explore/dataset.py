@@ -94,6 +94,66 @@ def read_labelled(source: Source) -> Iterator[tuple[Record, str | None, str | No
             yield record, str(label.value), None
 
 
+class _Rows:
+    """What both loaders collect: the kept records' columns, their vectors, the error
+    rows, and the count of records read; ``dataset()`` makes the ``Dataset``. Vectors are
+    stacked into float32 blocks at each ``flush()``, so per-record arrays live no longer
+    than a chunk."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.started = time.perf_counter()
+        self.ids: list[Any] = []
+        self.lines: list[int] = []
+        self.texts: list[str] = []
+        self.labels: list[str] = []
+        self.vectors: list[Any] = []  # since the last flush
+        self.blocks: list[Any] = []
+        self.errors: list[dict[str, Any]] = []
+        self.records = 0
+
+    def refused(self, record: Record, label_problem: str | None) -> bool:
+        """Add the error row of an unreadable or unlabelled record; True if there was one."""
+        if record.problem is not None:
+            self.errors.append(error_row(record, "unreadable", record.problem))
+        elif label_problem is not None:
+            self.errors.append(error_row(record, "no-label", label_problem))
+        else:
+            return False
+        return True
+
+    def keep(self, record: Record, label: str | None, vector: Any) -> None:
+        self.ids.append(record.id)
+        self.lines.append(record.line)
+        self.texts.append(str(record.value))
+        self.labels.append(label or "")
+        self.vectors.append(vector)
+
+    def flush(self) -> None:
+        import numpy as np
+
+        if self.vectors:
+            self.blocks.append(np.stack(self.vectors).astype(np.float32, copy=False))
+            self.vectors = []
+
+    def dataset(self, model: str) -> Dataset:
+        import numpy as np
+
+        self.flush()
+        matrix = np.concatenate(self.blocks) if self.blocks else np.zeros((0, 0), np.float32)
+        return Dataset(
+            self.ids,
+            self.lines,
+            self.texts,
+            self.labels if self.source.label_field else None,
+            matrix,
+            self.errors,
+            records=self.records,
+            seconds=time.perf_counter() - self.started,
+            model=model,
+        )
+
+
 def embed_dataset(
     loaded: LoadedModel,
     source: Source,
@@ -106,24 +166,14 @@ def embed_dataset(
     Memory: the vectors (records x dimension float32) and the texts; token buffers
     stay bounded by ``chunk_size``.
     """
-    import numpy as np
-
     engine = Engine(loaded, "embed", max_tokens=max_tokens)
-    started = time.perf_counter()
-    ids: list[Any] = []
-    lines: list[int] = []
-    texts: list[str] = []
-    labels: list[str] = []
-    blocks: list[Any] = []
-    errors: list[dict[str, Any]] = []
+    rows = _Rows(source)
     pending: collections.deque[list[tuple[Record, str | None, str | None]]] = collections.deque()
-    counted = 0
 
     def values() -> Iterator[list[Any]]:
-        nonlocal counted
         chunk: list[tuple[Record, str | None, str | None]] = []
         for item in read_labelled(source):
-            counted += 1
+            rows.records += 1
             chunk.append(item)
             if len(chunk) == chunk_size:
                 pending.append(chunk)
@@ -134,40 +184,18 @@ def embed_dataset(
             yield [r.value for r, _, p in chunk if r.problem is None and p is None]
 
     for outcomes in engine.stream_chunks(values()):
-        chunk = pending.popleft()
         results = iter(outcomes)
-        vectors = []
-        for record, label, label_problem in chunk:
-            if record.problem is not None:
-                errors.append(error_row(record, "unreadable", record.problem))
-                continue
-            if label_problem is not None:
-                errors.append(error_row(record, "no-label", label_problem))
+        for record, label, label_problem in pending.popleft():
+            if rows.refused(record, label_problem):
                 continue
             outcome = next(results)
             if isinstance(outcome, RecordError):
-                errors.append(error_row(record, outcome.kind, outcome.reason))
+                rows.errors.append(error_row(record, outcome.kind, outcome.reason))
                 continue
             assert isinstance(outcome, Prediction)
-            ids.append(record.id)
-            lines.append(record.line)
-            texts.append(str(record.value))
-            labels.append(label or "")
-            vectors.append(outcome.inference)
-        if vectors:
-            blocks.append(np.stack(vectors).astype(np.float32, copy=False))
-    matrix = np.concatenate(blocks) if blocks else np.zeros((0, 0), np.float32)
-    return Dataset(
-        ids,
-        lines,
-        texts,
-        labels if source.label_field else None,
-        matrix,
-        errors,
-        records=counted,
-        seconds=time.perf_counter() - started,
-        model=loaded.model_id or str(loaded.path),
-    )
+            rows.keep(record, label, outcome.inference)
+        rows.flush()
+    return rows.dataset(loaded.model_id or str(loaded.path))
 
 
 def dataset_from_embeddings(embeddings: str, source: Source) -> Dataset:
@@ -178,20 +206,11 @@ def dataset_from_embeddings(embeddings: str, source: Source) -> Dataset:
     error rows here too; vectors whose line or id disagrees with the input mean the
     embeddings came from another file, which is refused.
     """
-    import numpy as np
-
-    started = time.perf_counter()
     by_line = _read_embeddings(embeddings)
-    ids: list[Any] = []
-    lines: list[int] = []
-    texts: list[str] = []
-    labels: list[str] = []
-    vectors: list[Any] = []
-    errors: list[dict[str, Any]] = []
-    records = 0
+    rows = _Rows(source)
     seen: set[int] = set()
     for record, label, label_problem in read_labelled(source):
-        records += 1
+        rows.records += 1
         found = by_line.get(record.line)
         if found is not None:
             seen.add(record.line)
@@ -202,22 +221,16 @@ def dataset_from_embeddings(embeddings: str, source: Source) -> Dataset:
                     "Pass the input= the embeddings were made from (and the same id_column=).",
                     path=embeddings,
                 )
-        if record.problem is not None:
-            errors.append(error_row(record, "unreadable", record.problem))
-        elif label_problem is not None:
-            errors.append(error_row(record, "no-label", label_problem))
-        elif found is None:
-            errors.append(
+        if rows.refused(record, label_problem):
+            continue
+        if found is None:
+            rows.errors.append(
                 error_row(
                     record, "no-embedding", f"no vector for line {record.line} in {embeddings}"
                 )
             )
         else:
-            ids.append(record.id)
-            lines.append(record.line)
-            texts.append(str(record.value))
-            labels.append(label or "")
-            vectors.append(found[1])
+            rows.keep(record, label, found[1])
     extra = sorted(set(by_line) - seen)
     if extra:
         raise InputError(
@@ -226,18 +239,7 @@ def dataset_from_embeddings(embeddings: str, source: Source) -> Dataset:
             "Pass the input= the embeddings were made from.",
             path=embeddings,
         )
-    matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
-    return Dataset(
-        ids,
-        lines,
-        texts,
-        labels if source.label_field else None,
-        matrix,
-        errors,
-        records=records,
-        seconds=time.perf_counter() - started,
-        model=f"embeddings from {embeddings}",
-    )
+    return rows.dataset(f"embeddings from {embeddings}")
 
 
 def _read_embeddings(path: str) -> dict[int, tuple[Any, Any]]:

@@ -328,6 +328,18 @@ def default_errors_path(output: str) -> str:
 
 # -- output rows -------------------------------------------------------------------------
 
+
+def json_line(row: Any) -> str:
+    """One JSON line, readable UTF-8; escaped (ASCII) if it holds a lone surrogate, so an
+    errors file stays valid UTF-8 whatever bad bytes the input had."""
+    text = json.dumps(row, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(row, ensure_ascii=True, default=str)
+    return text + "\n"
+
+
 #: Columns whose values have no fixed shape (pipeline outputs, fill-mask candidates, a
 #: classifier's per-label scores). JSONL keeps them nested; Parquet, where a column has one
 #: type, holds them as JSON text. The local runner and ``tether beam run`` write through

@@ -32,6 +32,7 @@ from tether.inference.io import (
     default_errors_path,
     from_parquet,
     guess_format,
+    json_line,
     prediction_columns,
     read_records,
 )
@@ -276,7 +277,7 @@ def _write_part(
         json.dumps({"truncated": truncated, "duplicates": duplicates, "input": digest}),
     )
     errors_path = parts / f"errors-{index:06d}.jsonl"
-    atomic.write_text(errors_path, "".join(_json_line(e) for e in errors))
+    atomic.write_text(errors_path, "".join(json_line(e) for e in errors))
     target = _part_path(parts, index)
     tmp = target.with_suffix(".tmp")
     writer = RowWriter(tmp, "parquet")
@@ -285,21 +286,11 @@ def _write_part(
     atomic.publish_file(tmp, target)
 
 
-def _json_line(row: Any) -> str:
-    """One JSON line, readable UTF-8; escaped (ASCII) if it holds a lone surrogate."""
-    text = json.dumps(row, ensure_ascii=False, default=str)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(row, ensure_ascii=True, default=str)
-    return text + "\n"
-
-
 def _chunk_digest(chunk: list[Record]) -> str:
     """A content hash of what a chunk consumed: every record's line, id, value, problem."""
     digest = hashlib.sha256()
     for record in chunk:
-        digest.update(_json_line([record.line, record.id, record.value, record.problem]).encode())
+        digest.update(json_line([record.line, record.id, record.value, record.problem]).encode())
     return digest.hexdigest()
 
 
@@ -339,7 +330,7 @@ def _merge(parts: Path, config: RunConfig, summary: RunSummary) -> None:
             rows = [from_parquet(row) for row in table.to_pylist()]
             writer.write(rows)
             if ids is not None:
-                ids.writelines(_json_line({"id": r["id"], "line": r["line"]}) for r in rows)
+                ids.writelines(json_line({"id": r["id"], "line": r["line"]}) for r in rows)
     writer.close()
     if ids is not None:
         ids.close()
