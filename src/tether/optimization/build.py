@@ -198,7 +198,9 @@ def optimize(
         build: dict[str, Any] = {"fusions": fusions, "opset": 17}
         if level == "int8" or int8 is not None:
             scheme = int8 or Int8Scheme()
-            choice = _int8(loaded, task, graph, work, scheme, everything, expected, tolerance)
+            choice = _int8(
+                loaded, task, text_task, graph, work, scheme, everything, expected, tolerance
+            )
             graph = choice.graph
             build["int8"] = choice.to_dict()
         verdicts = _verify(loaded, task, graph, probes, user, expected, engine_texts, tolerance)
@@ -241,6 +243,7 @@ def optimize(
 def _int8(
     loaded: LoadedModel,
     task: str,
+    text_task: Any,
     fused: Path,
     work: Path,
     scheme: Int8Scheme,
@@ -252,10 +255,6 @@ def _int8(
     reference = expected[: len(sweep_texts)]
     smoothed = 0
     if scheme.smooth_alpha is not None:  # calibrated on the sweep texts
-        from tether.inference.engine import Engine
-
-        engine = Engine(loaded, task)
-        text_task: Any = engine.task
         encoded = text_task.encode(sweep_texts)
         batches = (
             dict(text_task.collate(encoded[i : i + CALIBRATION_ROWS]))
