@@ -206,8 +206,8 @@ def dataset_from_embeddings(embeddings: str, source: Source) -> Dataset:
     error rows here too; vectors whose line or id disagrees with the input mean the
     embeddings came from another file, which is refused.
     """
+    rows = _Rows(source)  # its clock includes reading the embeddings
     by_line = _read_embeddings(embeddings)
-    rows = _Rows(source)
     seen: set[int] = set()
     for record, label, label_problem in read_labelled(source):
         rows.records += 1
