@@ -2,15 +2,17 @@
 
 All embed the same real texts (Debian fortunes) with all-MiniLM-L6-v2, max length 256,
 in one run, interleaved, best of N: sentence-transformers, the PyTorch engine, and the
-engine over the ``exact`` and ``int8`` bundles. For each: texts/s, the ratio to
+engine over the ``exact``, ``int8`` and (on a CPU with bfloat16 dot products) ``bf16``
+bundles. For each: texts/s, the ratio to
 sentence-transformers, achieved GFLOP/s (from the real token counts) and its share of
 the fp32 matmul peak measured in the same run with the same runtime (a 4096x384 @
 384x1536 product, torch for torch, ONNX Runtime for the graphs; the same product in
-int8 is printed too, the ceiling int8 kernels give on this CPU), and the min/mean
+int8 and, by torch, in bfloat16 are printed too: the ceilings those kernels give on this
+CPU), and the min/mean
 cosine of the vectors against the original float32 model. Then one process with 2
 threads against 2 processes with 1 thread each.
 
-    python benchmarks/optimize_throughput.py --limit 3000 [--exact DIR] [--int8 DIR]
+    python benchmarks/optimize_throughput.py --limit 3000 [--exact DIR] [--int8 DIR] [--bf16 DIR]
 
 Bundles not given are built first with ``tether.optimize`` on the same texts.
 """
@@ -44,11 +46,11 @@ def flops(lengths: list[int], config: Any) -> float:
     return float(sum(layers * (n * per_token + 4 * n * n * h) for n in lengths))
 
 
-def torch_peak(repeat: int = 20) -> float:
+def torch_peak(repeat: int = 20, dtype: str = "float32") -> float:
     import torch
 
     m, k, n = PEAK_SHAPE
-    a, b = torch.randn(m, k), torch.randn(k, n)
+    a, b = torch.randn(m, k).to(getattr(torch, dtype)), torch.randn(k, n).to(getattr(torch, dtype))
     for _ in range(3):
         a @ b
     start = time.perf_counter()
@@ -147,15 +149,25 @@ def processes(path: str | None, texts: list[str], count: int, repeat: int) -> fl
     return len(texts) / min(wall)
 
 
+def label(level: str) -> str:
+    """A row's name: the level and what runs it."""
+    return f"tether {level} ({'PyTorch autocast' if level == 'bf16' else 'ONNX Runtime'})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=3000, help="number of texts")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs each; best is kept")
     parser.add_argument("--exact", default=None, help="an exact bundle (else built here)")
     parser.add_argument("--int8", default=None, help="an int8 bundle (else built here)")
+    parser.add_argument("--bf16", default=None, help="a bf16 bundle (else built here)")
     parser.add_argument("--st-batch-size", type=int, default=32)
     parser.add_argument("--no-processes", action="store_true", help="skip 2 x 1 thread")
-    parser.add_argument("--levels", default="exact,int8", help="optimised levels to run")
+    parser.add_argument(
+        "--levels",
+        default=None,
+        help="optimised levels to run (default: exact,int8, and bf16 where the CPU has it)",
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -167,6 +179,7 @@ def main() -> None:
     from tether import ModelSpec, load, load_bundle, optimize
     from tether.bundles.optimized import cpu_info
     from tether.inference.engine import Engine
+    from tether.optimization.build import BF16_FEATURES
 
     texts = [t for t, _ in fortunes(args.limit)]
     threads = torch.get_num_threads()
@@ -178,8 +191,11 @@ def main() -> None:
         f"bf16={'avx512_bf16' in features}; load {os.getloadavg()[0]:.2f}"
     )
     loaded = load(ModelSpec("minilm", model_class="AutoModel", max_length=MAX_LENGTH))
-    levels = args.levels.split(",") if args.levels else []
-    bundles = {k: v for k, v in {"exact": args.exact, "int8": args.int8}.items() if k in levels}
+    has_bf16 = any(f in features for f in BF16_FEATURES)
+    default_levels = "exact,int8,bf16" if has_bf16 else "exact,int8"
+    levels = (args.levels if args.levels is not None else default_levels).split(",")
+    given = {"exact": args.exact, "int8": args.int8, "bf16": args.bf16}
+    bundles = {k: v for k, v in given.items() if k in levels}
     workdir = Path(tempfile.mkdtemp(prefix="tether-optimize-bench-"))
     for level, path in bundles.items():
         if path is None:
@@ -190,7 +206,7 @@ def main() -> None:
     torch_engine = Engine(loaded, "embed")
     engines = {"tether engine (PyTorch)": torch_engine}
     for level, path in bundles.items():
-        engines[f"tether {level} (ONNX Runtime)"] = Engine(load_bundle(path), "embed")
+        engines[label(level)] = Engine(load_bundle(path), "embed")
     st = SentenceTransformer(str(loaded.path), device="cpu")
     st.max_seq_length = MAX_LENGTH
 
@@ -215,6 +231,7 @@ def main() -> None:
     work = flops(lengths, loaded.model.config)
     peaks = {
         "torch": torch_peak(),
+        "torch bf16": torch_peak(dtype="bfloat16") if has_bf16 else float("nan"),
         "onnxruntime": onnx_peak(threads),
         "onnxruntime int8": onnx_peak(threads, int8=True),
     }
@@ -225,7 +242,8 @@ def main() -> None:
         f"{work / len(texts) / 1e9:.2f} GFLOP per text; fp32 matmul peak "
         f"{PEAK_SHAPE[0]}x{PEAK_SHAPE[1]} @ {PEAK_SHAPE[1]}x{PEAK_SHAPE[2]}: torch "
         f"{peaks['torch']:.0f} GFLOP/s, onnxruntime {peaks['onnxruntime']:.0f} GFLOP/s; "
-        f"the same product in int8 (onnxruntime): {peaks['onnxruntime int8']:.0f} GFLOP/s\n"
+        f"the same product in int8 (onnxruntime): {peaks['onnxruntime int8']:.0f} GFLOP/s, "
+        f"in bfloat16 (torch): {peaks['torch bf16']:.0f} GFLOP/s\n"
     )
     print("| | texts/s | vs ST | GFLOP/s | of fp32 peak | cosine min | cosine mean |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -244,7 +262,7 @@ def main() -> None:
         print("\n| | 1 process x 2 threads | 2 processes x 1 thread |")
         print("| --- | --- | --- |")
         pairs = [("tether engine (PyTorch)", None)]
-        pairs += [(f"tether {level} (ONNX Runtime)", path) for level, path in bundles.items()]
+        pairs += [(label(level), path) for level, path in bundles.items()]
         for name, path in pairs:
             split = processes(path, texts, 2, args.repeat)
             print(f"| {name} | {len(texts) / best[name]:.1f} | {split:.1f} |")

@@ -18,7 +18,6 @@ optional_import("onnxruntime", "onnx")
 from tether import (  # noqa: E402
     BundleError,
     Int8Scheme,
-    OptimizationError,
     OptimizationMismatchError,
     load_bundle,
     optimize,
@@ -26,7 +25,6 @@ from tether import (  # noqa: E402
 from tether.bundles.optimized import (  # noqa: E402
     GRAPH_NAME,
     REFERENCE_NAME,
-    has_cpu_feature,
     load_reference,
     machine_record,
 )
@@ -129,13 +127,6 @@ def test_int8_bundle_passes_its_level_and_keeps_a_text_alone_as_batched(int8):
     assert build["smoothed_products"] == len(quantized) + len(build["fp32_modules"])
     assert build["scheme"]["one_text_per_run"] and build["scheme"]["weight_type"] == "uint8"
     assert evidence["parity"]["batch_invariance"]["min_cosine"] == pytest.approx(1.0, abs=1e-6)
-
-
-@pytest.mark.skipif(has_cpu_feature("avx512_bf16"), reason="this CPU has bf16 compute")
-def test_bf16_is_refused_on_a_cpu_without_bf16(tiny, tmp_path):
-    with pytest.raises(OptimizationError, match="avx512_bf16"):
-        optimize(str(tiny["bert"]), tmp_path / "bf16", level="bf16")
-    assert not (tmp_path / "bf16").exists()
 
 
 def test_classify_bundle_gives_the_original_labels(tiny, tmp_path):

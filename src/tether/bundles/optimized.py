@@ -12,6 +12,10 @@ and reference outputs on stored texts so that another machine can check it again
       optimized/reference.tensors  outputs of the original and of the graph on stored texts
       tether.json                  manifest; its ``optimized`` section is the evidence
 
+A ``bf16`` bundle has no graph: it runs its own float32 weights through PyTorch under
+bfloat16 autocast (the evidence's ``graph`` is None, its ``build`` says ``autocast``,
+and its machine record names torch as the runtime).
+
 The ONNX file and the reference are listed (with sha256) in the manifest like every
 other file, so ``load()`` refuses a changed graph. Running the graph lives in
 ``tether.inference`` (it needs ONNX Runtime); building it in ``tether.optimization``.
@@ -35,6 +39,10 @@ REFERENCE_NAME = f"{OPTIMIZED_DIR}/reference.tensors"
 EVIDENCE_FORMAT = "tether-optimized/1"
 #: The runtime whose kernels run the graph; its version is part of the evidence.
 RUNTIME = "onnxruntime"
+#: The runtime of autocast bundles (``bf16``): PyTorch's own kernels.
+AUTOCAST_RUNTIME = "torch"
+#: The low-precision types an autocast bundle may name (``build["autocast"]``).
+AUTOCAST_DTYPES = ("bfloat16", "float16")
 
 #: CPU flags that choose kernels (vector width, int8 dot products, bf16, AMX): a change
 #: in any of them may change results, so a bundle verified with one set re-verifies.
@@ -84,16 +92,17 @@ def cpu_info(path: str | Path = "/proc/cpuinfo") -> tuple[str, tuple[str, ...]]:
     return name or platform.machine(), tuple(sorted(flags))
 
 
-def machine_record() -> MachineRecord:
-    """This machine's record: CPU, its ISA flags, and the installed runtime version."""
+def machine_record(runtime: str = RUNTIME) -> MachineRecord:
+    """This machine's record: CPU, its ISA flags, and the installed version of ``runtime``
+    (the package whose kernels run the optimised model)."""
     from importlib.metadata import PackageNotFoundError, version
 
     name, flags = cpu_info()
     try:
-        runtime_version: str | None = version(RUNTIME)
+        runtime_version: str | None = version(runtime)
     except PackageNotFoundError:
         runtime_version = None
-    return MachineRecord(name, flags, RUNTIME, runtime_version)
+    return MachineRecord(name, flags, runtime, runtime_version)
 
 
 def has_cpu_feature(feature: str) -> bool:
@@ -129,7 +138,7 @@ class Evidence:
 
     level: str
     task: str
-    graph: str  # bundle-relative path of the ONNX file
+    graph: str | None  # bundle-relative path of the ONNX file; None: autocast (bf16)
     reference: str  # bundle-relative path of the stored outputs
     tolerance: dict[str, Any]
     machine: dict[str, Any]
@@ -140,6 +149,11 @@ class Evidence:
     @property
     def machine_record(self) -> MachineRecord:
         return MachineRecord.from_dict(self.machine)
+
+    @property
+    def autocast(self) -> str | None:
+        """The dtype the bundle's own weights run under (autocast bundles), else None."""
+        return str(self.build["autocast"]) if self.graph is None else None
 
     @property
     def limits(self) -> Tolerance:
@@ -169,7 +183,15 @@ class Evidence:
                 "Re-create the bundle with `tether optimize`.",
                 path=where,
             )
-        return cls(**{k: v for k, v in data.items() if k in known})
+        evidence = cls(**{k: v for k, v in data.items() if k in known})
+        if evidence.graph is None and evidence.build.get("autocast") not in AUTOCAST_DTYPES:
+            raise BundleError(
+                f"{where}: the optimized evidence names neither a graph nor an autocast dtype "
+                f"({', '.join(AUTOCAST_DTYPES)}).",
+                "Re-create the bundle with `tether optimize`.",
+                path=where,
+            )
+        return evidence
 
 
 # -- reference outputs ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""An engine over an optimised bundle: run its graph, and re-verify it on a new machine.
+"""An engine over an optimised bundle: run its graph (or, for ``bf16``, its own weights
+under autocast), and re-verify it on a new machine.
 
 ``load()`` of an optimised bundle records its evidence on the LoadedModel (the graph's
 hash is checked with every other file). The engine then runs the graph for the task it
@@ -22,7 +23,7 @@ from tether.bundles.optimized import (
     machine_record,
 )
 from tether.errors import OptimizationError, OptimizationMismatchError
-from tether.inference.backends import OnnxBackend
+from tether.inference.backends import AutocastBackend, OnnxBackend
 from tether.inference.results import Outcome, RecordError
 
 if TYPE_CHECKING:
@@ -42,10 +43,17 @@ def attach_optimized(engine: Engine) -> VectorCheck | None:
     evidence = Evidence.from_dict(loaded.optimized, str(loaded.path))
     if evidence.task != engine.task.name:
         return None
-    backend = OnnxBackend(loaded.path / evidence.graph)
+    backend: AutocastBackend | OnnxBackend
+    if evidence.autocast is not None:
+        task = engine.task
+        backend = AutocastBackend(task.graph_module, str(task.graph_output), evidence.autocast)
+    else:
+        assert evidence.graph is not None
+        backend = OnnxBackend(loaded.path / evidence.graph)
     engine.task.attach(backend)
     engine.backend_name = f"{backend.name} ({evidence.level})"
-    changes = machine_changes(evidence.machine_record, machine_record())
+    recorded = evidence.machine_record
+    changes = machine_changes(recorded, machine_record(recorded.runtime))
     if not changes:
         return None
     return reverify(engine, evidence, changes)

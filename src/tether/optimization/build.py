@@ -1,7 +1,8 @@
 """``optimize(source, out_dir, level=...)``: an optimised bundle, or an error saying why not.
 
 Steps: load the original through tether's guards; export the task's forward pass to
-ONNX; fuse it; for int8, quantise with a sensitivity sweep; verify the result against
+ONNX; fuse it; for int8, quantise with a sensitivity sweep (for bf16 there is no graph:
+the original module runs under bfloat16 autocast); verify the result against
 the original (parity on probes and user texts, the engine's own batches, batch
 invariance); write a bundle whose manifest carries the evidence. Nothing is written
 unless every check passes: the error names the first layer that parted ways.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.bundles.optimized import (
+    AUTOCAST_RUNTIME,
     GRAPH_NAME,
     REFERENCE_NAME,
     Evidence,
@@ -26,6 +28,7 @@ from tether.bundles.optimized import (
     machine_record,
     save_reference,
 )
+from tether.bundles.optimized import RUNTIME as GRAPH_RUNTIME
 from tether.bundles.probes import PROBE_TEXTS
 from tether.errors import OptimizationError, OptimizationMismatchError, SpecError
 from tether.models.loading import LoadedModel
@@ -45,6 +48,8 @@ STORED_USER_TEXTS = 52
 SWEEP_TEXTS = 256
 #: Rows per batch when measuring activation ranges for smoothing.
 CALIBRATION_ROWS = 16
+#: CPU flags that give bfloat16 dot products (AVX-512 BF16, AMX tiles).
+BF16_FEATURES = ("avx512_bf16", "amx_bf16")
 #: Texts run alone for the batch-invariance check.
 INVARIANCE_TEXTS = 128
 
@@ -60,10 +65,11 @@ class OptimizeResult:
     def summary(self) -> str:
         e = self.evidence
         engine = e.parity["engine"]
-        lines = [
-            f"optimised {e.task} bundle ({e.level}) written to {self.path}",
-            f"  graph: {e.build['fusions'] or 'no fusions'}",
-        ]
+        lines = [f"optimised {e.task} bundle ({e.level}) written to {self.path}"]
+        if e.autocast is not None:
+            lines.append(f"  runs: its own float32 weights under {e.autocast} autocast (PyTorch)")
+        else:
+            lines.append(f"  graph: {e.build['fusions'] or 'no fusions'}")
         if "int8" in e.build:
             int8 = e.build["int8"]
             kept = int8["fp32_modules"]
@@ -121,7 +127,8 @@ def optimize(
     Args:
         source: a model source or directory, a ModelSpec, or a LoadedModel.
         level: ``exact`` (fused float32 graph, max abs diff 1e-4 and cosine 0.9999 on
-            every text), ``bf16`` (needs a CPU with avx512_bf16) or ``int8``.
+            every text), ``bf16`` (the original module under bfloat16 autocast, cosine
+            0.999 on every text; needs a CPU with avx512_bf16 or AMX) or ``int8``.
         texts: the user's own texts (calibration and verification), besides the probes.
         task: ``embed`` or ``classify``.
         int8: how to quantise; default ``Int8Scheme()`` at level ``int8``. Given with
@@ -143,16 +150,18 @@ def optimize(
         raise SpecError(
             f"Unknown optimisation level {level!r}.", f"Use level= one of {', '.join(LEVELS)}."
         )
-    if level == "bf16" and not has_cpu_feature("avx512_bf16"):
+    if level == "bf16" and not any(has_cpu_feature(f) for f in BF16_FEATURES):
         raise OptimizationError(
-            "level 'bf16' needs bfloat16 compute, and this CPU does not report avx512_bf16 "
-            "in /proc/cpuinfo: bfloat16 would be emulated, slower than float32.",
+            "level 'bf16' needs bfloat16 compute, and this CPU reports none of "
+            f"{', '.join(BF16_FEATURES)} in /proc/cpuinfo: bfloat16 would be emulated, "
+            "slower than float32.",
             "Use level='exact' or level='int8' on this machine.",
             level=level,
         )
-    if level == "bf16":
-        raise OptimizationError(
-            "level 'bf16' is not built yet.", "Use level='exact' or level='int8'.", level=level
+    if level == "bf16" and int8 is not None:
+        raise SpecError(
+            "int8= quantises an ONNX graph, and level 'bf16' runs no graph.",
+            "Drop int8=, or use level='int8'.",
         )
     if isinstance(source, LoadedModel):
         loaded = source
@@ -181,8 +190,8 @@ def optimize(
     output = torch_engine.task.graph_output
     if module is None or output is None:
         raise OptimizationError(
-            f"The {task!r} task of {loaded.model_id!r} runs a path an ONNX graph does not "
-            "cover (a sentence-transformers module stack, CLIP text features).",
+            f"The {task!r} task of {loaded.model_id!r} runs a path an optimised backend does "
+            "not cover (a sentence-transformers module stack, CLIP text features).",
             "Load the model with model_class='AutoModel' (the embed task then pools itself).",
             level=level,
         )
@@ -191,19 +200,26 @@ def optimize(
     with tempfile.TemporaryDirectory(prefix="tether-optimize-") as tmp:
         work = Path(tmp)
         text_task: Any = torch_engine.task  # embed and classify are text tasks
-        sample = text_task.collate(text_task.encode(probes[:2]))
-        export_graph(module, dict(sample), output, work / "export.onnx")
-        fusions = fuse(work / "export.onnx", work / "fused.onnx", module.config)
-        graph = work / "fused.onnx"
-        build: dict[str, Any] = {"fusions": fusions, "opset": 17}
+        subject: check.Subject
+        build: dict[str, Any]
+        if level == "bf16":
+            subject = check.Autocast("bfloat16")
+            build = {"autocast": subject.dtype}
+        else:
+            sample = text_task.collate(text_task.encode(probes[:2]))
+            export_graph(module, dict(sample), output, work / "export.onnx")
+            fusions = fuse(work / "export.onnx", work / "fused.onnx", module.config)
+            subject = work / "fused.onnx"
+            build = {"fusions": fusions, "opset": 17}
         if level == "int8" or int8 is not None:
+            assert isinstance(subject, Path)
             scheme = int8 or Int8Scheme()
             choice = _int8(
-                loaded, task, text_task, graph, work, scheme, everything, expected, tolerance
+                loaded, task, text_task, subject, work, scheme, everything, expected, tolerance
             )
-            graph = choice.graph
+            subject = choice.graph
             build["int8"] = choice.to_dict()
-        verdicts = _verify(loaded, task, graph, probes, user, expected, engine_texts, tolerance)
+        verdicts = _verify(loaded, task, subject, probes, user, expected, engine_texts, tolerance)
         failures = [
             f"{name}: {failure}"
             for name, verdict in verdicts.items()
@@ -211,7 +227,7 @@ def optimize(
             for failure in verdict.get("failures", [])
         ]
         if failures:
-            module_name, _ = check.divergent_module(loaded, graph, everything, tolerance, work)
+            module_name, _ = check.divergent_module(loaded, subject, everything, tolerance, work)
             raise _refusal(level, tolerance, failures, module_name, verdicts, build)
         stored = probes + [t for t in user if t not in set(probes)][:STORED_USER_TEXTS]
         reference = Reference(
@@ -222,17 +238,20 @@ def optimize(
         evidence = Evidence(
             level=level,
             task=task,
-            graph=GRAPH_NAME,
+            graph=GRAPH_NAME if isinstance(subject, Path) else None,
             reference=REFERENCE_NAME,
             tolerance=tolerance.to_dict(),
-            machine=machine_record().to_dict(),
+            machine=machine_record(
+                GRAPH_RUNTIME if isinstance(subject, Path) else AUTOCAST_RUNTIME
+            ).to_dict(),
             parity=verdicts,
             build=build,
         )
 
         def add(directory: Path, manifest: Manifest) -> None:
             (directory / GRAPH_NAME).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(graph, directory / GRAPH_NAME)
+            if isinstance(subject, Path):
+                shutil.copyfile(subject, directory / GRAPH_NAME)
             save_reference(reference, directory / REFERENCE_NAME)
             manifest.optimized = evidence.to_dict()
 
@@ -278,7 +297,7 @@ def _int8(
 def _verify(
     loaded: LoadedModel,
     task: str,
-    graph: Path,
+    subject: check.Subject,
     probes: list[str],
     user: list[str],
     expected: Any,
@@ -286,18 +305,22 @@ def _verify(
     tolerance: Tolerance,
 ) -> dict[str, Any]:
     verdicts: dict[str, Any] = {}
-    label = f"optimised graph of {loaded.model_id}"
+    label = (
+        f"{subject.dtype} autocast of {loaded.model_id}"
+        if isinstance(subject, check.Autocast)
+        else f"optimised graph of {loaded.model_id}"
+    )
     groups = {"probes": probes, "texts": [t for t in user if t not in set(probes)]}
     for name, group in groups.items():
         if not group:
             continue
-        report = check.parity(loaded, graph, group, tolerance, label)
+        report = check.parity(loaded, subject, group, tolerance, label)
         verdicts[name] = _parity_figures(report)
-    got = check.engine_vectors(loaded, task, engine_texts, graph)
+    got = check.engine_vectors(loaded, task, engine_texts, subject)
     engine = check_vectors(expected, got, tolerance)
     verdicts["engine"] = engine.to_dict()
     sample = engine_texts[:INVARIANCE_TEXTS]
-    invariance = check.batch_invariance(loaded, task, graph, sample, got[: len(sample)])
+    invariance = check.batch_invariance(loaded, task, subject, sample, got[: len(sample)])
     verdicts["batch_invariance"] = {
         "texts": invariance.texts,
         "min_cosine": invariance.min_cosine,
@@ -356,13 +379,18 @@ def _refusal(
                 + ", ".join(f"{s['module']} {s['min_cosine']:.4f}" for s in sweep)
                 + "."
             )
-    hint = (
-        "Keep the modules named above in float32 (int8=Int8Scheme(keep_fp32=(...))), "
-        "or use level='exact'."
-        if "int8" in build
-        else "Run the original model; `tether compare SOURCE graph.onnx` shows the full "
-        "report of an exported graph."
-    )
+    if "int8" in build:
+        hint = (
+            "Keep the modules named above in float32 (int8=Int8Scheme(keep_fp32=(...))), "
+            "or use level='exact'."
+        )
+    elif "autocast" in build:
+        hint = "This model needs more than bfloat16's 8-bit mantissa: use level='exact'."
+    else:
+        hint = (
+            "Run the original model; `tether compare SOURCE graph.onnx` shows the full "
+            "report of an exported graph."
+        )
     return OptimizationMismatchError(
         f"The {level} optimisation does not pass {tolerance.describe()}; nothing was "
         "written: " + "; ".join(failures) + "." + where + kept,

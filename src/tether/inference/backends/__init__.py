@@ -4,10 +4,12 @@ PyTorch is the default: the task calls the loaded module. An optimised bundle ca
 an ONNX graph of the task's forward pass; ``OnnxBackend`` runs it with ONNX Runtime
 behind the same call, so tasks keep their tokenisation, batching and pooling. The
 runtime is an optional extra (``tether[onnx]``), imported only in ``onnx.py``.
+``AutocastBackend`` runs the task's own module under CPU autocast (the ``bf16`` level).
 """
 
 from __future__ import annotations
 
+from tether.inference.backends.autocast import AutocastBackend
 from tether.inference.backends.onnx import OnnxBackend
 
-__all__ = ["OnnxBackend"]
+__all__ = ["AutocastBackend", "OnnxBackend"]
