@@ -110,3 +110,21 @@ def test_one_text_per_run_gives_each_text_its_result_alone(graphs):
         assert torch.equal(together[i, ~real], torch.zeros_like(together[i, ~real]))
         differs |= not torch.equal(apart[i, real], batched(row)[name][0])
     assert differs  # without it, batching changes a text's output
+
+
+def test_texts_of_a_per_text_graph_run_side_by_side_with_the_same_results(graphs):
+    """With 2 threads, a one-text-per-run graph runs 2 texts at once on single-thread
+    runs (its products are too small to split); every output is the one a single thread
+    running the texts in turn gives, in batch order."""
+    work, batches, _, _ = graphs
+    path = work / "side-by-side.onnx"
+    quantize(work / "smoothed.onnx", path, Int8Scheme(), None)
+    parallel, serial = OnnxBackend(path, threads=2), OnnxBackend(path, threads=1)
+    assert parallel._pool is not None and serial._pool is None
+    assert parallel.threads == 2 and "threads=2, one text per run" in repr(parallel)
+    batched = OnnxBackend(work / "fused.onnx", threads=2)  # float32, batched: no pool
+    assert batched._pool is None and not batched.one_text_per_run
+    for batch in batches:
+        got, expected = parallel(batch), serial(batch)
+        for name in parallel.output_names:
+            assert torch.equal(got[name], expected[name])

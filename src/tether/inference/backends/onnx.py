@@ -8,6 +8,7 @@ float32 torch tensors that share memory with ONNX Runtime's arrays (no copy).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,11 @@ class OnnxBackend:
     scales are computed over a whole input, so in a padded batch each text's result would
     depend on the others and on the padding) is run one text at a time, each cut to its
     own length; per-token outputs are padded back with zeros and stacked, so callers see
-    one batch. A text's output is then the same alone or in any batch.
+    one batch. A text's output is then the same alone or in any batch. Such a graph's
+    products are small (one text's tokens), and ``threads`` threads inside one run would
+    mostly wait; so its session runs on one thread, and ``threads`` texts run at once
+    (ONNX Runtime releases the GIL; each text's result is the same whichever thread runs
+    it).
     """
 
     name = "onnxruntime"
@@ -39,16 +44,27 @@ class OnnxBackend:
             import torch
 
             threads = torch.get_num_threads()
+        self.path = Path(path)
+        self.threads = max(int(threads), 1)
+        self.session = self._open(ort, self.threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.one_text_per_run = metadata.get(ROWS_KEY) == "text"
+        self._pool: ThreadPoolExecutor | None = None
+        if self.one_text_per_run and self.threads > 1:
+            self.session = self._open(ort, 1)
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tether-onnx")
+
+    def _open(self, ort: Any, threads: int) -> Any:
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(int(threads), 1)
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        self.path = Path(path)
-        self.threads = options.intra_op_num_threads
         try:
-            self.session = ort.InferenceSession(
+            return ort.InferenceSession(
                 str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -56,10 +72,6 @@ class OnnxBackend:
                 f"ONNX Runtime could not open {str(self.path)!r}: {type(exc).__name__}: {exc}",
                 "Re-create the optimised bundle with `tether optimize`.",
             ) from exc
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        self.output_names = [o.name for o in self.session.get_outputs()]
-        metadata = self.session.get_modelmeta().custom_metadata_map
-        self.one_text_per_run = metadata.get(ROWS_KEY) == "text"
 
     def __call__(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Run one batch: torch int64 tensors in, name -> float32 torch tensor out."""
@@ -68,13 +80,16 @@ class OnnxBackend:
         mask = inputs.get("attention_mask")
         if not self.one_text_per_run or mask is None:
             return self._run(inputs)
-        rows = []
+        reals = []
         for i in range(len(mask)):
             real = mask[i].bool()
             if not bool(real.any()):
                 real = torch.zeros_like(real)
                 real[0] = True
-            rows.append((real, self._run({k: v[i : i + 1, real] for k, v in inputs.items()})))
+            reals.append(real)
+        feeds = [{k: v[i : i + 1, real] for k, v in inputs.items()} for i, real in enumerate(reals)]
+        runs = self._pool.map(self._run, feeds) if self._pool else map(self._run, feeds)
+        rows = list(zip(reals, runs, strict=True))
         joined: dict[str, Any] = {}
         for name in self.output_names:
             parts = []
