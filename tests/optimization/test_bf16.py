@@ -224,3 +224,18 @@ def test_minilm_bf16_bundle_passes_on_every_text(minilm_dir, tmp_path, monkeypat
     assert engine.backend_name == "torch-autocast (bf16)"
     texts = load_reference(result.path / REFERENCE_NAME).texts
     autocast_not_float32(task_vectors(engine.predict(texts)), result.path)
+
+
+def test_bf16_classify_bundle_gives_the_verified_scores(tiny, tmp_path, monkeypatch):
+    cpu_with_bf16(monkeypatch, True)
+    path = optimize(
+        str(tiny["distilbert-cls"]), tmp_path / "cls", level="bf16", task="classify", texts=TEXTS
+    ).path
+    engine = Engine(load_bundle(path), "classify")
+    assert engine.backend_name == "torch-autocast (bf16)"
+    reference = load_reference(path / REFERENCE_NAME)
+    outcomes = engine.predict(reference.texts)
+    assert {o.inference["label"] for o in outcomes} <= set(engine.task.labels)
+    got = task_vectors(outcomes)
+    assert np.abs(got - reference.optimized).max() <= 1e-6
+    assert Engine(load_bundle(path), "embed").backend_name == "pytorch"  # not verified for embed

@@ -21,6 +21,7 @@ from tether.bundles.optimized import (
     AUTOCAST_RUNTIME,
     GRAPH_NAME,
     REFERENCE_NAME,
+    RUNTIME,
     Evidence,
     Reference,
     check_vectors,
@@ -28,7 +29,6 @@ from tether.bundles.optimized import (
     machine_record,
     save_reference,
 )
-from tether.bundles.optimized import RUNTIME as GRAPH_RUNTIME
 from tether.bundles.probes import PROBE_TEXTS
 from tether.errors import OptimizationError, OptimizationMismatchError, SpecError
 from tether.models.loading import LoadedModel
@@ -242,7 +242,7 @@ def optimize(
             reference=REFERENCE_NAME,
             tolerance=tolerance.to_dict(),
             machine=machine_record(
-                GRAPH_RUNTIME if isinstance(subject, Path) else AUTOCAST_RUNTIME
+                RUNTIME if isinstance(subject, Path) else AUTOCAST_RUNTIME
             ).to_dict(),
             parity=verdicts,
             build=build,
