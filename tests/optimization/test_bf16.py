@@ -7,20 +7,17 @@ than float32); the tests that build one say the CPU has them, so they run on any
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import optional_import
+from optimized_bundles import copy_of, edit_evidence, embed_with_beam, embed_with_cli
 from tether import (
     BundleError,
     Int8Scheme,
@@ -34,7 +31,7 @@ from tether.bundles.optimized import GRAPH_NAME, REFERENCE_NAME, load_reference
 from tether.cli.main import cli
 from tether.inference.engine import Engine
 from tether.inference.optimized import task_vectors
-from tether.models.manifest import bundle_spec, read_manifest
+from tether.models.manifest import read_manifest
 from tether.optimization import build
 from tether.tolerances import OPTIMIZE_LEVELS, Tolerance
 from tiny_models import CORPUS
@@ -62,19 +59,6 @@ def bf16(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Ite
     assert "optimised embed bundle (bf16) written to" in result.output
     assert "runs: its own float32 weights under bfloat16 autocast (PyTorch)" in result.output
     yield out
-
-
-def copy_of(bundle: Path, tmp_path: Path) -> Path:
-    target = tmp_path / bundle.name
-    shutil.copytree(bundle, target)
-    return target
-
-
-def edit_evidence(bundle: Path, change: Any) -> None:
-    manifest_path = bundle / "tether.json"
-    data = json.loads(manifest_path.read_text())
-    change(data["optimized"])
-    manifest_path.write_text(json.dumps(data))
 
 
 def autocast_not_float32(got: np.ndarray, bundle: Path) -> None:
@@ -151,34 +135,12 @@ def test_bf16_bundle_runs_under_autocast_through_the_engine(bf16):
 
 def test_tether_embed_runs_the_bf16_bundle(bf16, tmp_path):
     texts = load_reference(bf16 / REFERENCE_NAME).texts
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-    out = tmp_path / "out.parquet"
-    result = CliRunner().invoke(cli, ["embed", str(bf16), "-i", str(source), "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    got = np.stack(pq.read_table(out).column("embedding").to_numpy(zero_copy_only=False))
-    autocast_not_float32(got, bf16)
+    autocast_not_float32(embed_with_cli(bf16, texts, tmp_path), bf16)
 
 
 def test_beam_handler_runs_the_bf16_bundle(bf16):
-    beam = optional_import("apache_beam", "beam")
-    from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
-    from apache_beam.testing.util import assert_that
-
-    from tether.beam import TextEmbeddingHandler
-
     texts = load_reference(bf16 / REFERENCE_NAME).texts
-    handler = TextEmbeddingHandler(bundle_spec(bf16))
-
-    def check(results: list) -> None:
-        got = np.stack([np.asarray(r.inference) for _, r in sorted(results, key=lambda kv: kv[0])])
-        assert len(got) == len(texts)
-        autocast_not_float32(got, bf16)
-
-    with beam.Pipeline() as pipeline:
-        keyed = pipeline | beam.Create(list(enumerate(texts)))
-        results = keyed | RunInference(KeyedModelHandler(handler))
-        assert_that(results, check)
+    embed_with_beam(bf16, texts, lambda got: autocast_not_float32(got, bf16))
 
 
 def test_another_cpu_re_verifies_the_bf16_bundle(bf16, tmp_path, caplog):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from conftest import optional_import
 
 optional_import("onnxruntime", "onnx")
 
+from optimized_bundles import copy_of, edit_evidence  # noqa: E402
 from tether import (  # noqa: E402
     BundleError,
     Int8Scheme,
@@ -47,19 +46,6 @@ def exact(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Pa
 def int8(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("optimized") / "bert-int8"
     return optimize(str(tiny["bert"]), out, level="int8", texts=TEXTS).path
-
-
-def copy_of(bundle: Path, tmp_path: Path) -> Path:
-    target = tmp_path / bundle.name
-    shutil.copytree(bundle, target)
-    return target
-
-
-def edit_evidence(bundle: Path, change: Any) -> None:
-    manifest_path = bundle / "tether.json"
-    data = json.loads(manifest_path.read_text())
-    change(data["optimized"])
-    manifest_path.write_text(json.dumps(data))
 
 
 # -- building -----------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -15,9 +14,10 @@ from conftest import optional_import
 
 optional_import("onnxruntime", "onnx")
 
+from optimized_bundles import embed_with_beam, embed_with_cli  # noqa: E402
 from tether.bundles.optimized import REFERENCE_NAME, load_reference  # noqa: E402
 from tether.cli.main import cli  # noqa: E402
-from tether.models.manifest import bundle_spec, read_manifest  # noqa: E402
+from tether.models.manifest import read_manifest  # noqa: E402
 from tiny_models import CORPUS  # noqa: E402
 
 
@@ -45,36 +45,12 @@ def graph_not_weights(got: np.ndarray, reference) -> None:
 
 def test_tether_embed_runs_the_verified_graph(int8_bundle, tmp_path):
     reference = load_reference(int8_bundle / REFERENCE_NAME)
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in reference.texts))
-    out = tmp_path / "out.parquet"
-    result = CliRunner().invoke(cli, ["embed", str(int8_bundle), "-i", str(source), "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    got = np.stack(pq.read_table(out).column("embedding").to_numpy(zero_copy_only=False))
-    graph_not_weights(got, reference)
+    graph_not_weights(embed_with_cli(int8_bundle, reference.texts, tmp_path), reference)
 
 
 def test_beam_handler_runs_the_verified_graph(int8_bundle):
-    beam = optional_import("apache_beam", "beam")
-    from apache_beam.ml.inference.base import RunInference
-    from apache_beam.testing.util import assert_that
-
-    from tether.beam import TextEmbeddingHandler
-
     reference = load_reference(int8_bundle / REFERENCE_NAME)
-    handler = TextEmbeddingHandler(bundle_spec(int8_bundle))
-    keyed = list(enumerate(reference.texts))
-
-    def check(results: list) -> None:
-        got = np.stack([np.asarray(r.inference) for _, r in sorted(results, key=lambda kv: kv[0])])
-        assert len(got) == len(reference.texts)
-        graph_not_weights(got, reference)
-
-    from apache_beam.ml.inference.base import KeyedModelHandler
-
-    with beam.Pipeline() as pipeline:
-        results = pipeline | beam.Create(keyed) | RunInference(KeyedModelHandler(handler))
-        assert_that(results, check)
+    embed_with_beam(int8_bundle, reference.texts, lambda got: graph_not_weights(got, reference))
 
 
 def test_optimize_json_prints_the_evidence(tiny, tmp_path):
