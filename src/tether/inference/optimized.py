@@ -45,8 +45,7 @@ def attach_optimized(engine: Engine) -> VectorCheck | None:
         return None
     backend: AutocastBackend | OnnxBackend
     if evidence.autocast is not None:
-        task = engine.task
-        backend = AutocastBackend(task.graph_module, str(task.graph_output), evidence.autocast)
+        backend = AutocastBackend.for_task(engine.task, evidence.autocast)
     else:
         assert evidence.graph is not None
         backend = OnnxBackend(loaded.path / evidence.graph)

@@ -43,8 +43,7 @@ Subject = Path | Autocast
 def backend_for(engine: Engine, subject: Subject) -> AutocastBackend | OnnxBackend:
     """The backend that runs ``subject`` for ``engine``'s task."""
     if isinstance(subject, Autocast):
-        task = engine.task
-        return AutocastBackend(task.graph_module, str(task.graph_output), subject.dtype)
+        return AutocastBackend.for_task(engine.task, subject.dtype)
     return OnnxBackend(subject)
 
 

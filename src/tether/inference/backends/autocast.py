@@ -28,6 +28,11 @@ class AutocastBackend:
         self.output = output
         self.dtype = dtype
 
+    @classmethod
+    def for_task(cls, task: Any, dtype: str) -> AutocastBackend:
+        """The backend for a task's forward pass: its ``graph_module`` and ``graph_output``."""
+        return cls(task.graph_module, str(task.graph_output), dtype)
+
     def __call__(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         import torch
 
