@@ -103,6 +103,25 @@ def test_bf16_with_an_int8_scheme_is_refused(tiny, tmp_path, monkeypatch):
     assert not (tmp_path / "bf16").exists()
 
 
+def test_bf16_on_the_command_line_refuses_int8_flags_and_a_cpu_without_bf16(
+    tiny, tmp_path, monkeypatch
+):
+    out = tmp_path / "bf16"
+    command = ["optimize", str(tiny["bert"]), str(out), "--level", "bf16"]
+    cpu_with_bf16(monkeypatch, True)
+    result = CliRunner().invoke(cli, [*command, "--no-smooth", "--batched"])
+    assert result.exit_code == 2
+    assert "--no-smooth, --batched set how an int8 graph is built" in result.output
+    cpu_with_bf16(monkeypatch, False)
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "error: level 'bf16' needs bfloat16 compute" in result.output
+    assert "-> Use level='exact' or level='int8' on this machine. (command line: --level)" in (
+        result.output
+    )
+    assert not out.exists()
+
+
 def test_bf16_that_misses_its_tolerance_names_the_first_divergent_layer(
     tiny, tmp_path, monkeypatch
 ):

@@ -54,6 +54,7 @@ FLAG_FOR_ARGUMENT = {
     "embeddings": "--embeddings",
     "projection": "--projection",
     "maps": "--map",
+    "level": "--level",
 }
 _ARGUMENT = re.compile(r"\b([a-z_]+)=")
 

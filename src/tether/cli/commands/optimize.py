@@ -97,7 +97,20 @@ def register(group: click.Group) -> None:
         spec = build_spec(source, values)
         texts = read_texts(texts_path, limit) if texts_path else None
         int8 = None
-        if keep_fp32 or per_tensor or no_sweep or no_smooth or batched:
+        int8_flags = {
+            "--keep-fp32": bool(keep_fp32),
+            "--per-tensor": per_tensor,
+            "--no-sweep": no_sweep,
+            "--no-smooth": no_smooth,
+            "--batched": batched,
+        }
+        given = [flag for flag, on in int8_flags.items() if on]
+        if given and level == "bf16":
+            raise click.UsageError(
+                f"{', '.join(given)} set how an int8 graph is built; --level bf16 builds no "
+                "graph. Drop them, or use --level int8."
+            )
+        if given:
             int8 = Int8Scheme(
                 per_channel=not per_tensor,
                 sweep=not no_sweep,
