@@ -18,6 +18,7 @@ RANK = {
     "errors": 0,
     "constants": 0,
     "tolerances": 0,
+    "judging": 0,
     "models": 1,
     "inference": 2,
     "bundles": 2,

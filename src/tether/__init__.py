@@ -63,7 +63,7 @@ _LAZY = {
     "compare_models": "tether.explore.compare_models",
     "bundle_spec": "tether.models.manifest",
     "ModelSpec": "tether.models.spec",
-    "Int8Scheme": "tether.optimization.int8",
+    "Int8Scheme": "tether.inference.graphs.int8",
     "OptimizeResult": "tether.optimization.build",
     "optimize": "tether.optimization.build",
     "PullResult": "tether.hub.pull",
@@ -72,8 +72,9 @@ _LAZY = {
     "push": "tether.hub.push",
     "ParityReport": "tether.parity.compare",
     "compare": "tether.parity.compare",
-    "ParityTolerance": "tether.tolerances",
     "Tolerance": "tether.tolerances",
+    "Verdict": "tether.judging",
+    "judge": "tether.judging",
 }
 
 if TYPE_CHECKING:
@@ -84,14 +85,15 @@ if TYPE_CHECKING:
     from tether.explore.compare_models import ModelsComparison, compare_models
     from tether.hub.pull import PullResult, pull
     from tether.hub.push import PushResult, push
+    from tether.inference.graphs.int8 import Int8Scheme
+    from tether.judging import Verdict, judge
     from tether.models.inspection import ModelReport, inspect
     from tether.models.loading import LoadedModel, load
     from tether.models.manifest import bundle_spec
     from tether.models.spec import ModelSpec
     from tether.optimization.build import OptimizeResult, optimize
-    from tether.optimization.int8 import Int8Scheme
     from tether.parity.compare import ParityReport, compare
-    from tether.tolerances import ParityTolerance, Tolerance
+    from tether.tolerances import Tolerance
 
 
 def __getattr__(name: str) -> Any:
@@ -137,7 +139,6 @@ __all__ = [
     "ParityError",
     "ParityMismatchError",
     "ParityReport",
-    "ParityTolerance",
     "PullResult",
     "PushResult",
     "SourceNotFoundError",
@@ -149,6 +150,7 @@ __all__ = [
     "TrainingData",
     "UnsafeWeightsError",
     "UntrustedCustomCodeError",
+    "Verdict",
     "VerificationError",
     "VerificationReport",
     "WeightMismatchError",
@@ -159,6 +161,7 @@ __all__ = [
     "compare",
     "compare_models",
     "inspect",
+    "judge",
     "load",
     "load_bundle",
     "optimize",

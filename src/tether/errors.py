@@ -208,8 +208,8 @@ class ParityMismatchError(ParityError):
 
     default_hint = (
         "Look at the first divergent module in the report (`tether compare A B`); if the "
-        "drift is expected for this change, pick a looser preset (tolerance='fp16', 'bf16' "
-        "or 'int8')."
+        "drift is expected for this change, pick the preset of that step (tolerance='cast-fp16', "
+        "'optimize-bf16', 'optimize-int8', ...: tether.tolerances.PRESETS)."
     )
 
 

@@ -112,9 +112,13 @@ from tether.bundles.fingerprint import Fingerprint  # noqa: E402
 
 
 def _fp(texts=("t",), **outputs):
-    return Fingerprint(
-        tuple(texts), {k: torch.tensor(v, dtype=torch.float32) for k, v in outputs.items()}
-    )
+    """A fingerprint of one probe text: a flat list is that text's row."""
+
+    def rows(value):
+        tensor = torch.tensor(value, dtype=torch.float32)
+        return tensor.reshape(1, -1) if tensor.dim() == 1 else tensor
+
+    return Fingerprint(tuple(texts), {k: rows(v) for k, v in outputs.items()})
 
 
 def test_absolute_difference_alone_fails_while_cosine_is_perfect():
@@ -123,7 +127,7 @@ def test_absolute_difference_alone_fails_while_cosine_is_perfect():
     [diff] = comparison.outputs
     assert diff.cosine == pytest.approx(1.0) and diff.max_abs_diff == 1.0
     assert not diff.ok and not comparison.ok
-    assert diff.problem == "max abs diff 1 > atol 0.5"
+    assert diff.problem == "2 of 2 elements differ by more than atol 0.5 (max abs diff 1)"
     assert compare_fingerprints(_fp(x=[1.0, 1.0]), _fp(x=[2.0, 2.0]), Tolerance(1.0, 0.99)).ok
 
 
@@ -134,7 +138,7 @@ def test_cosine_alone_fails_while_values_are_within_atol():
     [diff] = comparison.outputs
     assert diff.max_abs_diff <= 1e-4 and diff.cosine == pytest.approx(0.0, abs=1e-9)
     assert not comparison.ok
-    assert diff.problem.startswith("cosine 0.000000 < 0.9")
+    assert diff.problem == "cosine min 0.000000 < 0.9 (text 0)"
     assert compare_fingerprints(expected, actual, Tolerance(1e-4, -1.0)).ok
 
 
@@ -181,7 +185,7 @@ def test_an_output_missing_on_either_side_is_named():
     by_name = {o.name: o for o in comparison.outputs}
     assert by_name["a"].ok
     assert by_name["extra"].problem == "missing from the saved fingerprint"
-    assert by_name["extra"].expected_shape is None and by_name["extra"].actual_shape == [1]
+    assert by_name["extra"].expected_shape is None and by_name["extra"].actual_shape == [1, 1]
     assert not comparison.ok and comparison.max_abs_diff == 0.0
     assert "not comparable" in format_comparison(comparison)
 
@@ -200,7 +204,7 @@ def test_no_outputs_gives_no_figures():
 def test_unknown_dtype_gets_the_auto_tolerance():
     from tether.tolerances import PRESETS
 
-    assert Tolerance.for_dtype("int8") == Tolerance.for_dtype("auto") == PRESETS["fp16"]
+    assert Tolerance.for_dtype("int8") == Tolerance.for_dtype("auto") == PRESETS["cast-fp16"]
     reload = Tolerance.for_dtype("float32")
     assert (reload.atol, reload.min_cosine, reload.rtol) == (1e-4, 0.9999, None)
 
@@ -277,33 +281,35 @@ def test_recompute_like_keeps_columns_and_skips_samples_that_do_not_fit(bert):
 
 def test_output_diffs_carry_both_shapes_and_a_false_verdict():
     missing = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(), EXACT).outputs[0]
-    assert (missing.expected_shape, missing.actual_shape, missing.ok) == ([2], None, False)
-    reshaped = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(a=[[1.0, 2.0]]), EXACT)
+    assert (missing.expected_shape, missing.actual_shape, missing.ok) == ([1, 2], None, False)
+    reshaped = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(a=[[1.0], [2.0]]), EXACT)
     diff = reshaped.outputs[0]
-    assert (diff.expected_shape, diff.actual_shape, diff.ok) == ([2], [1, 2], False)
-    assert diff.problem == "shape [2] -> [1, 2]" and not reshaped.ok
+    assert (diff.expected_shape, diff.actual_shape, diff.ok) == ([1, 2], [2, 1], False)
+    assert diff.problem == "shape [1, 2] -> [2, 1]" and not reshaped.ok
     same = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(a=[1.0, 2.0]), EXACT).outputs[0]
-    assert (same.expected_shape, same.actual_shape, same.problem) == ([2], [2], None)
+    assert (same.expected_shape, same.actual_shape, same.problem) == ([1, 2], [1, 2], None)
 
 
 def test_at_exactly_atol_a_cosine_failure_is_reported_as_cosine():
     [diff] = compare_fingerprints(_fp(x=[1.0, 0.0]), _fp(x=[0.0, 1.0]), Tolerance(1.0, 0.5)).outputs
     assert diff.max_abs_diff == 1.0 and not diff.ok
-    assert diff.problem.startswith("cosine 0.000000 < 0.5")
+    assert diff.problem == "cosine min 0.000000 < 0.5 (text 0)"
 
 
 def test_format_comparison_lines():
     comparison = compare_fingerprints(_fp(a=[1.0, 2.0]), _fp(a=[1.0, 2.0], b=[3.0]), EXACT)
     lines = format_comparison(comparison).splitlines()
-    assert lines[0] == "fingerprint (atol 0, min cosine 1.0):"
+    assert lines[0] == "fingerprint (atol 0, min cosine per text 1.0):"
     assert lines[1].split() == [
         "a",
-        "[2]",
+        "[1,",
+        "2]",
         "max",
         "abs",
         "diff",
         "0,",
         "cosine",
+        "min",
         "1.00000000",
         "ok",
     ]
@@ -319,7 +325,7 @@ def test_the_report_header_names_exactly_the_limits_in_force():
         return format_comparison(compare_fingerprints(*same, tolerance)).splitlines()[0]
 
     assert header(Tolerance(None, None)) == "fingerprint (no checks):"
-    assert header(Tolerance(None, 0.9)) == "fingerprint (min cosine 0.9):"
+    assert header(Tolerance(None, 0.9)) == "fingerprint (min cosine per text 0.9):"
     assert header(Tolerance(0.1, None, rtol=0.01)) == (
         "fingerprint (atol 0.1 + rtol 0.01 x |expected|):"
     )
@@ -353,7 +359,7 @@ def test_rtol_scales_with_the_expected_value_and_a_missing_atol_counts_as_zero()
 
 
 def test_shapes_lists_each_output_shape_by_name():
-    assert _fp(a=[[1.0, 2.0]], b=[3.0]).shapes() == {"a": [1, 2], "b": [1]}
+    assert _fp(a=[[1.0], [2.0]], b=[3.0]).shapes() == {"a": [2, 1], "b": [1, 1]}
 
 
 def test_a_safetensors_file_of_another_format_is_named_with_its_format(tmp_path):

@@ -18,9 +18,9 @@ from onnx import numpy_helper  # noqa: E402
 from tether import Int8Scheme, ModelSpec, load  # noqa: E402
 from tether.inference.backends import OnnxBackend  # noqa: E402
 from tether.inference.engine import Engine  # noqa: E402
-from tether.optimization.graph import export_graph, fuse  # noqa: E402
-from tether.optimization.int8 import quantize  # noqa: E402
-from tether.optimization.smooth import (  # noqa: E402
+from tether.inference.graphs.export import export_graph, fuse  # noqa: E402
+from tether.inference.graphs.int8 import quantize  # noqa: E402
+from tether.inference.graphs.smooth import (  # noqa: E402
     SMOOTHED_KEY,
     activation_ranges,
     smooth,

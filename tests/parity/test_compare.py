@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from conftest import optional_import
-from tether import ModelSpec, ParityMismatchError, compare, load
+from tether import ModelSpec, ParityError, ParityMismatchError, compare, load
 from tether.bundles.probes import PROBE_TEXTS
 from tether.cli.main import cli
 from tether.parity.compare import neighbour_agreement, read_texts
@@ -140,7 +140,7 @@ def test_mapping_lines_up_renamed_modules(tiny):
             return self.inner(input_ids, attention_mask, token_type_ids)
 
     unmapped = compare(str(tiny["bert"]), Wrapped())
-    assert unmapped.modules == [] and any("--map" in n for n in unmapped.notes)
+    assert unmapped.modules == [] and any("--rename" in n for n in unmapped.notes)
     mapped = compare(str(tiny["bert"]), Wrapped(), mapping=["=inner"])
     assert mapped.passed and len(mapped.modules) > 30
 
@@ -158,46 +158,66 @@ def test_numpy_callable_candidate_compares_final_outputs_only(tiny, perturb):
     assert looser.passed
 
 
-def test_onnx_transform_runs_in_onnx_runtime_and_stays_close(tiny, tmp_path):
+def test_exact_transform_is_the_optimisers_fused_graph_and_stays_close(tiny, tmp_path):
     optional_import("onnxruntime", "onnx")
-    report = compare(str(tiny["bert"]), transform="onnx")
-    assert report.kind_b == "onnx (onnx)" and report.modules == []
+    report = compare(str(tiny["bert"]), transform="exact")
+    assert report.kind_b == "onnx (exact)" and report.modules == []
+    assert report.tolerance.name == "optimize-exact" and report.passed
     assert any("Layer by layer needs A as a PyTorch model" in n for n in report.notes)
+    assert [o.name for o in report.outputs] == ["last_hidden_state"]  # the task's output
     assert 0 <= report.outputs[0].max_abs < 1e-4
 
-    from tether.parity.candidates import export_onnx
+    from tether.inference.engine import Engine
+    from tether.inference.graphs.export import export_graph
 
     loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
     sample = dict(loaded.tokenizer(["hello world", "short"], padding=True, return_tensors="pt"))
-    path = tmp_path / "bert.onnx"
-    export_onnx(loaded.model, sample, path)
+    task = Engine(loaded, "embed").task
+    path = export_graph(task.graph_module, sample, task.graph_output, tmp_path / "bert.onnx")
     from_file = compare(loaded, str(path))
     assert from_file.kind_b == "onnx"
-    assert from_file.outputs[0].max_abs == pytest.approx(report.outputs[0].max_abs, abs=1e-6)
+    assert from_file.outputs[0].max_abs < 1e-4
 
 
-@pytest.mark.parametrize("name", ["fp16", "bf16"])
+def test_old_transform_names_are_refused_with_the_new_one(tiny):
+    with pytest.raises(ParityError, match="Transform 'onnx' is now 'exact'"):
+        compare(str(tiny["bert"]), transform="onnx")
+    with pytest.raises(ParityError, match="Preset 'fp32' is now rerun"):
+        compare(str(tiny["bert"]), tolerance="fp32")
+
+
+@pytest.mark.parametrize("name", ["cast-fp16", "cast-bf16"])
 def test_dtype_cast_is_judged_by_its_preset(tiny, name):
     report = compare(str(tiny["bert"]), transform=name)
     assert report.tolerance.name == name
+    assert report.kind_b == f"pytorch ({name})"
     assert report.outputs[0].max_abs > 0  # the cast really happened
-    strict = compare(str(tiny["bert"]), transform=name, tolerance="fp32")
+    strict = compare(str(tiny["bert"]), transform=name, tolerance="rerun")
     assert not strict.passed
 
 
+def test_bf16_transform_is_the_optimisers_autocast_compared_layer_by_layer(tiny):
+    report = compare(str(tiny["bert"]), transform="bf16")
+    assert report.tolerance.name == "optimize-bf16"
+    cast = compare(str(tiny["bert"]), transform="cast-bf16")
+    # autocast keeps float32 weights, layer norms and softmax: closer than a weight cast
+    assert 0 < report.outputs[0].max_abs < cast.outputs[0].max_abs
+    assert len(report.modules) > 30  # the same module on both sides: every layer hooked
+
+
 @pytest.mark.slow
-def test_minilm_int8_real_figures_and_preset_verdict(minilm_dir):
+def test_minilm_int8_transform_is_the_optimisers_int8(minilm_dir):
     texts = real_texts(200)
     report = compare("minilm", transform="int8", texts=texts, layers=False)
     emb, topk = report.embedding, report.topk
-    assert report.tolerance.name == "int8" and report.kind_b == "pytorch (int8)"
+    assert report.tolerance.name == "optimize-int8" and report.kind_b == "onnx (int8)"
     assert emb.cos_min < emb.cos_mean < 1.0
     if len(texts) >= 200:  # fortunes installed; else 12 probe texts, too few for top-k
         assert topk.k == 10 and 0 < topk.mean_overlap < 1.0
     else:
         assert topk is None
     assert report.passed == (emb.cos_min >= 0.99)
-    strict = compare("minilm", transform="int8", texts=texts[:40], tolerance="fp32", layers=False)
+    strict = compare("minilm", transform="int8", texts=texts[:40], tolerance="rerun", layers=False)
     assert not strict.passed
 
 
@@ -209,7 +229,7 @@ def test_minilm_fp32_reloaded_from_disk_is_exact(minilm_dir, tmp_path):
     report = compare(
         loaded, str(tmp_path), texts=real_texts(200, or_probe_texts=True), layers=False
     )
-    assert report.passed and report.tolerance.name == "fp32"
+    assert report.passed and report.tolerance.name == "rerun"
     assert all(o.max_abs == 0 for o in report.outputs)
     assert report.topk is None or report.topk.mean_overlap == 1.0
 

@@ -77,10 +77,12 @@ def test_mapping_renames_b_prefixes_into_a_names():
 
 
 def test_presets_follow_torch_testing_and_overrides_apply():
-    fp32 = get_tolerance()
-    assert (fp32.atol, fp32.rtol) == (1e-5, 1.3e-6)  # torch.testing float32 defaults
-    assert PRESETS["int8"].min_cosine == 0.99 and not PRESETS["int8"].elementwise
-    custom = get_tolerance("int8", atol=1e-2)
+    rerun = get_tolerance()
+    assert rerun.name == "rerun"
+    assert (rerun.atol, rerun.rtol) == (1e-5, 1.3e-6)  # torch.testing float32 defaults
+    int8 = PRESETS["optimize-int8"]
+    assert int8.min_cosine == 0.99 and not int8.elementwise
+    custom = get_tolerance("optimize-int8", atol=1e-2)
     assert custom.elementwise and custom.atol == 1e-2 and custom.min_cosine == 0.99
     with pytest.raises(ParityError, match="Unknown tolerance preset"):
         get_tolerance("fp8")

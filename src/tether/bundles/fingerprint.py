@@ -16,6 +16,7 @@ from typing import Any
 
 from tether.bundles.probes import default_probes, given_probe_names, probe_outputs
 from tether.errors import FingerprintError
+from tether.judging import Verdict, elementwise_limit, judge
 from tether.tolerances import Tolerance
 
 FINGERPRINT_FORMAT = "tether-fingerprint/1"
@@ -45,15 +46,44 @@ class Fingerprint:
 
 @dataclass
 class OutputDiff:
-    """How one output compares: shapes, max absolute difference and cosine similarity."""
+    """How one output compares: its shapes, and the judge's verdict when both exist."""
 
     name: str
     expected_shape: list[int] | None
     actual_shape: list[int] | None
-    max_abs_diff: float | None
-    cosine: float | None
-    ok: bool
-    problem: str | None = None
+    verdict: Verdict | None  # None: missing on one side, or reshaped
+    missing: str | None = None  # why there is no verdict
+
+    @property
+    def max_abs_diff(self) -> float | None:
+        return self.verdict.max_abs if self.verdict else None
+
+    @property
+    def cosine(self) -> float | None:
+        """The lowest cosine of any probe text (the judge's per-text rule)."""
+        return self.verdict.cos_min if self.verdict else None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is not None and self.verdict.passed
+
+    @property
+    def problem(self) -> str | None:
+        if self.verdict is None:
+            return self.missing
+        return "; ".join(self.verdict.failures) or None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "expected_shape": self.expected_shape,
+            "actual_shape": self.actual_shape,
+            "max_abs_diff": self.max_abs_diff,
+            "cosine": self.cosine,
+            "ok": self.ok,
+            "problem": self.problem,
+            "verdict": self.verdict.to_dict() if self.verdict else None,
+        }
 
 
 @dataclass
@@ -75,6 +105,7 @@ class FingerprintComparison:
 
     @property
     def min_cosine(self) -> float | None:
+        """The lowest per-text cosine over every output."""
         cosines = [o.cosine for o in self.outputs if o.cosine is not None]
         return min(cosines) if cosines else None
 
@@ -84,7 +115,7 @@ class FingerprintComparison:
             "tolerance": asdict(self.tolerance),
             "max_abs_diff": self.max_abs_diff,
             "min_cosine": self.min_cosine,
-            "outputs": [asdict(o) for o in self.outputs],
+            "outputs": [o.to_dict() for o in self.outputs],
             "problems": list(self.problems),
         }
 
@@ -191,52 +222,28 @@ def compare_fingerprints(
 
 
 def _compare_one(name: str, expected: Any, actual: Any, tolerance: Tolerance) -> OutputDiff:
-    import torch
-
     exp_shape = list(expected.shape) if expected is not None else None
     act_shape = list(actual.shape) if actual is not None else None
     if expected is None or actual is None:
         where = "the saved fingerprint" if expected is None else "the reloaded model's outputs"
-        return OutputDiff(name, exp_shape, act_shape, None, None, False, f"missing from {where}")
+        return OutputDiff(name, exp_shape, act_shape, None, f"missing from {where}")
     if exp_shape != act_shape:
-        return OutputDiff(
-            name, exp_shape, act_shape, None, None, False, f"shape {exp_shape} -> {act_shape}"
-        )
-    a = expected.double().flatten()
-    b = actual.double().flatten()
-    max_abs = float((a - b).abs().max()) if a.numel() else 0.0
-    cosine = float(torch.nn.functional.cosine_similarity(a, b, dim=0)) if a.numel() else 1.0
-    if torch.equal(a, b):
-        cosine = 1.0  # exact; cosine of all-zero tensors would otherwise read 0
-    close = not tolerance.elementwise or bool(
-        ((a - b).abs() <= (tolerance.atol or 0.0) + (tolerance.rtol or 0.0) * a.abs()).all()
-    )
-    similar = tolerance.min_cosine is None or cosine >= tolerance.min_cosine
-    ok = close and similar
-    problem = None
-    if not close:
-        problem = f"max abs diff {max_abs:.3g} > {_elementwise_limit(tolerance)}"
-    elif not similar:
-        problem = f"cosine {cosine:.6f} < {tolerance.min_cosine}"
-    return OutputDiff(name, exp_shape, act_shape, max_abs, cosine, ok, problem)
-
-
-def _elementwise_limit(tolerance: Tolerance) -> str:
-    limit = f"atol {tolerance.atol or 0.0:g}"
-    return limit + (f" + rtol {tolerance.rtol:g} x |expected|" if tolerance.rtol else "")
+        return OutputDiff(name, exp_shape, act_shape, None, f"shape {exp_shape} -> {act_shape}")
+    # rows are the probe texts: each text's outputs judged on their own
+    return OutputDiff(name, exp_shape, act_shape, judge(expected, actual, tolerance, name=name))
 
 
 def format_comparison(comparison: FingerprintComparison) -> str:
     """One line per output: name, shape, max abs diff, cosine, verdict."""
     tolerance = comparison.tolerance
-    limits = [_elementwise_limit(tolerance)] if tolerance.elementwise else []
+    limits = [elementwise_limit(tolerance)] if tolerance.elementwise else []
     if tolerance.min_cosine is not None:
-        limits.append(f"min cosine {tolerance.min_cosine}")
+        limits.append(f"min cosine per text {tolerance.min_cosine}")
     lines = [f"fingerprint ({', '.join(limits) or 'no checks'}):"]
     for o in comparison.outputs:
         verdict = "ok" if o.ok else f"DIFFERS: {o.problem}"
         numbers = (
-            f"max abs diff {o.max_abs_diff:.3g}, cosine {o.cosine:.8f}"
+            f"max abs diff {o.max_abs_diff:.3g}, cosine min {o.cosine:.8f}"
             if o.max_abs_diff is not None and o.cosine is not None
             else "not comparable"
         )

@@ -157,12 +157,8 @@ class Evidence:
 
     @property
     def limits(self) -> Tolerance:
-        saved = self.tolerance
-        return Tolerance(
-            atol=saved.get("atol"),
-            min_cosine=saved.get("min_cosine"),
-            name=str(saved.get("name", self.level)),
-        )
+        """The tolerance the bundle was verified by (judged again by ``tether.judging``)."""
+        return Tolerance.from_dict(self.tolerance, default_name=self.level)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -231,7 +227,8 @@ def load_reference(path: Path) -> Reference:
 
 @dataclass
 class VectorCheck:
-    """Per-text comparison of task outputs (embeddings, class scores) under a tolerance."""
+    """The judge's verdict on (texts, dim) task outputs (embeddings, class scores), in the
+    figures an optimised bundle's evidence records."""
 
     texts: int
     max_abs_diff: float
@@ -249,23 +246,18 @@ class VectorCheck:
 
 
 def check_vectors(expected: Any, actual: Any, tolerance: Tolerance) -> VectorCheck:
-    """Row-by-row cosine and elementwise difference of two (texts, dim) arrays."""
-    import numpy as np
+    """``tether.judging`` of two (texts, dim) arrays: each text's cosine, every element's
+    atol + rtol."""
+    from tether.judging import judge
 
-    a = np.asarray(expected, dtype=np.float64)
-    b = np.asarray(actual, dtype=np.float64)
-    if a.shape != b.shape:
-        return VectorCheck(len(a), float("inf"), -1.0, -1.0, 0, [f"shape {a.shape} -> {b.shape}"])
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    cosines = np.where(norms > 0, (a * b).sum(axis=1) / np.maximum(norms, 1e-300), 1.0)
-    cosines = np.where((a == b).all(axis=1), 1.0, cosines)
-    max_abs = float(np.abs(a - b).max()) if a.size else 0.0
-    failures = []
-    if tolerance.atol is not None and max_abs > tolerance.atol:
-        failures.append(f"max abs diff {max_abs:.3g} > atol {tolerance.atol:g}")
-    worst = int(np.argmin(cosines)) if len(cosines) else 0
-    min_cos = float(cosines.min()) if len(cosines) else 1.0
-    if tolerance.min_cosine is not None and min_cos < tolerance.min_cosine:
-        failures.append(f"cosine min {min_cos:.6f} < {tolerance.min_cosine} (text {worst})")
-    mean_cos = float(cosines.mean()) if len(cosines) else 1.0
-    return VectorCheck(len(a), max_abs, min_cos, mean_cos, worst, failures)
+    verdict = judge(expected, actual, tolerance, name="task outputs")
+    if verdict.shape_mismatch:
+        return VectorCheck(len(expected), float("inf"), -1.0, -1.0, 0, verdict.failures)
+    return VectorCheck(
+        texts=verdict.rows,
+        max_abs_diff=verdict.max_abs,
+        min_cosine=verdict.cos_min,
+        mean_cosine=verdict.cos_mean,
+        worst=verdict.worst or 0,
+        failures=verdict.failures,
+    )

@@ -60,18 +60,7 @@ class Manifest:
     @property
     def tolerance(self) -> Tolerance:
         """The tolerance the bundle was saved with (its fingerprint is judged by it)."""
-        saved = self.fingerprint
-
-        def limit(key: str) -> float | None:
-            return None if saved.get(key) is None else float(saved[key])
-
-        return Tolerance(
-            atol=limit("atol"),
-            min_cosine=limit("min_cosine"),
-            rtol=limit("rtol"),
-            min_topk=limit("min_topk"),
-            name=str(saved.get("name", "custom")),
-        )
+        return Tolerance.from_dict(self.fingerprint)
 
     @property
     def class_name(self) -> str:

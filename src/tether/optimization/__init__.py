@@ -8,7 +8,7 @@ gives the engine the graph (``tether.inference.optimized``).
 
 from __future__ import annotations
 
+from tether.inference.graphs.int8 import Int8Scheme
 from tether.optimization.build import LEVELS, OptimizeResult, optimize
-from tether.optimization.int8 import Int8Scheme
 
 __all__ = ["LEVELS", "Int8Scheme", "OptimizeResult", "optimize"]

@@ -31,23 +31,24 @@ from tether.bundles.optimized import (
 )
 from tether.bundles.probes import PROBE_TEXTS
 from tether.errors import OptimizationError, OptimizationMismatchError, SpecError
+from tether.inference.graphs.int8 import Int8Scheme
+from tether.inference.graphs.subjects import (
+    LEVELS,
+    Autocast,
+    Subject,
+    build_subject,
+    build_texts,
+    engine_vectors,
+)
 from tether.models.loading import LoadedModel
 from tether.models.manifest import Manifest
 from tether.models.spec import ModelSpec
 from tether.optimization import check
-from tether.optimization.graph import export_graph, fuse
-from tether.optimization.int8 import Int8Choice, Int8Scheme, choose
-from tether.optimization.smooth import activation_ranges, smooth
-from tether.tolerances import OPTIMIZE_LEVELS, Tolerance
+from tether.tolerances import OPTIMIZE_LEVELS, PRESETS, Tolerance
 
-LEVELS = tuple(OPTIMIZE_LEVELS)
 #: Stored with the bundle for re-verification on another machine: the probes and this
 #: many of the user's texts (the rest are in the evidence's figures only).
 STORED_USER_TEXTS = 52
-#: Texts the int8 sensitivity sweep measures each candidate on (probes first).
-SWEEP_TEXTS = 256
-#: Rows per batch when measuring activation ranges for smoothing.
-CALIBRATION_ROWS = 16
 #: CPU flags that give bfloat16 dot products (AVX-512 BF16, AMX tiles).
 BF16_FEATURES = ("avx512_bf16", "amx_bf16")
 #: Texts run alone for the batch-invariance check.
@@ -179,46 +180,18 @@ def optimize(
             level=level,
         )
     tolerance = OPTIMIZE_LEVELS[level]
-    user = list(dict.fromkeys(t for t in texts or () if t.strip()))
+    user, everything = build_texts(texts)
     probes = list(PROBE_TEXTS)
-    everything = list(dict.fromkeys(probes + user))
-    engine_texts = everything
-    from tether.inference.engine import Engine
-
-    torch_engine = Engine(loaded, task)
-    module = torch_engine.task.graph_module
-    output = torch_engine.task.graph_output
-    if module is None or output is None:
-        raise OptimizationError(
-            f"The {task!r} task of {loaded.model_id!r} runs a path an optimised backend does "
-            "not cover (a sentence-transformers module stack, CLIP text features).",
-            "Load the model with model_class='AutoModel' (the embed task then pools itself).",
-            level=level,
-        )
-    expected = check.engine_vectors(loaded, task, engine_texts, None)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tether-optimize-") as tmp:
         work = Path(tmp)
-        text_task: Any = torch_engine.task  # embed and classify are text tasks
-        subject: check.Subject
-        build: dict[str, Any]
-        if level == "bf16":
-            subject = check.Autocast("bfloat16")
-            build = {"autocast": subject.dtype}
-        else:
-            sample = text_task.collate(text_task.encode(probes[:2]))
-            export_graph(module, dict(sample), output, work / "export.onnx")
-            fusions = fuse(work / "export.onnx", work / "fused.onnx", module.config)
-            subject = work / "fused.onnx"
-            build = {"fusions": fusions, "opset": 17}
-        if level == "int8" or int8 is not None:
-            assert isinstance(subject, Path)
-            scheme = int8 or Int8Scheme()
-            choice = _int8(
-                loaded, task, text_task, subject, work, scheme, everything, expected, tolerance
-            )
-            subject = choice.graph
-            build["int8"] = choice.to_dict()
+        built = build_subject(loaded, task, level, user, work, int8=int8)
+        subject, build, expected, engine_texts = (
+            built.subject,
+            built.build,
+            built.expected,
+            built.texts,
+        )
         verdicts = _verify(loaded, task, subject, probes, user, expected, engine_texts, tolerance)
         failures = [
             f"{name}: {failure}"
@@ -259,45 +232,10 @@ def optimize(
     return OptimizeResult(path, evidence, notes)
 
 
-def _int8(
-    loaded: LoadedModel,
-    task: str,
-    text_task: Any,
-    fused: Path,
-    work: Path,
-    scheme: Int8Scheme,
-    texts: list[str],
-    expected: Any,
-    tolerance: Tolerance,
-) -> Int8Choice:
-    sweep_texts = texts[:SWEEP_TEXTS]
-    reference = expected[: len(sweep_texts)]
-    smoothed = 0
-    if scheme.smooth_alpha is not None:  # calibrated on the sweep texts
-        encoded = text_task.encode(sweep_texts)
-        batches = (
-            dict(text_task.collate(encoded[i : i + CALIBRATION_ROWS]))
-            for i in range(0, len(encoded), CALIBRATION_ROWS)
-        )
-        ranges = activation_ranges(fused, batches)
-        target = work / "smoothed.onnx"
-        smoothed = smooth(fused, target, ranges, scheme.smooth_alpha)
-        fused = target
-
-    def measure(graph: Path) -> tuple[float, float]:
-        got = check.engine_vectors(loaded, task, sweep_texts, graph)
-        result = check_vectors(reference, got, Tolerance())
-        return result.min_cosine, result.mean_cosine
-
-    choice = choose(fused, work, scheme, measure, tolerance.min_cosine or 0.0)
-    choice.smoothed_products = smoothed
-    return choice
-
-
 def _verify(
     loaded: LoadedModel,
     task: str,
-    subject: check.Subject,
+    subject: Subject,
     probes: list[str],
     user: list[str],
     expected: Any,
@@ -307,7 +245,7 @@ def _verify(
     verdicts: dict[str, Any] = {}
     label = (
         f"{subject.dtype} autocast of {loaded.model_id}"
-        if isinstance(subject, check.Autocast)
+        if isinstance(subject, Autocast)
         else f"optimised graph of {loaded.model_id}"
     )
     groups = {"probes": probes, "texts": [t for t in user if t not in set(probes)]}
@@ -316,7 +254,7 @@ def _verify(
             continue
         report = check.parity(loaded, subject, group, tolerance, label)
         verdicts[name] = _parity_figures(report)
-    got = check.engine_vectors(loaded, task, engine_texts, subject)
+    got = engine_vectors(loaded, task, engine_texts, subject)
     engine = check_vectors(expected, got, tolerance)
     verdicts["engine"] = engine.to_dict()
     sample = engine_texts[:INVARIANCE_TEXTS]
@@ -324,13 +262,8 @@ def _verify(
     verdicts["batch_invariance"] = {
         "texts": invariance.texts,
         "min_cosine": invariance.min_cosine,
-        "required": check.BATCH_INVARIANCE_COSINE,
-        "failures": []
-        if invariance.passed
-        else [
-            f"a text alone vs batched: cosine min {invariance.min_cosine:.6f} < "
-            f"{check.BATCH_INVARIANCE_COSINE}"
-        ],
+        "required": PRESETS["batch-invariance"].min_cosine,
+        "failures": [f"a text alone vs batched: {f}" for f in invariance.failures],
     }
     verdicts["_vectors"] = got
     return verdicts

@@ -14,78 +14,25 @@ original module itself run under CPU autocast (the ``bf16`` level).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether.bundles.optimized import VectorCheck, check_vectors
-from tether.inference.backends import AutocastBackend, OnnxBackend
+from tether.bundles.optimized import check_vectors
 from tether.inference.engine import Engine
+from tether.inference.graphs.export import with_layers
+from tether.inference.graphs.subjects import Autocast, Subject, backend_for
 from tether.inference.optimized import task_vectors
 from tether.models.loading import LoadedModel
-from tether.optimization.graph import with_layers
-from tether.parity.candidates import Candidate, from_loaded
+from tether.parity.candidates import (
+    autocast_candidate,
+    from_loaded,
+    graph_candidate,
+    subject_candidate,
+)
 from tether.parity.compare import ParityReport, compare
-from tether.tolerances import BATCH_INVARIANCE_COSINE, Tolerance
-
-
-@dataclass(frozen=True)
-class Autocast:
-    """The original model's own module, run under ``torch.autocast("cpu", dtype)``."""
-
-    dtype: str = "bfloat16"
-
-
-Subject = Path | Autocast
-
-
-def backend_for(engine: Engine, subject: Subject) -> AutocastBackend | OnnxBackend:
-    """The backend that runs ``subject`` for ``engine``'s task."""
-    if isinstance(subject, Autocast):
-        return AutocastBackend.for_task(engine.task, subject.dtype)
-    return OnnxBackend(subject)
-
-
-def autocast_candidate(loaded: LoadedModel, subject: Autocast, label: str) -> Candidate:
-    """A parity side running the original model under autocast. It is the same module as
-    side A, so compare's hooks see every layer of both and can name the first that parts."""
-    import torch
-
-    base = from_loaded(loaded, label)
-    forward = base.forward
-
-    def run(batch: Mapping[str, Any]) -> Any:
-        with torch.autocast("cpu", dtype=getattr(torch, subject.dtype)):
-            return forward(batch)
-
-    return replace(base, forward=run)
-
-
-def subject_candidate(loaded: LoadedModel, subject: Subject, label: str) -> Candidate:
-    if isinstance(subject, Autocast):
-        return autocast_candidate(loaded, subject, label)
-    return graph_candidate(subject, label)
-
-
-def graph_candidate(path: Path, label: str, layers: Mapping[str, str] | None = None) -> Candidate:
-    """A parity side that runs the graph at ``path``; with ``layers`` (module name ->
-    graph output) it also returns those outputs as named intermediates."""
-    backend = OnnxBackend(path)
-    wanted = dict(layers or {})
-    finals = [n for n in backend.output_names if n not in set(wanted.values())]
-
-    def forward_layers(batch: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        outputs = backend(batch)
-        inner = {module: outputs[tensor] for module, tensor in wanted.items()}
-        return {k: outputs[k] for k in finals}, inner
-
-    return Candidate(
-        label=label,
-        kind="onnx",
-        forward=lambda batch: forward_layers(batch)[0],
-        forward_layers=forward_layers if wanted else None,
-    )
+from tether.tolerances import PRESETS, Tolerance
 
 
 def parity(
@@ -109,7 +56,7 @@ def divergent_module(
     exposed, or every hooked module under autocast); None when every compared layer is
     within it."""
     if isinstance(subject, Autocast):
-        side = autocast_candidate(loaded, subject, f"original under {subject.dtype} autocast")
+        side = autocast_candidate(loaded, subject.dtype, f"original under {subject.dtype} autocast")
     else:
         debug = workdir / "layers.onnx"
         layers = with_layers(subject, debug)
@@ -118,18 +65,8 @@ def divergent_module(
     first = report.first_divergence
     if first is None:  # the cosine alone may fail: take the layer with the lowest one
         worst = min(report.layers or report.modules, key=lambda m: m.cos_min, default=None)
-        first = worst if worst is not None and not worst.within(tolerance) else None
+        first = worst if worst is not None and not worst.passed else None
     return (first.name if first else None), report
-
-
-def engine_vectors(
-    loaded: LoadedModel, task: str, texts: Sequence[str], subject: Subject | None
-) -> Any:
-    """(texts, dim) task outputs through the engine: PyTorch, or ``subject``."""
-    engine = Engine(loaded, task)
-    if subject is not None:
-        engine.task.attach(backend_for(engine, subject))
-    return task_vectors(engine.predict(list(texts)))
 
 
 @dataclass
@@ -138,7 +75,11 @@ class Invariance:
 
     texts: int
     min_cosine: float
-    passed: bool
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
 
 
 def batch_invariance(
@@ -151,7 +92,5 @@ def batch_invariance(
     engine = Engine(loaded, task)
     engine.task.attach(backend_for(engine, subject))
     alone = np.concatenate([task_vectors(engine.predict([t])) for t in texts])
-    check: VectorCheck = check_vectors(
-        batched, alone, Tolerance(min_cosine=BATCH_INVARIANCE_COSINE)
-    )
-    return Invariance(len(texts), check.min_cosine, check.passed)
+    check = check_vectors(batched, alone, PRESETS["batch-invariance"])
+    return Invariance(len(texts), check.min_cosine, check.failures)

@@ -14,8 +14,10 @@ A side is anything that maps tokenized inputs to named output tensors:
   they are compared with A's module outputs layer by layer (``tether.parity.names``);
 * an ONNX file run with ONNX Runtime (extra ``tether[onnx]``).
 
-Transforms (``fp16``, ``bf16``, ``int8``, ``onnx``) turn a PyTorch side into the
-candidate a user is about to ship, so the change can be checked before shipping it.
+Transforms turn a PyTorch side into the candidate a user is about to ship, so the
+change can be checked before shipping it: ``exact``, ``bf16`` and ``int8`` are built by
+``tether optimize``'s own recipe (``tether.inference.graphs.subjects``), ``cast-fp16`` and
+``cast-bf16`` cast the weights.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import re
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,14 @@ from torch import nn
 from tether.errors import ParityError, require_extra
 from tether.models.loading import LoadedModel
 from tether.models.spec import ModelSpec
+from tether.tolerances import TRANSFORM_PRESETS
 
-TRANSFORMS = ("fp16", "bf16", "int8", "onnx")
+#: ``tether optimize``'s levels, then the weight casts (each judged by its preset).
+TRANSFORMS = tuple(TRANSFORM_PRESETS)
+#: A weight cast transform -> the dtype every weight is cast to.
+CAST_TRANSFORMS = {"cast-fp16": "float16", "cast-bf16": "bfloat16"}
+#: tether 0.1's transform names, for the refusal's hint only (they are not accepted).
+RENAMED = {"onnx": "exact", "fp16": "cast-fp16"}
 Outputs = dict[str, torch.Tensor]
 _CALLABLE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -59,6 +67,8 @@ class Candidate:
     transform: str | None = None
     #: set for callables that return intermediates: inputs -> (outputs, {name: tensor})
     forward_layers: Callable[[Mapping[str, torch.Tensor]], tuple[Outputs, Outputs]] | None = None
+    #: the model behind a side loaded through tether (what the optimiser's transforms need)
+    loaded: LoadedModel | None = None
 
     @property
     def hookable(self) -> bool:
@@ -191,6 +201,7 @@ def from_loaded(loaded: LoadedModel, label: str | None = None) -> Candidate:
         max_length=loaded.max_length,
         pooling=_pooling_for(loaded),
         dtype=loaded.spec.dtype,
+        loaded=loaded,
     )
 
 
@@ -402,100 +413,105 @@ def _is_bundle(path: Path) -> bool:
 # -- transforms -------------------------------------------------------------------------
 
 
-def apply_transform(
-    side: Candidate, name: str, sample: Mapping[str, torch.Tensor] | None = None
-) -> Candidate:
-    """A new candidate: ``side``'s model cast, quantized or exported. ``side`` is untouched."""
+def apply_transform(side: Candidate, name: str, texts: Sequence[str] | None = None) -> Candidate:
+    """A new candidate made of ``side``'s model; ``side`` is untouched.
+
+    ``exact``, ``bf16`` and ``int8`` are ``tether optimize``'s levels, built by the
+    optimiser's own recipe (``build_subject``: the same export, fusion, smoothing, int8
+    sweep calibrated on the probes and ``texts``, and autocast), so the comparison
+    predicts what ``tether optimize`` would verify. ``cast-fp16`` and ``cast-bf16`` cast
+    every weight (what ``dtype=`` loads).
+    """
     if name not in TRANSFORMS:
-        raise ParityError(f"Unknown transform {name!r}.", f"Use one of: {', '.join(TRANSFORMS)}.")
+        renamed = f" Transform {name!r} is now {RENAMED[name]!r}." if name in RENAMED else ""
+        raise ParityError(
+            f"Unknown transform {name!r}.{renamed}",
+            f"Use transform= one of: {', '.join(TRANSFORMS)}.",
+        )
     if side.module is None:
         raise ParityError(
             f"Transform {name!r} needs a PyTorch model, but {side.label!r} is {side.kind}.",
             "Apply transforms to a model directory, spec or bundle.",
         )
     label = f"{side.label} + {name}"
-    if name == "onnx":
-        if sample is None:
-            raise ParityError(
-                "ONNX export needs sample inputs.", "Pass sample= (a tokenized batch)."
-            )
-        out = _onnx_candidate(_onnx_session(export_onnx(side.module, sample)), label)
-        out.tokenizer, out.max_length, out.pooling = side.tokenizer, side.max_length, side.pooling
-        out.transform = name
-        return out
-    module = copy.deepcopy(side.module)
-    if name == "int8":
-        module = quantize_int8(module)
+    if name in CAST_TRANSFORMS:
+        module = copy.deepcopy(side.module).to(getattr(torch, CAST_TRANSFORMS[name]))
+        out = from_module(module, label, like=side)
+        out.dtype = CAST_TRANSFORMS[name]
     else:
-        module = module.to(torch.float16 if name == "fp16" else torch.bfloat16)
-    out = from_module(module, label, like=side)
-    out.dtype = {"fp16": "float16", "bf16": "bfloat16", "int8": "qint8"}[name]
+        if side.loaded is None:
+            raise ParityError(
+                f"Transform {name!r} builds what `tether optimize` builds, which needs a model "
+                f"loaded through tether; {side.label!r} is a bare module.",
+                "Give A as a model directory, spec or bundle.",
+            )
+        out = optimised_candidate(side.loaded, name, texts, label)
+        out.tokenizer, out.max_length, out.pooling = side.tokenizer, side.max_length, side.pooling
     out.transform = name
     return out
 
 
-def quantize_int8(module: nn.Module) -> nn.Module:
-    """PyTorch dynamic int8 quantization of every ``nn.Linear`` (weights int8, activations
-    quantized on the fly): the one-liner most CPU deployment guides recommend."""
-    from torch.ao.quantization import quantize_dynamic
+def optimised_candidate(
+    loaded: LoadedModel, level: str, texts: Sequence[str] | None, label: str
+) -> Candidate:
+    """The candidate ``tether optimize --level LEVEL`` would verify, built on the probes
+    and ``texts`` for the model's task (``classify`` for a sequence-classification head,
+    else ``embed``)."""
+    from tether.inference.graphs.subjects import build_subject
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao.quantization deprecation notice
-        return quantize_dynamic(module.float(), {nn.Linear}, dtype=torch.qint8)
+    task = (
+        "classify" if type(loaded.model).__name__.endswith("ForSequenceClassification") else "embed"
+    )
+    with tempfile.TemporaryDirectory(prefix="tether-compare-") as tmp:
+        built = build_subject(loaded, task, level, texts, Path(tmp))
+        # a graph's session is in memory once open: the directory may go
+        return subject_candidate(loaded, built.subject, label)
 
 
-def export_onnx(
-    module: nn.Module, sample: Mapping[str, torch.Tensor], path: str | Path | None = None
-) -> bytes:
-    """Export ``module`` to ONNX with dynamic batch and sequence axes; return the bytes.
+def subject_candidate(loaded: LoadedModel, subject: Any, label: str) -> Candidate:
+    """A side that runs an optimisation subject: a graph's path or ``Autocast``."""
+    from tether.inference.graphs.subjects import Autocast
 
-    Inputs are the sample's keys the model accepts; outputs keep the model's output
-    names (``last_hidden_state``, ``logits``...). Written to ``path`` too when given.
-    """
-    require_extra("onnx", "onnx")
-    accepted = _accepted_inputs(module)
-    names = [k for k in sample if k in accepted]
-    example = tuple(sample[k] for k in names)
-    with torch.inference_mode():
-        sample_out = read_outputs(module(**dict(zip(names, example, strict=True))))
-    output_names = list(sample_out)
-    tokens = tuple(example[0].shape[:2])
+    if isinstance(subject, Autocast):
+        return autocast_candidate(loaded, subject.dtype, label)
+    return graph_candidate(subject, label)
 
-    class Positional(nn.Module):
-        """ONNX export takes positional inputs and tuple outputs."""
 
-        def __init__(self, inner: nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
+def autocast_candidate(loaded: LoadedModel, dtype: str, label: str) -> Candidate:
+    """A side running the original model under ``torch.autocast("cpu", dtype)``. It is the
+    same module as side A, so compare's hooks see every layer of both and can name the
+    first that parts."""
+    base = from_loaded(loaded, label)
+    forward = base.forward
 
-        def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            raw = self.inner(**dict(zip(names, args, strict=True)), return_dict=True)
-            return tuple(raw[k] for k in output_names)
+    def run(batch: Mapping[str, Any]) -> Any:
+        with torch.autocast("cpu", dtype=getattr(torch, dtype)):
+            return forward(batch)
 
-    axes: dict[str, dict[int, str]] = {k: {0: "batch", 1: "sequence"} for k in names}
-    for k, value in sample_out.items():  # per-token outputs vary in length, others not
-        per_token = tuple(value.shape[:2]) == tokens
-        axes[k] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        target = Path(path) if path else Path(tmp) / "model.onnx"
-        try:
-            torch.onnx.export(
-                Positional(module).eval(),
-                example,
-                str(target),
-                input_names=names,
-                output_names=output_names,
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-        except Exception as exc:  # the exporter raises many unrelated types
-            raise ParityError(
-                f"ONNX export failed: {type(exc).__name__}: {exc}",
-                "Export the model yourself (e.g. with optimum) and pass the .onnx file as B.",
-            ) from exc
-        return target.read_bytes()
+    return replace(base, forward=run, dtype=None)
+
+
+def graph_candidate(path: Path, label: str, layers: Mapping[str, str] | None = None) -> Candidate:
+    """A side that runs the graph at ``path`` as the engine does (``OnnxBackend``: int8
+    graphs one text per run); with ``layers`` (module name -> graph output) it also
+    returns those outputs as named intermediates."""
+    from tether.inference.backends import OnnxBackend
+
+    backend = OnnxBackend(path)
+    wanted = dict(layers or {})
+    finals = [n for n in backend.output_names if n not in set(wanted.values())]
+
+    def forward_layers(batch: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        outputs = backend(batch)
+        inner = {module: outputs[tensor] for module, tensor in wanted.items()}
+        return {k: outputs[k] for k in finals}, inner
+
+    return Candidate(
+        label=label,
+        kind="onnx",
+        forward=lambda batch: forward_layers(batch)[0],
+        forward_layers=forward_layers if wanted else None,
+    )
 
 
 # -- helpers ----------------------------------------------------------------------------

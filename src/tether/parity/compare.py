@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from tether.errors import InputError, ParityError, ParityMismatchError
+from tether.judging import Judge, Verdict
 from tether.models.loading import LoadedModel
 from tether.models.spec import ModelSpec
 from tether.parity.candidates import (
@@ -39,7 +40,6 @@ from tether.parity.candidates import (
     load_spec,
     spec_for_path,
 )
-from tether.parity.diffs import DiffStats, TensorDiff
 from tether.parity.hooks import block_names, capture, comparable_modules, parse_mapping
 from tether.parity.names import pair_intermediates
 from tether.tolerances import DTYPE_PRESETS, TRANSFORM_PRESETS, Tolerance, get_tolerance
@@ -74,13 +74,13 @@ class ParityReport:
     kind_b: str
     tolerance: Tolerance
     texts: int
-    outputs: list[TensorDiff]
-    embedding: TensorDiff | None
+    outputs: list[Verdict]
+    embedding: Verdict | None
     pooling: str | None
     topk: TopK | None
-    modules: list[TensorDiff]  # every compared module, in A's execution order
+    modules: list[Verdict]  # every compared module, in A's execution order
     blocks: list[str]  # names of the modules that make the by-depth table
-    first_divergence: TensorDiff | None
+    first_divergence: Verdict | None
     only_in_a: list[str]
     only_in_b: list[str]
     failures: list[str]
@@ -92,7 +92,7 @@ class ParityReport:
         return not self.failures
 
     @property
-    def layers(self) -> list[TensorDiff]:
+    def layers(self) -> list[Verdict]:
         """The by-depth rows: embeddings, each layer and its attention / MLP blocks."""
         wanted = set(self.blocks)
         return [m for m in self.modules if m.name in wanted]
@@ -165,13 +165,16 @@ def compare(
     ``a`` and ``b`` are a ModelSpec, a LoadedModel, a torch module, or text: a model
     source or directory, a spec JSON file, a bundle directory, ``module:function``, or
     a ``.onnx`` file. ``b`` defaults to A loaded again (a copy of A under a
-    transform); ``transform`` (fp16, bf16, int8, onnx) turns B into the candidate to
-    check. ``spec_defaults`` fill specs built from
-    text (e.g. ``{"trust_remote_code": True}``); ``b_ignore_custom_code`` loads B's
+    transform); ``transform`` (``tether.parity.candidates.TRANSFORMS``: ``exact``,
+    ``bf16``, ``int8`` as ``tether optimize`` builds them on the probes and ``texts``, or
+    a ``cast-fp16``/``cast-bf16`` weight cast) turns B into the candidate to check.
+    ``spec_defaults`` fill specs
+    built from text (e.g. ``{"trust_remote_code": True}``); ``b_ignore_custom_code`` loads B's
     built-in class without its custom code, on purpose, to measure what that changes.
     ``tolerance`` is a Tolerance or a preset name (``tether.tolerances.PRESETS``;
     ``get_tolerance(preset, atol=...)`` builds an overridden one); by default the
-    transform's preset, else the one for B's dtype, else ``fp32``. ``mapping`` renames
+    transform's preset, else the one for B's dtype, else ``rerun``. Every figure and
+    the verdict come from ``tether.judging``. ``mapping`` renames
     B's modules or a port's intermediates into A's names: ``["A_PREFIX=B_PREFIX"]``, a
     dict, or a YAML/JSON file path (``tether.parity.names``). Each side tokenizes with
     its own tokenizer; top-k overlap needs ``MIN_TOPK_TEXTS`` texts. Models that cannot
@@ -224,7 +227,7 @@ def compare(
     for side, batches in ((side_a, batches_a), (side_b, batches_b)):
         _check_vocabulary(side, batches)
     if transform:
-        side_b = apply_transform(side_b, transform, sample=batches_b[0][1])
+        side_b = apply_transform(side_b, transform, texts)
     tol = _tolerance(tolerance, transform, side_b, notes)
     if tol.min_topk is not None and len(texts) < MIN_TOPK_TEXTS:
         raise ParityError(
@@ -233,13 +236,13 @@ def compare(
         )
 
     layer_run = _LayerRun.start(side_a, side_b, parse_mapping(mapping), tol, notes, layers)
-    finals: dict[tuple[str, str], DiffStats] = {}
+    finals: dict[tuple[str, str], Judge] = {}
     emb_a: list[torch.Tensor | None] = [None] * len(texts)
     emb_b: list[torch.Tensor | None] = [None] * len(texts)
     pooling: str = side_a.pooling or side_b.pooling or "mean"
     for (index, batch), (_, batch_b) in zip(batches_a, batches_b, strict=True):
         mask, mask_b = batch["attention_mask"], batch_b["attention_mask"]
-        out_a, out_b = layer_run.run(batch, batch_b, mask)
+        out_a, out_b = layer_run.run(batch, batch_b, mask, index)
         if same_tokens:
             pairs = _pair_outputs(out_a, out_b, notes)
         else:
@@ -248,8 +251,8 @@ def compare(
                 pairs = [(k, v) for k, v in pairs if k != "logits"]
                 notes.append("A and B have different label sets, so their logits are not compared.")
         for key_a, key_b in pairs:
-            stats = finals.setdefault((key_a, key_b), DiffStats(_pair_name(key_a, key_b), tol))
-            stats.update(out_a[key_a], out_b[key_b], mask)
+            stats = finals.setdefault((key_a, key_b), Judge(_pair_name(key_a, key_b), tol))
+            stats.update(out_a[key_a], out_b[key_b], mask, rows=index)
             if stats.shape_mismatch:
                 raise ParityError(
                     f"{side_a.label!r} and {side_b.label!r} give {_pair_name(key_a, key_b)} "
@@ -269,20 +272,20 @@ def compare(
             "Compare two models with the same hidden size, or two implementations of one model.",
         )
 
-    outputs = [s.result() for s in finals.values()]
+    outputs = [s.verdict() for s in finals.values()]
     embedding, topk = None, None
     if all(e is not None for e in emb_a + emb_b):
         matrix_a = torch.stack(emb_a)  # type: ignore[arg-type]
         matrix_b = torch.stack(emb_b)  # type: ignore[arg-type]
-        stats = DiffStats(f"embedding ({pooling} pooling)", tol)
-        stats.update(matrix_a, matrix_b, None)
+        stats = Judge(f"embedding ({pooling} pooling)", tol)
+        stats.update(matrix_a, matrix_b)
         if stats.shape_mismatch:
             raise ParityError(
                 f"{side_a.label!r} and {side_b.label!r} give embeddings of different sizes "
                 f"({stats.shape_mismatch}), so they cannot be compared.",
                 "Compare two models with the same hidden size.",
             )
-        embedding = stats.result()
+        embedding = stats.verdict()
         if len(texts) >= MIN_TOPK_TEXTS:
             topk = neighbour_agreement(matrix_a, matrix_b, top_k)
         else:
@@ -292,7 +295,7 @@ def compare(
                 "(texts=, --texts FILE)."
             )
     modules, blocks, only_a, only_b = layer_run.results()
-    first = next((m for m in modules if not m.within(tol)), None)
+    first = next((m for m in modules if not m.passed), None)
     failures = _verdict(outputs, embedding, topk, tol)
     return ParityReport(
         a=side_a.label,
@@ -385,7 +388,8 @@ class _LayerRun:
         self.paired: dict[str, str] = {}  # ported: A module name -> B intermediate name
         self.order: dict[str, None] = {}  # names in A's execution order (outputs complete)
         self.fired_b: dict[str, None] = {}
-        self.stats: dict[str, DiffStats] = {}
+        self.stats: dict[str, Judge] = {}
+        self.index: list[int] = []  # the current batch's rows among the texts
 
     @classmethod
     def start(
@@ -421,7 +425,7 @@ class _LayerRun:
         if not run.shared:
             notes.append(
                 "A and B share no module names, so layers cannot be compared; map them with "
-                "mapping=['A_PREFIX=B_PREFIX'] (--map A_PREFIX=B_PREFIX on the command line)."
+                "mapping=['A_PREFIX=B_PREFIX'] (--rename A_PREFIX=B_PREFIX on the command line)."
             )
         return run
 
@@ -430,7 +434,10 @@ class _LayerRun:
         batch: Mapping[str, torch.Tensor],
         batch_b: Mapping[str, torch.Tensor],
         mask: torch.Tensor,
+        index: list[int],
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Both sides on one batch (``index``: each row's position among the texts)."""
+        self.index = index
         if self.ported:
             return self._run_ported(batch, mask)
         captured: dict[str, torch.Tensor] = {}
@@ -484,17 +491,17 @@ class _LayerRun:
     def _update(self, name: str, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> None:
         stats = self.stats.get(name)
         if stats is None:
-            stats = self.stats[name] = DiffStats(name, self.tol, detailed=False)
-        stats.update(a, b, mask)
+            stats = self.stats[name] = Judge(name, self.tol, detailed=False)
+        stats.update(a, b, mask, rows=self.index)
 
-    def results(self) -> tuple[list[TensorDiff], list[str], list[str], list[str]]:
+    def results(self) -> tuple[list[Verdict], list[str], list[str], list[str]]:
         def type_b(name: str) -> str:
             if self.ported:
                 return self.paired[name]
             return type(self.modules_b[name]).__name__
 
         modules = [
-            self.stats[n].result(type(self.modules_a[n]).__name__, type_b(n))
+            self.stats[n].verdict(type(self.modules_a[n]).__name__, type_b(n))
             for n in self.order
             if n in self.stats
         ]
@@ -696,7 +703,7 @@ def neighbour_agreement(a: torch.Tensor, b: torch.Tensor, k: int = 10) -> TopK |
 
 
 def _verdict(
-    outputs: list[TensorDiff], embedding: TensorDiff | None, topk: TopK | None, tol: Tolerance
+    outputs: list[Verdict], embedding: Verdict | None, topk: TopK | None, tol: Tolerance
 ) -> list[str]:
     """Why B fails ``tol`` (empty when it passes).
 
@@ -704,21 +711,9 @@ def _verdict(
     embedding when there is one (that is what embedding users compare), else to every
     final output; the top-k check to the neighbour overlap.
     """
-    failures: list[str] = []
-    for out in outputs:
-        if out.shape_mismatch:
-            failures.append(f"{out.name}: shapes differ ({out.shape_mismatch})")
-        elif tol.elementwise and out.mismatched:
-            failures.append(
-                f"{out.name}: {out.mismatched:,} of {out.compared:,} elements differ by more "
-                f"than atol + rtol*|a| (max abs diff {out.max_abs:.3g})"
-            )
-    if tol.min_cosine is not None:
-        for item in [embedding] if embedding else outputs:
-            if not item.shape_mismatch and item.cos_min < tol.min_cosine:
-                failures.append(
-                    f"{item.name}: cosine similarity min {item.cos_min:.6f} < {tol.min_cosine}"
-                )
+    failures = [f"{out.name}: {f}" for out in outputs for f in out.elementwise_failures]
+    for item in [embedding] if embedding else outputs:
+        failures += [f"{item.name}: {f}" for f in item.cosine_failures]
     if tol.min_topk is not None:
         if topk is None:
             failures.append("top-k neighbour overlap was asked for but has no embeddings")

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tether.parity.diffs import ROUNDING_ULPS, TensorDiff
+from tether.judging import ROUNDING_ULPS, Verdict
 
 if TYPE_CHECKING:
     from tether.parity.compare import ParityReport
@@ -35,7 +35,7 @@ def _bar(max_abs: float) -> str:
     return "#" * max(1, min(12, int(math.log10(max_abs) + 9)))
 
 
-def _ulps(item: TensorDiff) -> str:
+def _ulps(item: Verdict) -> str:
     """Max abs diff in float32 ulps at the tensor's largest |A|, and what that reads as."""
     ulps = item.ulps
     if item.level == "exact":
@@ -44,7 +44,7 @@ def _ulps(item: TensorDiff) -> str:
     return f"{text:>8} {item.level}"
 
 
-def _row(item: TensorDiff, ok: bool | None, name_width: int = _NAME_WIDTH) -> str:
+def _row(item: Verdict, ok: bool | None, name_width: int = _NAME_WIDTH) -> str:
     """One table row; ``ok`` None means the verdict does not check this row."""
     name = item.name if len(item.name) <= name_width else "…" + item.name[-name_width + 1 :]
     if item.shape_mismatch:
@@ -63,7 +63,7 @@ def _header(first: str, name_width: int = _NAME_WIDTH) -> str:
     )
 
 
-def _level_words(item: TensorDiff) -> str:
+def _level_words(item: Verdict) -> str:
     if item.level == "rounding":
         return "at the level of float32 rounding, so a tolerance question, not a bug"
     return "beyond float32 rounding: a real difference"
@@ -76,17 +76,16 @@ def format_report(report: ParityReport, all_modules: bool = False) -> str:
         f"B: {report.b}  [{report.kind_b}]",
         f"{report.texts} texts, tolerance {tol.describe()}, {report.seconds:.1f} s",
         "",
-        "Final outputs (padding excluded; cosine per example; f32 ulps: max abs diff in "
-        "float32 ulps",
+        "Final outputs (padding excluded; cosine per text; f32 ulps: max abs diff in float32 ulps",
         f"at the largest |A|, 'rounding' up to {ROUNDING_ULPS:g}, 'beyond' above)",
         _header("output"),
     ]
     for out in report.outputs:
-        lines.append(_row(out, out.within(tol, cosine=report.embedding is None)))
+        lines.append(_row(out, out.passes(cosine=report.embedding is None)))
     if report.embedding:  # the verdict checks only its cosine (see compare._verdict)
         emb = report.embedding
         checked = tol.min_cosine is not None
-        lines.append(_row(emb, emb.cos_min >= (tol.min_cosine or 0) if checked else None))
+        lines.append(_row(emb, not emb.cosine_failures if checked else None))
     if report.topk:
         t = report.topk
         lines += [
@@ -104,7 +103,7 @@ def format_report(report: ParityReport, all_modules: bool = False) -> str:
         lines.append(_header("module") + "  growth")
         for item in shown:
             mark = " <- first divergence" if first is not None and item is first else ""
-            lines.append(f"{_row(item, item.within(tol))}  {_bar(item.max_abs):<12}{mark}")
+            lines.append(f"{_row(item, item.passed)}  {_bar(item.max_abs):<12}{mark}")
         if first:
             types = (
                 f"{first.type_a} in both"

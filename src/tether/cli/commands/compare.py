@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from tether.cli.options import spec_options
+from tether.tolerances import PRESETS, TRANSFORM_PRESETS
 
 _SIDE_HELP = (
     "A and B are each a model source or directory, a spec JSON file, a bundle directory, "
@@ -28,15 +29,17 @@ def register(group: click.Group) -> None:
     @spec_options()
     @click.option(
         "--transform",
-        type=click.Choice(["fp16", "bf16", "int8", "onnx"]),
+        type=click.Choice(list(TRANSFORM_PRESETS)),
         default=None,
-        help="Turn B into this candidate first: dtype cast, dynamic int8, ONNX Runtime.",
+        help="Turn B into this candidate first: exact, bf16 or int8 as `tether optimize "
+        "--level` builds it (on the probes and --texts), or a weight cast (cast-fp16, "
+        "cast-bf16).",
     )
     @click.option(
         "--preset",
-        type=click.Choice(["fp32", "fp16", "bf16", "int8"]),
+        type=click.Choice(list(PRESETS)),
         default=None,
-        help="Tolerance preset (default: from --transform or B's dtype, else fp32).",
+        help="Tolerance preset (default: the transform's, else from B's dtype, else rerun).",
     )
     @click.option(
         "--atol",
@@ -76,7 +79,7 @@ def register(group: click.Group) -> None:
         help="Neighbours compared (reported on 200 texts or more).",
     )
     @click.option(
-        "--map",
+        "--rename",
         "mapping",
         multiple=True,
         metavar="A_PREFIX=B_PREFIX|FILE",
@@ -121,13 +124,13 @@ def register(group: click.Group) -> None:
         from tether.bundles.probes import PROBE_TEXTS
         from tether.parity.compare import compare, read_texts
         from tether.parity.format import plot_report
-        from tether.tolerances import TRANSFORM_PRESETS, Tolerance, get_tolerance
+        from tether.tolerances import Tolerance, get_tolerance
 
         texts = read_texts(texts_file, limit) if texts_file else list(PROBE_TEXTS)[:limit]
         limits = {"atol": atol, "rtol": rtol, "min_cosine": min_cosine, "min_topk": min_topk}
         tolerance: Tolerance | str | None = preset
         if any(v is not None for v in limits.values()):
-            # Overrides apply to --preset, else to the transform's own preset, else fp32.
+            # Overrides apply to --preset, else to the transform's own preset, else rerun.
             base = preset or TRANSFORM_PRESETS.get(transform or "")
             tolerance = get_tolerance(base, **limits)
         report = compare(

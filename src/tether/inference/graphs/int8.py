@@ -17,7 +17,7 @@ from typing import Any
 
 from tether.errors import require_extra
 from tether.inference.backends.onnx import ROWS_KEY
-from tether.optimization.graph import module_of
+from tether.inference.graphs.export import module_of
 
 #: The node types int8 replaces: matrix products with constant weights, fused attention.
 QUANTIZED_OPS = ("MatMul", "Attention")
@@ -27,7 +27,7 @@ QUANTIZED_OPS = ("MatMul", "Attention")
 class Int8Scheme:
     """How weights are quantised. The defaults are what passed on all-MiniLM-L6-v2 and
     3,000 fortunes (docs/optimize.md has the table of levers): activation outliers
-    smoothed into the weights (``smooth_alpha``, see ``tether.optimization.smooth``), one
+    smoothed into the weights (``smooth_alpha``, see ``tether.inference.graphs.smooth``), one
     scale per output channel, unsigned int8 weights with the full 8-bit range, each text
     run on its own (``one_text_per_run``: dynamic activation scales then never mix
     texts or padding), and a sensitivity sweep that keeps modules that still break the
