@@ -43,10 +43,10 @@ def main() -> None:
     from tether import Int8Scheme, ModelSpec, load
     from tether.inference.backends import OnnxBackend
     from tether.inference.engine import Engine
-    from tether.inference.optimized import task_vectors
     from tether.inference.graphs.export import export_graph, fuse
     from tether.inference.graphs.int8 import quantize
     from tether.inference.graphs.smooth import activation_ranges, smooth
+    from tether.inference.optimized import task_vectors
 
     texts = [t for t, _ in fortunes(args.limit)]
     loaded = load(ModelSpec("minilm", model_class="AutoModel", max_length=256))
