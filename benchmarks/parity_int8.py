@@ -1,9 +1,11 @@
-"""How far does PyTorch dynamic int8 quantization move all-MiniLM-L6-v2's embeddings?
+"""How far does tether's int8 (what `tether optimize --level int8` ships) move
+all-MiniLM-L6-v2's embeddings?
 
 Runs ``tether.parity.compare`` on thousands of real texts (Debian's ``fortunes`` package,
 ``apt-get install fortunes``) and prints the figures docs/parity.md quotes: per-text
 cosine to the fp32 embedding (min and mean), top-k neighbour overlap, the verdict under
-the int8 preset, and, as a control, fp32 against fp32 saved and reloaded from disk.
+the optimize-int8 preset (``compare(transform="int8")`` builds the optimiser's own graph,
+calibrated on these texts), and, as a control, fp32 against fp32 saved and reloaded from disk.
 
     python benchmarks/parity_int8.py --n 3000
 """
@@ -66,7 +68,7 @@ def main() -> None:
     int8_s = time.perf_counter() - started
     emb, topk = int8.embedding, int8.topk
     assert emb is not None and topk is not None
-    print(f"\nall-MiniLM-L6-v2 fp32 vs dynamic int8 ({int8_s:.1f} s)")
+    print(f"\nall-MiniLM-L6-v2 fp32 vs tether int8 ({int8_s:.1f} s, build included)")
     print(f"  embedding cosine   min {emb.cos_min:.4f}   mean {emb.cos_mean:.4f}")
     print(
         f"  top-{topk.k} neighbours  mean overlap {topk.mean_overlap:.3f}   min "

@@ -185,9 +185,7 @@ def test_to_dict_carries_every_figure_the_verdict_and_the_preset_name():
 def test_elementwise_limit_wording():
     assert elementwise_limit(Tolerance(atol=1e-4)) == "atol 0.0001"
     assert elementwise_limit(Tolerance(rtol=0.01)) == "atol 0 + rtol 0.01 x |expected|"
-    assert elementwise_limit(Tolerance(atol=0.5, rtol=0.1)) == (
-        "atol 0.5 + rtol 0.1 x |expected|"
-    )
+    assert elementwise_limit(Tolerance(atol=0.5, rtol=0.1)) == ("atol 0.5 + rtol 0.1 x |expected|")
 
 
 # -- streaming -------------------------------------------------------------------------------
@@ -276,3 +274,59 @@ def test_a_stored_tolerance_reads_back_from_any_version():
     assert Tolerance.from_dict({"min_cosine": 0.99}, default_name="int8").name == "int8"
     new = PRESETS["cast-bf16"]
     assert Tolerance.from_dict(new.to_dict()) == new
+
+
+# -- edges a mutation run found unpinned ------------------------------------------------------
+
+
+def test_the_default_name_and_float32_rounding_of_float64_inputs():
+    v = judge(np.array([[1.0]]), np.array([[1.0 + 1e-12]]), EXACT)
+    assert v.name == "output"
+    assert v.max_abs == 0.0 and v.level == "exact" and v.passed  # judged in float32
+
+
+def test_cosines_of_small_rows_are_not_floored():
+    cos = row_cosines(rows([1e-3, 0.0]), rows([1e-3, 1e-3]))
+    assert float(cos[0]) == pytest.approx(2**-0.5)
+
+
+def test_identical_rows_read_exactly_one_beside_others_that_differ():
+    x = [-4.821664810180664, 0.22549442946910858, -1.9013172388076782]  # x.x/|x|^2 != 1.0
+    cos = row_cosines(rows(x, [1.0, 0.0, 0.0]), rows(x, [0.0, 1.0, 0.0]))
+    assert cos.tolist() == [1.0, 0.0]
+
+
+def test_cosines_clamp_to_plus_and_minus_one():
+    x = rows([1.025344967842102, 4.131227970123291, 0.9488182067871094])  # rounds past 1
+    assert row_cosines(x, 3 * x).tolist() == [1.0]
+    assert row_cosines(x, -3 * x).tolist() == [-1.0]
+
+
+def test_a_one_dimensional_tensor_is_one_row_per_element():
+    v = judge(torch.tensor([1.0, 2.0]), torch.tensor([1.0, -2.0]), COSINE)
+    assert v.rows == 2 and v.cos_min == -1.0 and v.worst == 1
+
+
+def test_a_tie_keeps_the_first_worst_text():
+    one = Judge("x", COSINE)
+    one.update(rows([1.0, 0.0]), rows([1.0, 1.0]), rows=[4])
+    one.update(rows([1.0, 0.0]), rows([1.0, 1.0]), rows=[2])
+    assert one.verdict().worst == 4
+
+
+def test_a_mask_applies_to_per_token_scalars():
+    a = rows([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    b = rows([1.0, 1.0, 9.0], [1.0, 1.0, 1.0])
+    v = judge(a, b, Tolerance(atol=0.1), mask=torch.tensor([[1, 1, 0], [1, 1, 1]]))
+    assert v.max_abs == 0.0 and v.compared == 5 and v.passed
+
+
+def test_the_mean_difference_is_summed_in_float64():
+    v = judge(rows([0.0, 0.0]), rows([2.0**24, 1.0]), Tolerance())
+    assert v.mean_abs == 8388608.5  # a float32 sum drops the 1
+
+
+def test_passes_without_cosine_ignores_a_cosine_only_failure():
+    v = judge(rows([1.0, 0.0]), rows([0.0, 1.0]), Tolerance(atol=1.0, min_cosine=0.5))
+    assert v.cosine_failures and not v.elementwise_failures
+    assert v.passes(cosine=False) and not v.passes() and not v.passed

@@ -114,9 +114,7 @@ def tokenizer(tiny):
 
 def _side(label: str, outputs: torch.Tensor, tokenizer) -> Candidate:
     """A parity side that returns each text's fixed row, whatever batch it is in."""
-    position = {
-        tuple(tokenizer(text)["input_ids"]): i for i, text in enumerate(TEXTS)
-    }
+    position = {tuple(tokenizer(text)["input_ids"]): i for i, text in enumerate(TEXTS)}
 
     def forward(batch):
         index = [

@@ -213,3 +213,54 @@ def test_minilm_int8_bundle_passes_with_smoothing_one_text_per_run(minilm_dir, t
     reference = load_reference(result.path / REFERENCE_NAME)
     got = task_vectors(engine.predict(reference.texts))
     assert np.abs(got - reference.optimized).max() <= 1e-5
+    # `tether compare --transform int8` builds the same graph and judges it alike: it
+    # predicts the evidence's per-text figures on the same texts
+    from tether import compare
+
+    user = [t for t in dict.fromkeys(TEXTS) if t not in set(PROBE_TEXTS)]
+    report = compare(spec, transform="int8", texts=user, layers=False)
+    assert report.tolerance.name == "optimize-int8" and report.passed
+    assert report.embedding.cos_min == pytest.approx(
+        evidence.parity["texts"]["min_cosine"], abs=1e-6
+    )
+    assert report.embedding.cos_mean == pytest.approx(
+        evidence.parity["texts"]["mean_cosine"], abs=1e-6
+    )
+
+
+def test_evidence_written_by_the_older_checks_is_re_verified_by_the_judge(int8, tmp_path):
+    """tether 0.1 stored the level's tolerance as {"name": "int8", "source": ...}; such a
+    bundle still loads, and on another machine the judge re-verifies it by those numbers."""
+    bundle = copy_of(int8, tmp_path)
+
+    def as_written_by_0_1(evidence: dict[str, Any]) -> None:
+        reason = evidence["tolerance"].pop("reason")
+        evidence["tolerance"].update(name="int8", source=reason)
+        evidence["machine"]["runtime_version"] = "0.0.1"
+
+    edit_evidence(bundle, as_written_by_0_1)
+    engine = Engine(load_bundle(bundle), "embed")
+    assert engine.reverified is not None and engine.reverified.passed
+    assert engine.reverified.min_cosine >= 0.99
+
+
+def test_re_verification_honours_the_stored_rtol(int8, tmp_path):
+    """The older checks ignored rtol; the judge applies atol + rtol x |expected|."""
+    bundle = copy_of(int8, tmp_path)
+    reference = load_reference(bundle / REFERENCE_NAME)
+    gap = float(np.abs(reference.expected - reference.optimized).max())
+
+    def limits(atol: float, rtol: float | None) -> Any:
+        def change(evidence: dict[str, Any]) -> None:
+            evidence["machine"]["runtime_version"] = "0.0.1"
+            evidence["tolerance"].update(atol=atol, rtol=rtol)
+
+        return change
+
+    edit_evidence(bundle, limits(0.0, None))
+    with pytest.raises(OptimizationMismatchError, match="elements differ by more than atol 0"):
+        Engine(load_bundle(bundle), "embed")
+    scale = float(np.abs(reference.expected).min())
+    assert scale > 0
+    edit_evidence(bundle, limits(0.0, 2 * gap / scale))
+    assert Engine(load_bundle(bundle), "embed").reverified.passed

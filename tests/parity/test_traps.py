@@ -34,7 +34,7 @@ def test_models_of_different_sizes_are_an_error_exit_2_not_a_crash(minilm_dir, t
     result = CliRunner().invoke(cli, ["compare", "minilm", str(tiny["bert"])])
     assert result.exit_code == 2, result.output
     assert "error: 'minilm' and " in result.output
-    assert "different sizes (A [12, 384] vs B [12, 32])" in result.output
+    assert "different sizes (expected [12, 384] vs actual [12, 32])" in result.output
     assert "Traceback" not in result.output
 
 

@@ -28,7 +28,7 @@ def register(group: click.Group) -> None:
         "--min-cosine",
         type=click.FloatRange(0, 1),
         default=None,
-        help="Fingerprint tolerance (min cosine).",
+        help="Fingerprint tolerance: minimum cosine of every probe text's outputs.",
     )
     @click.option(
         "--card-info",
