@@ -28,3 +28,38 @@ def fortunes(limit: int | None = None, seed: int = 0) -> list[tuple[str, str]]:
                 texts.append((entry, path.name))
     random.Random(seed).shuffle(texts)
     return texts[:limit] if limit else texts
+
+
+def long_texts(limit: int | None = None, seed: int = 0) -> list[str]:
+    """Longer real texts (about 100 tokens each on average): paragraphs of 40 to 200 words
+    from the descriptions of the installed Python packages and from the docstrings of
+    Python's standard library, prose only (no code or tables), deduplicated, shuffled."""
+    import ast
+    import importlib.metadata
+    import re
+    import sysconfig
+
+    bodies = [
+        d.metadata.get_payload() or d.metadata.get("Description") or ""
+        for d in importlib.metadata.distributions()
+    ]
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)):
+                bodies.append(ast.get_docstring(node) or "")
+    code = re.compile(r"^\s*(```|>>>|\.\.|\$|<|\||#|    )")
+    found: set[str] = set()
+    for body in bodies:
+        for paragraph in re.split(r"\n\s*\n", body):
+            if code.match(paragraph):
+                continue
+            text = " ".join(paragraph.split())
+            if 40 <= len(text.split()) <= 200:
+                found.add(text)
+    texts = sorted(found)
+    random.Random(seed).shuffle(texts)
+    return texts[:limit] if limit else texts

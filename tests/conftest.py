@@ -28,6 +28,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _graph_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """tether's graph cache (``tether.optimization.fastpath``) in a temporary directory
+    for the whole run, subprocesses included, instead of the user's ~/.cache."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -56,6 +56,7 @@ FLAG_FOR_ARGUMENT = {
     "projection": "--projection",
     "maps": "--map",
     "level": "--level",
+    "backend": "--backend",
 }
 _ARGUMENT = re.compile(r"\b([a-z_]+)=")
 

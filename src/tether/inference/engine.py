@@ -47,8 +47,12 @@ class Engine:
         *,
         max_tokens: int | None = None,
         max_rows: int | None = None,
+        backend: Any = None,
         **task_options: Any,
     ) -> None:
+        """``backend``: what runs the task's forward pass instead of the PyTorch module (an
+        ``OnnxBackend`` or ``AutocastBackend``; ``tether.optimization.fastpath`` chooses
+        the verified one); an optimised bundle brings its own."""
         for name, value in (("max_tokens", max_tokens), ("max_rows", max_rows)):
             if value is not None and value < 1:
                 raise SpecError(
@@ -72,6 +76,9 @@ class Engine:
             from tether.inference.optimized import attach_optimized
 
             self.reverified = attach_optimized(self)
+        elif backend is not None:
+            self.task.attach(backend)
+            self.backend_name = f"{backend.name} (exact, cached)"
 
     # -- public ---------------------------------------------------------------------
 

@@ -97,20 +97,32 @@ def run_file(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    backend: Any = None,
 ) -> RunSummary:
-    """Run ``loaded`` over ``config.input`` and write ``config.output`` plus an errors file."""
+    """Run ``loaded`` over ``config.input`` and write ``config.output`` plus an errors file.
+
+    ``backend``: what runs the forward pass instead of PyTorch (``Engine(backend=)``).
+    """
     config = config.resolved()
     Path(config.output).parent.mkdir(parents=True, exist_ok=True)
     with output_lock(config.output), _write_errors(config.output):
-        return _run_locked(loaded, config, resume=resume, overwrite=overwrite, progress=progress)
+        return _run_locked(
+            loaded, config, resume=resume, overwrite=overwrite, progress=progress, backend=backend
+        )
 
 
 def _run_locked(
-    loaded: LoadedModel, config: RunConfig, *, resume: bool, overwrite: bool, progress: bool
+    loaded: LoadedModel,
+    config: RunConfig,
+    *,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    backend: Any = None,
 ) -> RunSummary:
     output = Path(config.output)
     parts = Path(str(output) + PARTS_SUFFIX)
-    fingerprint = _run_fingerprint(loaded, config)
+    fingerprint = _run_fingerprint(loaded, config, backend)
     _prepare_parts_dir(parts, output, fingerprint, resume=resume, overwrite=overwrite)
 
     engine_options: dict[str, Any] = {}
@@ -118,7 +130,7 @@ def _run_locked(
         engine_options["max_tokens"] = config.max_tokens
     if config.max_rows:
         engine_options["max_rows"] = config.max_rows
-    engine = Engine(loaded, config.task, **engine_options, **config.task_options)
+    engine = Engine(loaded, config.task, **engine_options, backend=backend, **config.task_options)
     summary = RunSummary(output=str(output), errors_path=str(config.errors))
     started = time.perf_counter()
 
@@ -401,14 +413,17 @@ def _prepare_parts_dir(
     atomic.write_text(stamp, json.dumps({"fingerprint": fingerprint}))
 
 
-def _run_fingerprint(loaded: LoadedModel, config: RunConfig) -> str:
+def _run_fingerprint(loaded: LoadedModel, config: RunConfig, backend: Any = None) -> str:
     # The input's content is checked chunk by chunk on resume (_check_consumed), not
-    # by size and mtime, which a rewrite can keep and a copy changes.
-    data = {
+    # by size and mtime, which a rewrite can keep and a copy changes. A resumed run
+    # uses the backend the run started with (another would change the last digits).
+    data: dict[str, Any] = {
         "spec": loaded.spec.to_dict(),
         "config": {k: v for k, v in asdict(config).items() if k != "errors"},
         "input": str(Path(config.input).resolve()),
     }
+    if backend is not None:
+        data["backend"] = backend.name
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -35,6 +35,7 @@ from tether.inference.graphs.int8 import Int8Scheme
 from tether.inference.graphs.subjects import (
     LEVELS,
     Autocast,
+    Built,
     Subject,
     build_subject,
     build_texts,
@@ -186,19 +187,8 @@ def optimize(
     with tempfile.TemporaryDirectory(prefix="tether-optimize-") as tmp:
         work = Path(tmp)
         built = build_subject(loaded, task, level, user, work, int8=int8)
-        subject, build, expected, engine_texts = (
-            built.subject,
-            built.build,
-            built.expected,
-            built.texts,
-        )
-        verdicts = _verify(loaded, task, subject, probes, user, expected, engine_texts, tolerance)
-        failures = [
-            f"{name}: {failure}"
-            for name, verdict in verdicts.items()
-            if isinstance(verdict, dict)
-            for failure in verdict.get("failures", [])
-        ]
+        subject, build, expected = built.subject, built.build, built.expected
+        verdicts, failures = verify_subject(loaded, task, level, built, user)
         if failures:
             module_name, _ = check.divergent_module(loaded, subject, everything, tolerance, work)
             raise _refusal(level, tolerance, failures, module_name, verdicts, build)
@@ -230,6 +220,32 @@ def optimize(
 
         path = save(loaded, out_dir, overwrite=overwrite, additions=add)
     return OptimizeResult(path, evidence, notes)
+
+
+def verify_subject(
+    loaded: LoadedModel, task: str, level: str, built: Built, user: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Verify ``built`` against the original as ``optimize`` does (parity on the probes
+    and on ``user``, the engine's batches, batch invariance) under ``level``'s preset:
+    (the figures of each check, with the subject's outputs under ``_vectors``; the
+    failures, each named by its check, empty when every check passed)."""
+    verdicts = _verify(
+        loaded,
+        task,
+        built.subject,
+        list(PROBE_TEXTS),
+        user,
+        built.expected,
+        built.texts,
+        OPTIMIZE_LEVELS[level],
+    )
+    failures = [
+        f"{name}: {failure}"
+        for name, verdict in verdicts.items()
+        if isinstance(verdict, dict)
+        for failure in verdict.get("failures", [])
+    ]
+    return verdicts, failures
 
 
 def _verify(

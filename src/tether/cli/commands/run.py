@@ -79,6 +79,15 @@ def _run_options(func: Any) -> Any:
         click.option("--resume", is_flag=True, help="Continue an interrupted run."),
         click.option("--overwrite", is_flag=True, help="Replace existing output."),
         click.option("--no-progress", is_flag=True, help="Hide the progress bar."),
+        click.option(
+            "--backend",
+            type=click.Choice(["auto", "exact", "pytorch"]),
+            default="auto",
+            show_default=True,
+            help="auto: on a CPU, the verified exact ONNX graph (built and verified on first "
+            "use, then cached per model and machine), else PyTorch; exact: that graph or "
+            "an error; pytorch: eager PyTorch.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -122,12 +131,14 @@ def _run(
     )
     config.resolved()  # fail on bad formats before the model loads
     loaded = load(spec)
+    fast = _fast_path(loaded, task, kw["backend"])
     summary = run_file(
         loaded,
         config,
         resume=kw["resume"],
         overwrite=kw["overwrite"],
         progress=not kw["no_progress"],
+        backend=fast.backend if fast else None,
     )
     click.echo(
         f"wrote {summary.output} ({summary.written} rows); "
@@ -135,6 +146,26 @@ def _run(
         err=True,
     )
     click.echo(summary.line())
+    if fast is not None and kw["backend"] == "auto":
+        from tether.optimization.fastpath import faster_levels_hint
+
+        hint = faster_levels_hint()
+        if hint:
+            click.echo(f"note: {hint}", err=True)
+
+
+def _fast_path(loaded: Any, task: str, backend: str) -> Any:
+    """The fast path's choice for this run (None for an optimised bundle, which runs its
+    own graph), said on stderr in one line."""
+    if loaded.optimized is not None:
+        return None
+    from tether.optimization.fastpath import fast_backend
+
+    fast = fast_backend(
+        loaded, task, backend, progress=lambda line: click.echo(f"{line} ...", err=True)
+    )
+    click.echo(f"backend: {fast.reason}", err=True)
+    return fast
 
 
 def register(group: click.Group) -> None:
