@@ -41,7 +41,7 @@ from typing import Any
 
 from tether.bundles.optimized import has_cpu_feature, machine_record
 from tether.errors import MissingExtraError, OptimizationError, SpecError, TetherError
-from tether.models.inspection import sha256_cached
+from tether.models.inspection import sha256_cached, sha256_file
 from tether.models.loading import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ def _trusted_record(entry: Path, key: dict[str, Any]) -> dict[str, Any] | None:
         trusted = record.get("format") == ENTRY_FORMAT and record.get("key") == key
         if trusted and not record.get("refused"):
             graph = entry / GRAPH_FILE
-            trusted = hashlib.sha256(graph.read_bytes()).hexdigest() == record["graph_sha256"]
+            trusted = sha256_file(graph) == record["graph_sha256"]
     except (OSError, ValueError, KeyError, AttributeError):
         trusted = False
     if trusted:
@@ -299,9 +299,7 @@ def _build(loaded: LoadedModel, task: str, key: dict[str, Any], entry: Path) -> 
             else:
                 assert isinstance(built.subject, Path)
                 shutil.copyfile(built.subject, staging / GRAPH_FILE)
-                record["graph_sha256"] = hashlib.sha256(
-                    (staging / GRAPH_FILE).read_bytes()
-                ).hexdigest()
+                record["graph_sha256"] = sha256_file(staging / GRAPH_FILE)
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
         os.replace(staging, entry)  # atomic: readers see no entry or a whole one
     finally:
