@@ -116,9 +116,10 @@ def run_local(source: Path, out: Path) -> float:
         texts = [json.loads(line)["text"] for line in source.read_text().splitlines()]
         engine = Engine(loaded, "embed")
         return timed(lambda: engine.predict(texts))
-    config = RunConfig(
-        input=str(source), output=str(out), task="embed", text_column="text", id_column="id"
-    )
+    from tether import Records
+
+    records = Records(str(source), text_column="text", id_column="id")
+    config = RunConfig(input=records, output=str(out), task="embed")
     return timed(lambda: run_file(loaded, config, overwrite=True, progress=False))
 
 
@@ -126,7 +127,7 @@ def run_tether_beam(source: Path, out: Path, batch_size: int | None) -> float:
     """(b): `tether beam run`'s pipeline on the DirectRunner (in-process)."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from tether import ModelSpec
+    from tether import ModelSpec, Records
     from tether.beam import TextEmbeddingHandler
     from tether.beam.pipeline import JobConfig, run
 
@@ -134,12 +135,10 @@ def run_tether_beam(source: Path, out: Path, batch_size: int | None) -> float:
     sizes = {"min_batch_records": batch_size, "max_batch_records": batch_size} if batch_size else {}
     handler = TextEmbeddingHandler(spec, **sizes)
     job = JobConfig(
-        input=str(source),
-        input_format="jsonl",
+        records=Records(str(source), "jsonl", id_column="id"),
         output=str(out),
         output_format="parquet",
         errors=str(out) + ".errors.jsonl",
-        id_column="id",
     )
     options = PipelineOptions(["--runner=DirectRunner"])
     return timed(lambda: run(handler, job, options))

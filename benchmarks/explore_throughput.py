@@ -69,8 +69,8 @@ def main() -> None:
 
     def with_tether() -> float:
         result = tether.cluster(
-            "minilm", str(data), str(work / "clusters.parquet"), label_field="label",
-            seed=args.seed, overwrite=True,
+            "minilm", tether.Records(str(data), label_column="label"),
+            str(work / "clusters.parquet"), seed=args.seed, overwrite=True,
         )  # fmt: skip
         assert result.k == k and result.balanced
         return float(result.nmi or 0.0)

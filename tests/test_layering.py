@@ -28,6 +28,7 @@ RANK = {
     "demo": 4,
     "hub": 4,
     "optimization": 4,
+    "face": 5,  # tether.Model: runs models through the fast path (optimization)
     "cli": 5,
     "__main__": 6,  # python -m tether: the entry point
     "": 6,  # tether/__init__.py, the public face, re-exports from everything

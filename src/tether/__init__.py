@@ -15,6 +15,7 @@ from tether.errors import (
     BundleError,
     CardError,
     DeviceUnavailableError,
+    FailedRecordsError,
     FingerprintError,
     HubAuthError,
     HubError,
@@ -64,6 +65,12 @@ _LAZY = {
     "bundle_spec": "tether.models.manifest",
     "ModelSpec": "tether.models.spec",
     "Int8Scheme": "tether.inference.graphs.int8",
+    "Embeddings": "tether.inference.outputs",
+    "FailedRecord": "tether.inference.outputs",
+    "Model": "tether.face",
+    "Outputs": "tether.inference.outputs",
+    "embed": "tether.face",
+    "Records": "tether.inference.records",
     "OptimizeResult": "tether.optimization.build",
     "optimize": "tether.optimization.build",
     "PullResult": "tether.hub.pull",
@@ -83,9 +90,12 @@ if TYPE_CHECKING:
     from tether.bundles.verify import VerificationReport, verify
     from tether.explore.cluster import ClusterResult, cluster
     from tether.explore.compare_models import ModelsComparison, compare_models
+    from tether.face import Model, embed
     from tether.hub.pull import PullResult, pull
     from tether.hub.push import PushResult, push
     from tether.inference.graphs.int8 import Int8Scheme
+    from tether.inference.outputs import Embeddings, FailedRecord, Outputs
+    from tether.inference.records import Records
     from tether.judging import Verdict, judge
     from tether.models.inspection import ModelReport, inspect
     from tether.models.loading import LoadedModel, load
@@ -117,6 +127,9 @@ __all__ = [
     "CardInfo",
     "ClusterResult",
     "DeviceUnavailableError",
+    "Embeddings",
+    "FailedRecord",
+    "FailedRecordsError",
     "FingerprintError",
     "HubAuthError",
     "HubError",
@@ -128,6 +141,7 @@ __all__ = [
     "LoadGuardError",
     "LoadedModel",
     "MissingExtraError",
+    "Model",
     "ModelLoadError",
     "ModelReport",
     "ModelSpec",
@@ -136,11 +150,13 @@ __all__ = [
     "OptimizationMismatchError",
     "OptimizeResult",
     "OutputError",
+    "Outputs",
     "ParityError",
     "ParityMismatchError",
     "ParityReport",
     "PullResult",
     "PushResult",
+    "Records",
     "SourceNotFoundError",
     "SpecError",
     "TaskError",
@@ -160,6 +176,7 @@ __all__ = [
     "cluster",
     "compare",
     "compare_models",
+    "embed",
     "inspect",
     "judge",
     "load",

@@ -18,6 +18,7 @@ adds the matching flags) and its facts as attributes (``exc.source``, ``exc.path
     │   └── BundleClassMismatchError (+BundleError)
     ├── TaskError (ValueError)                   a task cannot run on this model / options
     ├── InputError (ValueError)                  input data unreadable or mis-shaped
+    │   └── FailedRecordsError                   errors="raise" and some records failed
     ├── OutputError                              an output exists, or an interrupted run differs
     ├── MissingExtraError (ImportError)          an optional dependency is not installed
     ├── BundleError                              a bundle cannot be saved or read
@@ -164,6 +165,16 @@ class InputError(TetherError, ValueError):
 
     default_hint = "Check the input file and the column options (text_column=, id_column=)."
     path: str | None = None
+
+
+class FailedRecordsError(InputError):
+    """``errors="raise"`` was asked for and some records could not be run: ``failures``
+    holds every ``FailedRecord`` (position, line, id, kind, reason, value), ``records``
+    how many were given."""
+
+    default_hint = "Fix those records, or leave errors='collect' to get the good rows."
+    failures: tuple[Any, ...] | None = None
+    records: int | None = None
 
 
 class OutputError(TetherError):

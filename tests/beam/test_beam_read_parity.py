@@ -15,7 +15,7 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.testing import test_pipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
 
-from tether import ModelSpec, load  # noqa: E402
+from tether import ModelSpec, Records, load  # noqa: E402
 from tether.beam.handlers import TetherModel  # noqa: E402
 from tether.beam.io import ReadRecords  # noqa: E402
 from tether.cli.main import cli  # noqa: E402
@@ -65,7 +65,7 @@ def test_beam_reads_the_same_records_and_error_rows_as_the_local_runner(tmp_path
     records, errors = _local(path, fmt, id_column)
     assert records and errors  # the file has both, so the comparison means something
     with test_pipeline.TestPipeline() as p:
-        out = p | ReadRecords(str(path), fmt, id_column=id_column)
+        out = p | ReadRecords(Records(str(path), fmt, id_column=id_column))
         assert_that(out.records, equal_to(records), label="Records")
         assert_that(
             out.errors | beam.MapTuple(lambda key, error: (key, error.reason)),

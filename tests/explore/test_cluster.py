@@ -13,9 +13,9 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from explore_data import GROUPS, write_jsonl
-from tether import InputError, ModelSpec, OutputError, SpecError, cluster, load
+from tether import InputError, ModelSpec, OutputError, Records, SpecError, cluster, load
 from tether.explore.clustering import NOISE, cluster_vectors
-from tether.explore.dataset import Source, embed_dataset
+from tether.explore.dataset import embed_dataset
 from tether.inference.engine import Engine
 from tether.inference.runner import RunConfig, run_file
 
@@ -29,7 +29,10 @@ def test_every_record_is_clustered_or_an_error_row_with_its_line(bert, tmp_path)
     data = tmp_path / "in.jsonl"
     rows = write_jsonl(data)
     result = cluster(
-        bert, str(data), str(tmp_path / "out.parquet"), k=3, id_column="id", label_field="label"
+        bert,
+        Records(str(data), id_column="id", label_column="label"),
+        str(tmp_path / "out.parquet"),
+        k=3,
     )
     assert (result.records, result.written, result.errors) == (len(rows) + 3, len(rows), 3)
     table = pq.read_table(result.output).to_pylist()
@@ -51,7 +54,7 @@ def test_clusters_and_scores_are_scikit_learns_own_on_the_same_vectors(bert, tmp
     data = tmp_path / "in.jsonl"
     rows = write_jsonl(data, bad=False)
     result = cluster(
-        bert, str(data), str(tmp_path / "out.parquet"), k=3, seed=7, label_field="label"
+        bert, Records(str(data), label_column="label"), str(tmp_path / "out.parquet"), k=3, seed=7
     )
     vectors = np.stack(
         [o.inference for o in Engine(bert, "embed").predict([r["text"] for r in rows])]
@@ -94,7 +97,7 @@ def test_the_same_seed_gives_the_same_cluster_ids(bert, tmp_path):
 def test_k_defaults_to_the_number_of_labels(bert, tmp_path):
     data = tmp_path / "in.jsonl"
     write_jsonl(data, bad=False)
-    result = cluster(bert, str(data), str(tmp_path / "o.parquet"), label_field="label")
+    result = cluster(bert, Records(str(data), label_column="label"), str(tmp_path / "o.parquet"))
     assert result.k == len(GROUPS)
 
 
@@ -112,11 +115,10 @@ def test_reusing_an_embed_output_gives_the_same_clusters(bert, tmp_path):
     data = tmp_path / "in.jsonl"
     write_jsonl(data)
     embedded = tmp_path / "emb.parquet"
-    run_file(bert, RunConfig(str(data), str(embedded), id_column="id"), progress=False)
-    direct = cluster(bert, str(data), str(tmp_path / "a.parquet"), k=3, id_column="id")
-    reused = cluster(
-        None, str(data), str(tmp_path / "b.parquet"), k=3, id_column="id", embeddings=str(embedded)
-    )
+    run_file(bert, RunConfig(Records(str(data), id_column="id"), str(embedded)), progress=False)
+    records = Records(str(data), id_column="id")
+    direct = cluster(bert, records, str(tmp_path / "a.parquet"), k=3)
+    reused = cluster(None, records, str(tmp_path / "b.parquet"), k=3, embeddings=str(embedded))
     assert pq.read_table(reused.output).equals(pq.read_table(direct.output))
     # the embed run's own error rows are error rows here too; nothing is lost
     assert (reused.records, reused.errors) == (direct.records, direct.errors)
@@ -143,11 +145,11 @@ def test_an_existing_output_needs_overwrite(bert, tmp_path):
     cluster(bert, str(data), str(out), k=2, overwrite=True)
 
 
-def test_a_label_field_on_plain_text_is_refused_before_embedding(tmp_path):
+def test_a_label_column_on_plain_text_is_refused_before_embedding(tmp_path):
     data = tmp_path / "in.txt"
     data.write_text("a\nb\n")
-    with pytest.raises(InputError, match="plain text"):
-        cluster("no-such-model-is-loaded", str(data), label_field="label")
+    with pytest.raises(InputError, match=r"plain text.*label_column"):
+        cluster("no-such-model-is-loaded", Records(str(data), label_column="label"))
 
 
 def test_bad_k_and_method_are_spec_errors():
@@ -176,7 +178,7 @@ def test_minibatch_above_the_size_limit(bert, tmp_path):
 def test_dataset_counts_every_record(bert, tmp_path):
     data = tmp_path / "in.jsonl"
     rows = write_jsonl(data)
-    dataset = embed_dataset(bert, Source(str(data), label_field="label"), chunk_size=2)
+    dataset = embed_dataset(bert, Records(str(data), label_column="label"), chunk_size=2)
     assert dataset.balanced and len(dataset) == len(rows)
     assert dataset.vectors.shape == (len(rows), 32)
 
@@ -196,8 +198,8 @@ def test_labels_come_from_csv_and_parquet_columns_too(bert, tmp_path, fmt):
     else:
         pq.write_table(table, data)
     result = cluster(
-        bert, str(data), str(tmp_path / "o.parquet"), k=3, text_column="body",
-        id_column="key", label_field="group",
+        bert, Records(str(data), text_column="body", id_column="key", label_column="group"),
+        str(tmp_path / "o.parquet"), k=3,
     )  # fmt: skip
     got = pq.read_table(result.output)
     assert got.column("id").to_pylist() == [r["key"] for r in rows]

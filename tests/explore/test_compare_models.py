@@ -13,7 +13,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from explore_data import fortunes_jsonl, write_jsonl
-from tether import ModelSpec, compare_models, load
+from tether import ModelSpec, Records, compare_models, load
 from tether.cli.main import cli
 from tether.inference.engine import Engine
 
@@ -43,7 +43,7 @@ def test_a_failing_model_is_an_error_row_and_the_others_survive(tiny, tmp_path):
     data = tmp_path / "in.jsonl"
     rows = write_jsonl(data)
     models = [str(tiny["bert"]), str(tiny["custom"]), str(tiny["roberta"])]
-    result = compare_models(models, str(data), label_field="label", seed=2)
+    result = compare_models(models, Records(str(data), label_column="label"), seed=2)
     assert [r.model for r in result.rows] == models
     bert, custom, roberta = result.rows
     assert custom.error_type == "UntrustedCustomCodeError" and "trust_remote_code" in custom.error
@@ -97,7 +97,7 @@ def test_compare_command_prints_the_table_and_exits_2_on_a_failed_model(tiny, tm
 def test_minilm_beats_an_untrained_model_on_real_topics(tiny, minilm_dir, tmp_path):
     data = tmp_path / "fortunes.jsonl"
     fortunes_jsonl(data, per_category=30)
-    result = compare_models(["minilm", str(tiny["bert"])], str(data), label_field="label")
+    result = compare_models(["minilm", str(tiny["bert"])], Records(str(data), label_column="label"))
     minilm, bert = result.rows
     assert minilm.dimension == 384 and bert.dimension == 32
     assert minilm.knn_accuracy > bert.knn_accuracy + 0.2

@@ -11,7 +11,7 @@ import pytest
 
 from browser import browser_page
 from explore_data import write_jsonl
-from tether import ModelSpec, SpecError, cluster, load
+from tether import ModelSpec, Records, SpecError, cluster, load
 from tether.explore.maps import project, render_html
 
 
@@ -24,7 +24,7 @@ def mapped(tiny, tmp_path_factory):
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
     result = cluster(
-        loaded, str(data), str(tmp / "out.parquet"), k=3, label_field="label", maps=True
+        loaded, Records(str(data), label_column="label"), str(tmp / "out.parquet"), k=3, maps=True
     )
     return result, rows
 

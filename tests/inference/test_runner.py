@@ -15,6 +15,7 @@ from conftest import expected_label
 from tether import ModelSpec, TetherError, load
 from tether.cli.main import cli
 from tether.inference.engine import Engine
+from tether.inference.records import Records
 from tether.inference.runner import RunConfig, run_file
 
 
@@ -46,7 +47,9 @@ def test_every_kind_of_bad_record_is_accounted_for(tiny_bert, tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(rows) + "\n")
     out = tmp_path / "out.parquet"
-    summary = run_file(tiny_bert, RunConfig(str(path), str(out), id_column="key"), progress=False)
+    summary = run_file(
+        tiny_bert, RunConfig(Records(str(path), id_column="key"), str(out)), progress=False
+    )
     assert summary.records == len(rows) == summary.written + summary.errors
     assert (summary.written, summary.errors, summary.truncated) == (3, 9, 1)
     table = pq.read_table(out)
@@ -86,7 +89,7 @@ def test_csv_and_parquet_inputs_with_id_columns(tiny_bert, tmp_path):
     out = tmp_path / "csv.jsonl"
     summary = run_file(
         tiny_bert,
-        RunConfig(str(csv_path), str(out), text_column="body", id_column="doc"),
+        RunConfig(Records(str(csv_path), text_column="body", id_column="doc"), str(out)),
         progress=False,
     )
     assert (summary.written, summary.errors) == (2, 1)

@@ -22,6 +22,7 @@ from tether.errors import InputError, OutputError
 from tether.inference import runner as runner_module
 from tether.inference.engine import Engine
 from tether.inference.io import read_records
+from tether.inference.records import Records
 from tether.inference.runner import RunConfig, run_file
 
 
@@ -45,7 +46,9 @@ def _errors(summary):
 
 def _run(model, path, out, **config):
     options = {k: config.pop(k) for k in ("resume", "overwrite") if k in config}
-    return run_file(model, RunConfig(str(path), str(out), **config), progress=False, **options)
+    columns = {k: config.pop(k) for k in ("text_column", "id_column", "format") if k in config}
+    records = Records(str(path), **columns)
+    return run_file(model, RunConfig(records, str(out), **config), progress=False, **options)
 
 
 # -- records in are counted as read ---------------------------------------------------------

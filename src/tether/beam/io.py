@@ -1,6 +1,8 @@
 """Beam readers and writers for ``tether beam run``: files in, rows and error rows out.
 
-Readers give ``(key, text)`` pairs, where the key is the ``--id-column`` value (or
+Readers take a ``Records`` (the description of an input file that the local runner,
+``cluster()`` and ``Model.encode`` take too) and give ``(key, text)`` pairs, where the
+key is the ``--id-column`` value (or
 the line number of a text, JSONL or CSV file); a row that cannot be read (bad JSON,
 invalid UTF-8, missing column) becomes an error row instead of failing the job. Text,
 JSONL and CSV files go through the local runner's reading core
@@ -21,7 +23,6 @@ from apache_beam.metrics.metric import Metrics
 
 from tether.errors import InputError
 from tether.inference.io import (
-    INPUT_FORMATS,
     Record,
     for_parquet,
     prediction_columns,
@@ -29,6 +30,7 @@ from tether.inference.io import (
     row_record,
     to_plain,
 )
+from tether.inference.records import Records
 from tether.inference.results import RecordError
 
 #: Beam writes Parquet and JSONL (not .npy, which needs one writer for all rows).
@@ -38,46 +40,41 @@ RUN_NAMESPACE = "tether.run"
 
 
 class ReadRecords(beam.PTransform):
-    """File(s) -> ``(key, text)`` pairs, plus an ``errors`` output of ``(key, RecordError)``."""
+    """The file(s) a ``Records`` names -> ``(key, text)`` pairs, plus an ``errors`` output
+    of ``(key, RecordError)``. ``records.path`` may be a glob or a ``gs://`` path."""
 
-    def __init__(
-        self, path: str, fmt: str, text_column: str = "text", id_column: str | None = None
-    ) -> None:
+    def __init__(self, records: Records) -> None:
         super().__init__()
-        if fmt not in INPUT_FORMATS:
+        if not isinstance(records, Records):
             raise InputError(
-                f"Unknown input format {fmt!r}.", f"Use one of: {', '.join(INPUT_FORMATS)}."
+                f"ReadRecords takes a Records, got {type(records).__name__}.",
+                "Pass ReadRecords(Records('data.jsonl', text_column='body')).",
             )
-        if fmt == "text" and id_column:
-            raise InputError(
-                "A text file has one record per line and no columns, so id_column cannot apply.",
-                "Use JSONL, CSV or Parquet input to keep ids, or drop id_column=.",
-            )
-        self._path, self._fmt = path, fmt
-        self._text_column, self._id_column = text_column, id_column
+        records.refuse_labels("tether beam run")
+        self._records = records
 
     def expand(self, pbegin: Any) -> Any:
-        path, fmt = self._path, self._fmt
-        text_column = None if fmt == "text" else self._text_column
+        records = self._records
+        path, fmt, id_column = records.path, records.fmt, records.id_column
         if fmt == "parquet":
-            columns = [self._text_column] + ([self._id_column] if self._id_column else [])
-            records = (
+            columns = [records.text_field] + ([id_column] if id_column else [])
+            rows = (
                 pbegin
                 | "ReadParquet" >> beam.io.ReadFromParquet(path, columns=columns)
-                | "ParquetRecords" >> beam.Map(_parquet_record, self._text_column, self._id_column)
+                | "ParquetRecords" >> beam.Map(_parquet_record, records.text_field, id_column)
             )
         else:
             # Whole files through tether's own reading core (the local runner's), so a
             # file gives the same records, line numbers and error rows as `tether run`,
             # and an invalid byte is one error row instead of a failed job.
-            records = (
+            rows = (
                 pbegin
                 | "Match" >> fileio.MatchFiles(path)
                 | "Open" >> fileio.ReadMatches()
-                | "Read" >> beam.FlatMap(_file_records, fmt, text_column, self._id_column)
+                | "Read" >> beam.FlatMap(_file_records, fmt, records.text_column, id_column)
                 | "Spread" >> beam.Reshuffle()
             )
-        return records | "ToRecords" >> beam.ParDo(_ToRecord(self._id_column)).with_outputs(
+        return rows | "ToRecords" >> beam.ParDo(_ToRecord(id_column)).with_outputs(
             ERRORS, main="records"
         )
 

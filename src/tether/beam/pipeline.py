@@ -17,6 +17,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from tether.beam.handlers import TetherModelHandler
 from tether.beam.io import RUN_NAMESPACE, ReadRecords, WriteRows, error_row, prediction_row
 from tether.beam.transforms import RunTether
+from tether.inference.records import Records
 from tether.inference.results import RunSummary
 
 
@@ -24,21 +25,16 @@ from tether.inference.results import RunSummary
 class JobConfig:
     """Where data comes from and goes to; the model and task live in the handler."""
 
-    input: str
-    input_format: str
+    records: Records
     output: str
     output_format: str
     errors: str
-    text_column: str = "text"
-    id_column: str | None = None
     num_shards: int = 1
 
 
 def build(pipeline: beam.Pipeline, handler: TetherModelHandler, job: JobConfig) -> None:
     """Add the read -> infer -> write steps to ``pipeline``."""
-    read = pipeline | "Read" >> ReadRecords(
-        job.input, job.input_format, job.text_column, job.id_column
-    )
+    read = pipeline | "Read" >> ReadRecords(job.records)
     outputs = read.records | "Infer" >> RunTether(handler, keyed=True)
     task = handler.task
     _ = (

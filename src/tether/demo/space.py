@@ -29,10 +29,11 @@ loaded = load_bundle(HERE / "model")
 corpus = map_image = None
 if CORPUS:
     from tether.explore.clustering import cluster_vectors
-    from tether.explore.dataset import Source, embed_dataset
+    from tether.explore.dataset import embed_dataset
     from tether.explore.maps import write_maps
+    from tether.inference.records import Records
 
-    data = embed_dataset(loaded, Source(str(HERE / CORPUS), text_column=TEXT_COLUMN))
+    data = embed_dataset(loaded, Records(str(HERE / CORPUS), text_column=TEXT_COLUMN))
     corpus = Corpus(data.texts, data.vectors)
     found = cluster_vectors(data.vectors, "auto")
     map_image = write_maps(

@@ -19,19 +19,20 @@ from typing import Any
 from tether.bundles import atomic
 from tether.errors import OutputError, SpecError
 from tether.explore.clustering import Clustering, cluster_vectors, silhouette
-from tether.explore.dataset import Dataset, Source, dataset_from_embeddings, embed_dataset
+from tether.explore.dataset import Dataset, dataset_from_embeddings, embed_dataset
 from tether.explore.models import loaded_model
 from tether.explore.scores import label_agreement
 from tether.explore.summary import ClusterSummary, summarise
 from tether.inference.io import json_line
 from tether.inference.lock import output_lock
+from tether.inference.records import Records, as_records
 from tether.inference.runner import refuse_clashes
 
 
 @dataclass
 class ClusterResult:
     """What a clustering run found and where it wrote it. Scores against labels are
-    None when no ``label_field`` was given."""
+    None when the records have no ``label_column``."""
 
     output: str
     errors_path: str
@@ -92,16 +93,12 @@ def _fmt(value: float | None) -> str:
 
 def cluster(
     model: Any = None,
-    input: str = "",
+    input: Records | str = "",
     output: str | None = None,
     *,
     k: int | str | None = None,
     method: str = "auto",
     seed: int = 0,
-    label_field: str | None = None,
-    text_column: str | None = None,
-    id_column: str | None = None,
-    input_format: str | None = None,
     embeddings: str | None = None,
     errors: str | None = None,
     overwrite: bool = False,
@@ -114,13 +111,13 @@ def cluster(
     Args:
         model: a source (``"minilm"``, a directory, a hub id), a ModelSpec or a
             LoadedModel; not needed when ``embeddings`` is given.
-        input: the records (text, JSONL, CSV or Parquet), read as ``tether run`` reads them.
+        input: the records: a ``Records`` (path, format, text/id/label columns) or a
+            path, read as ``tether run`` reads them.
         output: the per-record Parquet (default: INPUT's name + ``.clusters.parquet``).
         k: clusters, or ``"auto"`` (best silhouette over 2..12). Default: the number of
-            distinct labels when ``label_field`` is given, else ``"auto"``.
+            distinct labels when the records have a ``label_column``, else ``"auto"``.
         method: ``auto``, ``kmeans``, ``minibatch`` or ``hdbscan``.
         seed: k-means' random state: the same seed gives the same cluster ids.
-        label_field: a field holding a known group, to score the clusters against.
         embeddings: a ``tether embed`` output of ``input`` to reuse instead of embedding.
         maps: also write ``OUT.map.png`` and ``OUT.map.html``, 2-D maps coloured by
             cluster (and label), the HTML one showing each point's text on hover.
@@ -145,12 +142,12 @@ def cluster(
             raise SpecError(
                 f"Unknown projection {projection!r}.", f"Pass projection= one of {PROJECTIONS}."
             )
-    source = Source(input, input_format, text_column, id_column, label_field)
-    source.resolved_format()
-    output = output or str(Path(input).with_suffix("")) + ".clusters.parquet"
+    records = as_records(input, "input")
+    records.require_file()
+    output = output or str(Path(records.path).with_suffix("")) + ".clusters.parquet"
     errors = errors or f"{output}.errors.jsonl"
     summary_path = f"{output}.summary.json"
-    refuse_clashes(input, output, errors, "parquet")
+    refuse_clashes(records.path, output, errors, "parquet")
     if embeddings:
         refuse_clashes(embeddings, output, errors, "parquet")
     if Path(output).exists() and not overwrite:
@@ -160,9 +157,9 @@ def cluster(
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     with output_lock(output):
         if embeddings:
-            data = dataset_from_embeddings(embeddings, source)
+            data = dataset_from_embeddings(embeddings, records)
         else:
-            data = embed_dataset(loaded_model(model), source, max_tokens=max_tokens)
+            data = embed_dataset(loaded_model(model), records, max_tokens=max_tokens)
         if k is None:
             k = len(set(data.labels)) if data.labels is not None else "auto"
         started = time.perf_counter()

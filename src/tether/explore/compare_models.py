@@ -15,7 +15,7 @@ from typing import Any
 
 from tether.errors import TetherError
 from tether.explore.clustering import cluster_vectors
-from tether.explore.dataset import Dataset, Source, embed_dataset
+from tether.explore.dataset import Dataset, embed_dataset
 from tether.explore.models import loaded_model, model_name
 from tether.explore.scores import (
     KNN_K,
@@ -25,6 +25,7 @@ from tether.explore.scores import (
     neighbour_overlap,
     neighbours,
 )
+from tether.inference.records import Records, as_records
 
 
 @dataclass
@@ -107,14 +108,10 @@ def _fmt(value: float | None) -> str:
 
 def compare_models(
     models: list[Any],
-    input: str,
+    input: Records | str,
     *,
-    label_field: str | None = None,
     k: int | str | None = None,
     seed: int = 0,
-    text_column: str | None = None,
-    id_column: str | None = None,
-    input_format: str | None = None,
     max_tokens: int | None = None,
     knn_k: int = KNN_K,
     overlap_k: int = OVERLAP_K,
@@ -123,21 +120,21 @@ def compare_models(
 
     Args:
         models: sources, spec ``.json`` files, ModelSpecs or LoadedModels.
-        label_field: the field with known groups; without it ARI, NMI and k-NN accuracy
-            are left out.
+        input: the records: a ``Records`` (path, format, text/id/label columns) or a
+            path. Without a ``label_column`` ARI, NMI and k-NN accuracy are left out.
         k: k-means clusters (default: the number of distinct labels, else ``"auto"``).
     Returns:
         ModelsComparison: one row per model, in the order given, failed ones included.
     """
-    source = Source(input, input_format, text_column, id_column, label_field)
-    source.resolved_format()  # a bad input is one error for all, before any model loads
+    records = as_records(input, "input")
+    records.require_file()  # a bad input is one error for all, before any model loads
     rows: list[ModelRow] = []
     datasets: dict[int, Dataset] = {}
     for index, model in enumerate(models):
         row = ModelRow(model_name(model))
         rows.append(row)
         try:
-            data = embed_dataset(loaded_model(model), source, max_tokens=max_tokens)
+            data = embed_dataset(loaded_model(model), records, max_tokens=max_tokens)
         except TetherError as exc:
             row.error, row.error_type, row.hint = exc.message, type(exc).__name__, exc.hint
             continue
@@ -154,7 +151,9 @@ def compare_models(
             scores = label_agreement(data.labels, found.assignments)
             row.ari, row.nmi = scores["ari"], scores["nmi"]
             row.knn_accuracy = knn_accuracy(data.vectors, data.labels, knn_k)
-    comparison = ModelsComparison(rows, k=k, seed=seed, label_field=label_field, knn_k=knn_k)
+    comparison = ModelsComparison(
+        rows, k=k, seed=seed, label_field=records.label_column, knn_k=knn_k
+    )
     comparison.overlap_k = overlap_k
     _overlaps(comparison, datasets, overlap_k)
     return comparison

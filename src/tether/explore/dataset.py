@@ -1,8 +1,8 @@
 """Records in, vectors out: a dataset embedded once and kept aligned row by row.
 
-Reading goes through the runner's reading core (``tether.inference.io``), so a file
-gives the same records, ids and problems here as in ``tether run``; bad records become
-error rows of the same shape. Everything else in ``explore`` works on a ``Dataset``.
+Reading goes through a ``Records`` (the runner's reading core), so a file gives the
+same records, ids and problems here as in ``tether run``; bad records become error rows
+of the same shape. Everything else in ``explore`` works on a ``Dataset``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 
 from tether.errors import InputError
 from tether.inference.engine import Engine
-from tether.inference.io import INPUT_FORMATS, Record, guess_format, read_records
+from tether.inference.io import Record, guess_format
+from tether.inference.records import Records
 from tether.inference.results import Prediction, RecordError
 from tether.inference.runner import error_row, ids_path
 from tether.models.loading import LoadedModel
@@ -52,56 +53,14 @@ class Dataset:
         return self.records / self.seconds if self.seconds else 0.0
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where the records come from and which fields hold what."""
-
-    input: str
-    input_format: str | None = None
-    text_column: str | None = None
-    id_column: str | None = None
-    label_field: str | None = None
-
-    def resolved_format(self) -> str:
-        fmt = self.input_format or guess_format(self.input, INPUT_FORMATS, "input_format=")
-        if self.label_field and fmt == "text":
-            raise InputError(
-                f"label_field={self.label_field!r} needs a file with fields, but "
-                f"{self.input!r} is plain text.",
-                "Use a JSONL, CSV or Parquet file with a label column, or drop label_field=.",
-                path=self.input,
-            )
-        return fmt
-
-
-def read_labelled(source: Source) -> Iterator[tuple[Record, str | None, str | None]]:
-    """(record, label, label problem) per input record. Labels are read by a second pass
-    of the same reading core with the label field as its text column, so both passes
-    cut the file into the same records with the same line numbers."""
-    fmt = source.resolved_format()
-    records = read_records(source.input, fmt, source.text_column, source.id_column)
-    if not source.label_field:
-        for record in records:
-            yield record, None, None
-        return
-    labels = read_records(source.input, fmt, source.label_field, source.id_column)
-    for record, label in zip(records, labels, strict=True):
-        assert record.line == label.line, "both passes read the same records"
-        if label.problem is not None or label.value is None:
-            problem = label.problem or f"label field {source.label_field!r} is null"
-            yield record, None, problem.replace(f"no {source.label_field!r} field", "no label")
-        else:
-            yield record, str(label.value), None
-
-
 class _Rows:
     """What both loaders collect: the kept records' columns, their vectors, the error
     rows, and the count of records read; ``dataset()`` makes the ``Dataset``. Vectors are
     stacked into float32 blocks at each ``flush()``, so per-record arrays live no longer
     than a chunk."""
 
-    def __init__(self, source: Source) -> None:
-        self.source = source
+    def __init__(self, records: Records) -> None:
+        self.input = records
         self.started = time.perf_counter()
         self.ids: list[Any] = []
         self.lines: list[int] = []
@@ -145,7 +104,7 @@ class _Rows:
             self.ids,
             self.lines,
             self.texts,
-            self.labels if self.source.label_field else None,
+            self.labels if self.input.label_column else None,
             matrix,
             self.errors,
             records=self.records,
@@ -156,23 +115,23 @@ class _Rows:
 
 def embed_dataset(
     loaded: LoadedModel,
-    source: Source,
+    records: Records,
     *,
     max_tokens: int | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> Dataset:
-    """Embed every record of ``source`` with ``loaded``'s own pooling.
+    """Embed every record of ``records`` with ``loaded``'s own pooling.
 
     Memory: the vectors (records x dimension float32) and the texts; token buffers
     stay bounded by ``chunk_size``.
     """
     engine = Engine(loaded, "embed", max_tokens=max_tokens)
-    rows = _Rows(source)
+    rows = _Rows(records)
     pending: collections.deque[list[tuple[Record, str | None, str | None]]] = collections.deque()
 
     def values() -> Iterator[list[Any]]:
         chunk: list[tuple[Record, str | None, str | None]] = []
-        for item in read_labelled(source):
+        for item in records.read_labelled():
             rows.records += 1
             chunk.append(item)
             if len(chunk) == chunk_size:
@@ -198,7 +157,7 @@ def embed_dataset(
     return rows.dataset(loaded.model_id or str(loaded.path))
 
 
-def dataset_from_embeddings(embeddings: str, source: Source) -> Dataset:
+def dataset_from_embeddings(embeddings: str, records: Records) -> Dataset:
     """A ``Dataset`` from an earlier ``tether embed`` output (Parquet, JSONL, or .npy with
     its ids file) and the input it was made from, without running a model.
 
@@ -206,10 +165,10 @@ def dataset_from_embeddings(embeddings: str, source: Source) -> Dataset:
     error rows here too; vectors whose line or id disagrees with the input mean the
     embeddings came from another file, which is refused.
     """
-    rows = _Rows(source)  # its clock includes reading the embeddings
+    rows = _Rows(records)  # its clock includes reading the embeddings
     by_line = _read_embeddings(embeddings)
     seen: set[int] = set()
-    for record, label, label_problem in read_labelled(source):
+    for record, label, label_problem in records.read_labelled():
         rows.records += 1
         found = by_line.get(record.line)
         if found is not None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +25,17 @@ from tether.bundles import atomic
 from tether.errors import InputError, OutputError, SpecError
 from tether.inference.engine import Engine
 from tether.inference.io import (
-    INPUT_FORMATS,
     OUTPUT_FORMATS,
     Record,
     RowWriter,
-    count_records,
     default_errors_path,
     from_parquet,
     guess_format,
     json_line,
     prediction_columns,
-    read_records,
 )
 from tether.inference.lock import output_lock
+from tether.inference.records import Records, as_records
 from tether.inference.results import Prediction, RecordError, RunSummary
 from tether.models.loading import LoadedModel
 
@@ -46,25 +45,33 @@ DEFAULT_RUN_CHUNK_SIZE = 2048
 
 @dataclass
 class RunConfig:
-    """What to read, how to run it and where to write it."""
+    """What to read (a ``Records``, or a path to build one from), how to run it and
+    where to write it."""
 
-    input: str
+    input: Records | str
     output: str
     task: str = "embed"
     task_options: dict[str, Any] = field(default_factory=dict)
-    input_format: str | None = None
     output_format: str | None = None
-    text_column: str | None = None
-    id_column: str | None = None
     errors: str | None = None
     chunk_size: int = DEFAULT_RUN_CHUNK_SIZE
     max_tokens: int | None = None
     max_rows: int | None = None
     keep_input: bool = False
 
+    def __post_init__(self) -> None:
+        self.input = as_records(self.input, "input")
+
+    @property
+    def records(self) -> Records:
+        """The input as a ``Records`` (``input`` after ``__post_init__``)."""
+        assert isinstance(self.input, Records)
+        return self.input
+
     def resolved(self) -> RunConfig:
-        """Fill in formats and the errors path; validate combinations."""
-        input_format = self.input_format or guess_format(self.input, INPUT_FORMATS)
+        """Fill in the output format and the errors path; validate combinations."""
+        self.records.refuse_labels("run_file()")
+        self.records.require_file()
         output_format = self.output_format or guess_format(self.output, OUTPUT_FORMATS)
         if output_format == "npy" and self.task != "embed":
             raise InputError(
@@ -79,15 +86,8 @@ class RunConfig:
                 field="chunk_size",
             )
         errors = self.errors or default_errors_path(self.output)
-        refuse_clashes(self.input, self.output, errors, output_format)
-        return RunConfig(
-            **{
-                **asdict(self),
-                "input_format": input_format,
-                "output_format": output_format,
-                "errors": errors,
-            }
-        )
+        refuse_clashes(self.records.path, self.output, errors, output_format)
+        return dataclasses.replace(self, output_format=output_format, errors=errors)
 
 
 def run_file(
@@ -99,7 +99,7 @@ def run_file(
     progress: bool = True,
     backend: Any = None,
 ) -> RunSummary:
-    """Run ``loaded`` over ``config.input`` and write ``config.output`` plus an errors file.
+    """Run ``loaded`` over ``config.records`` and write ``config.output`` plus an errors file.
 
     ``backend``: what runs the forward pass instead of PyTorch (``Engine(backend=)``).
     """
@@ -134,9 +134,9 @@ def _run_locked(
     summary = RunSummary(output=str(output), errors_path=str(config.errors))
     started = time.perf_counter()
 
-    total = count_records(config.input, config.input_format or "text")
+    total = config.records.count()
     bar = _progress(total, config.task, enabled=progress)
-    records = read_records(config.input, config.input_format, config.text_column, config.id_column)
+    records = config.records.read()
     pending: collections.deque[tuple[int, list[Record]]] = collections.deque()
 
     def pending_values() -> Iterator[list[Any]]:
@@ -312,7 +312,7 @@ def _check_consumed(parts: Path, index: int, chunk: list[Record], config: RunCon
     recorded = json.loads(stats.read_text()).get("input") if stats.exists() else None
     if recorded != _chunk_digest(chunk):
         raise OutputError(
-            f"The input {config.input} changed since the interrupted run: records "
+            f"The input {config.records.path} changed since the interrupted run: records "
             f"{chunk[0].line}-{chunk[-1].line} differ from the ones its finished part was "
             "made from, so resuming would mix outputs of two inputs.",
             "Restore the input, or start again with overwrite=True.",
@@ -417,10 +417,13 @@ def _run_fingerprint(loaded: LoadedModel, config: RunConfig, backend: Any = None
     # The input's content is checked chunk by chunk on resume (_check_consumed), not
     # by size and mtime, which a rewrite can keep and a copy changes. A resumed run
     # uses the backend the run started with (another would change the last digits).
+    settings = dataclasses.asdict(config)
+    del settings["errors"]
+    settings["input"] = config.records.to_dict()
     data: dict[str, Any] = {
         "spec": loaded.spec.to_dict(),
-        "config": {k: v for k, v in asdict(config).items() if k != "errors"},
-        "input": str(Path(config.input).resolve()),
+        "config": settings,
+        "input": str(Path(config.records.path).resolve()),
     }
     if backend is not None:
         data["backend"] = backend.name

@@ -43,7 +43,7 @@ def beam_group() -> None:
     default=None,
     help="Input format (default: from the extension).",
 )
-@click.option("--text-column", default="text", show_default=True, help="Column with the text.")
+@click.option("--text-column", default=None, help="Column with the text (default: text).")
 @click.option("--id-column", default=None, help="Column with record ids, kept on every output.")
 @click.option("-o", "--output", required=True, help="Output path (.parquet or .jsonl).")
 @click.option(
@@ -100,7 +100,7 @@ def run_cmd(
     spec_values: dict[str, Any],
     input_path: str,
     input_format: str | None,
-    text_column: str,
+    text_column: str | None,
     id_column: str | None,
     output: str,
     output_format: str | None,
@@ -124,9 +124,10 @@ def run_cmd(
     --requirements_file, --sdk_container_image) are passed to Beam's PipelineOptions.
     """
     from tether.beam import HANDLERS
-    from tether.beam.io import INPUT_FORMATS, OUTPUT_FORMATS
+    from tether.beam.io import OUTPUT_FORMATS
     from tether.beam.pipeline import JobConfig, run, unknown_pipeline_args
     from tether.inference.io import default_errors_path, guess_format
+    from tether.inference.records import Records
 
     extra_args = list(ctx.args)
     unknown = unknown_pipeline_args(extra_args)
@@ -135,6 +136,7 @@ def run_cmd(
             f"Unknown option(s): {' '.join(unknown)}. Options not listed in "
             "`tether beam run --help` must be Beam pipeline options (e.g. --temp_location)."
         )
+    records = Records(input_path, input_format, text_column, id_column)
     tether_task, spec_values = split_task(spec_values.get("task"), spec_values)
     spec = build_spec(source, spec_values)
 
@@ -153,19 +155,16 @@ def run_cmd(
     handler = HANDLERS[tether_task](spec, **handler_kwargs)
 
     job = JobConfig(
-        input=input_path,
-        input_format=input_format or guess_format(input_path, INPUT_FORMATS, "--input-format"),
+        records=records,
         output=output,
         output_format=output_format or guess_format(output, OUTPUT_FORMATS, "--output-format"),
         errors=errors_path or default_errors_path(output),
-        text_column=text_column,
-        id_column=id_column,
         num_shards=num_shards,
     )
-    if not any("://" in p or "*" in p for p in (job.input, job.output, job.errors)):
+    if not any("://" in p or "*" in p for p in (records.path, job.output, job.errors)):
         from tether.inference.runner import refuse_clashes
 
-        refuse_clashes(job.input, job.output, job.errors, job.output_format)
+        refuse_clashes(records.path, job.output, job.errors, job.output_format)
     flags = ["--runner", runner]
     if direct_num_workers is not None:
         flags += ["--direct_num_workers", str(direct_num_workers)]

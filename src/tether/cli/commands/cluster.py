@@ -99,6 +99,10 @@ def register(group: click.Group) -> None:
         embeddings: str | None,
         as_json: bool,
         errors_path: str | None,
+        input_format: str | None,
+        text_column: str | None,
+        id_column: str | None,
+        label_field: str | None,
         **kw: Any,
     ) -> None:
         """Embed INPUT with model SOURCE (default: the shipped minilm), cluster the
@@ -107,6 +111,7 @@ def register(group: click.Group) -> None:
         and distinctive terms. Prints silhouette, and ARI / NMI / purity against
         --label-field."""
         from tether.explore.cluster import cluster
+        from tether.inference.records import Records
 
         if spec_values.get("task"):
             raise click.UsageError("`tether cluster` embeds; --task does not apply.")
@@ -115,9 +120,16 @@ def register(group: click.Group) -> None:
             model = build_spec(source, spec_values)
         elif embeddings is None:
             model = build_spec("minilm", spec_values)
+        records = Records(
+            input_path,
+            format=input_format,
+            text_column=text_column,
+            id_column=id_column,
+            label_column=label_field,
+        )
         result = cluster(
             model,
-            input_path,
+            records,
             output,
             k=parse_k(k) if k is not None else None,
             embeddings=embeddings,

@@ -95,10 +95,11 @@ def _corpus(loaded: Any, input_path: str, text_column: str | None) -> tuple[Any,
     """Embed the corpus and draw its map (explore), for the demo to search and show."""
     from tether.demo.service import Corpus
     from tether.explore.clustering import cluster_vectors
-    from tether.explore.dataset import Source, embed_dataset
+    from tether.explore.dataset import embed_dataset
     from tether.explore.maps import write_maps
+    from tether.inference.records import Records
 
-    data = embed_dataset(loaded, Source(input_path, text_column=text_column))
+    data = embed_dataset(loaded, Records(input_path, text_column=text_column))
     if data.errors:
         click.echo(f"note: {len(data.errors)} corpus record(s) could not be embedded", err=True)
     found = cluster_vectors(data.vectors, "auto")

@@ -46,17 +46,33 @@ def register(group: click.Group) -> None:
     @click.option("--max-tokens", type=click.IntRange(min=1), default=None)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
     def compare_cmd(
-        specs: tuple[str, ...], input_path: str, k: str | None, as_json: bool, **kw: Any
+        specs: tuple[str, ...],
+        input_path: str,
+        k: str | None,
+        as_json: bool,
+        input_format: str | None,
+        text_column: str | None,
+        id_column: str | None,
+        label_field: str | None,
+        **kw: Any,
     ) -> None:
         """Embed INPUT with each SPEC (a model source, or a spec .json file) and compare:
         dimension, records/s, ARI and NMI of k-means against --label-field, k-NN label
         accuracy, and neighbour overlap between each pair. A model that fails to load
         is an error row (exit code 2); the others' results are still printed."""
         from tether.explore.compare_models import compare_models
+        from tether.inference.records import Records
 
+        records = Records(
+            input_path,
+            format=input_format,
+            text_column=text_column,
+            id_column=id_column,
+            label_column=label_field,
+        )
         result = compare_models(
             list(specs),
-            input_path,
+            records,
             k=parse_k(k) if k is not None else None,
             **kw,
         )

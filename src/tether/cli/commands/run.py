@@ -105,6 +105,7 @@ def _run(
 ) -> None:
     from pathlib import Path
 
+    from tether.inference.records import Records
     from tether.inference.runner import RunConfig, run_file
     from tether.models.loading import load
 
@@ -114,15 +115,18 @@ def _run(
     if spec.task:
         task = "pipeline"
     output = output or str(Path(input_path).with_suffix("")) + f".{task}.parquet"
+    records = Records(
+        input_path,
+        format=kw["input_format"],
+        text_column=kw["text_column"],
+        id_column=kw["id_column"],
+    )
     config = RunConfig(
-        input=input_path,
+        input=records,
         output=output,
         task=task,
         task_options=task_options,
-        input_format=kw["input_format"],
         output_format=kw["output_format"],
-        text_column=kw["text_column"],
-        id_column=kw["id_column"],
         errors=kw["errors_path"],
         chunk_size=kw["chunk_size"],
         max_tokens=kw["max_tokens"],
