@@ -1,29 +1,33 @@
-"""The ASGI app: one catch-all FastAPI route handing the raw path to our router.
+"""The ASGI app: one router per resource, the raw-path routing, one error shape.
 
-HubError subclasses become JSON errors with ``X-Error-Code``/``X-Error-Message`` headers,
-which huggingface_hub maps to RepositoryNotFoundError, RevisionNotFoundError,
-EntryNotFoundError and friends.
+``create_app`` only assembles; nothing touches the data directory until the app starts.
+On start (the lifespan) the database is migrated to the newest schema (``migrate.py``)
+and the shared state is built; on stop the engine's connections are closed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from tether.errors import HubError
-from tether.hub.server import api, files, lfs, xet
 from tether.hub.server.config import ServerConfig
 from tether.hub.server.db import make_engine, make_sessionmaker
+from tether.hub.server.errors import install_error_handlers
 from tether.hub.server.migrate import upgrade
-from tether.hub.server.router import Router, dispatch
+from tether.hub.server.routers import commits, files, lfs, refs, repos, users, xet
+from tether.hub.server.routing import RawPathMiddleware
 from tether.hub.server.state import HubState
 from tether.hub.server.storage import BlobStore, LocalBlobStore, S3BlobStore
 
 log = logging.getLogger("tether.hub")
-METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
+
+#: Included in this order: the API and CAS routes, then the file routes, whose
+#: ``/{namespace}/{name}/...`` would match a path of any other as well.
+ROUTERS = (users, repos, refs, commits, xet, lfs, files)
 
 
 def make_store(config: ServerConfig) -> BlobStore:
@@ -34,41 +38,42 @@ def make_store(config: ServerConfig) -> BlobStore:
     return LocalBlobStore(config.data_dir / "blobs")
 
 
-def error_response(exc: HubError) -> Response:
-    headers = {"X-Error-Message": exc.message.replace("\n", " ")[:500]}
-    if exc.error_code:
-        headers["X-Error-Code"] = exc.error_code
-    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
-
-
-def create_app(config: ServerConfig) -> FastAPI:
-    """Build the app; migrates the database to the newest schema first."""
+def open_state(config: ServerConfig) -> HubState:
+    """Migrate the database to the newest schema, then open what the routes share."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(config.database_url)
-    engine = make_engine(config.database_url)
-    hub = HubState(
+    return HubState(
         config=config,
-        sessions=make_sessionmaker(engine),
+        sessions=make_sessionmaker(make_engine(config.database_url)),
         store=make_store(config),
         secret=config.secret(),
     )
-    router = Router()
-    for module in (api, lfs, xet, files):
-        module.register(router, hub)
 
-    app = FastAPI(title="tether hub", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.hub = hub
 
-    @app.api_route("/{_path:path}", methods=METHODS, include_in_schema=False)
-    async def everything(request: Request, _path: str) -> Response:
+def create_app(config: ServerConfig) -> FastAPI:
+    """The hub's app for ``config``; it migrates the database when it starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub = await run_in_threadpool(open_state, config)
+        app.state.hub = hub
         try:
-            response = await dispatch(router, request)
-        except HubError as exc:
-            return error_response(exc)
-        if response is None:
-            return error_response(
-                HubError(f"no route for {request.method} {request.url.path}", status=404)
-            )
-        return response
+            yield
+        finally:
+            engine = hub.sessions.kw.get("bind")
+            if engine is not None:
+                engine.dispose()
 
+    app = FastAPI(
+        title="tether hub",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+        lifespan=lifespan,
+    )
+    for module in ROUTERS:
+        app.include_router(module.router)
+    app.add_middleware(RawPathMiddleware)
+    install_error_handlers(app)
     return app

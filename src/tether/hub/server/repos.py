@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from tether.errors import HubConflictError, HubError, HubNotFoundError
 from tether.hub.server.db import Commit, Ref, Repo
+from tether.hub.server.errors import RepoExistsError
 from tether.hub.server.gitobjects import GITATTRIBUTES, commit_oid, tree_entry
 
 REPO_TYPES = ("model", "dataset", "space")
@@ -41,6 +42,18 @@ class Operation:
 
 def repo_not_found(repo_id: str) -> HubNotFoundError:
     return HubNotFoundError(f"Repository Not Found for {repo_id}", error_code="RepoNotFound")
+
+
+def not_found_entry(path: str) -> HubNotFoundError:
+    return HubNotFoundError(f"Entry not found: {path}", error_code="EntryNotFound")
+
+
+def commit_date(commit: Commit) -> str:
+    """A commit's time as the client parses it (ISO 8601, ``Z`` for UTC)."""
+    created = commit.created_at
+    return (
+        created.isoformat().replace("+00:00", "Z") if created.tzinfo else created.isoformat() + "Z"
+    )
 
 
 def get_repo(session: Session, repo_type: str, namespace: str, name: str) -> Repo:
@@ -72,7 +85,7 @@ def create_repo(
         session.flush()
     except IntegrityError as exc:
         session.rollback()
-        raise HubConflictError(f"You already created this {repo_type} repo") from exc
+        raise RepoExistsError(f"You already created this {repo_type} repo") from exc
     sha, content = initial_blob()
     tree = {".gitattributes": tree_entry(sha, len(content), lfs=False, content=content)}
     when = now_iso()

@@ -1,4 +1,5 @@
-"""``tether hub serve``: migrate, make a first token if there is none, run uvicorn."""
+"""``tether hub serve``: migrate, make a first token if there is none, run uvicorn (the
+app migrates again as it starts: a no-op unless the data directory changed meanwhile)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ def run(config: ServerConfig, host: str, port: int) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
+        # "on", not "auto": a start-up that fails (the migration) stops the server
+        # instead of leaving it serving without its state.
+        lifespan="on",
     )
 
 

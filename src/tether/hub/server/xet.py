@@ -14,25 +14,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-
-from tether.errors import HubAuthError, HubIntegrityError, HubNotFoundError
+from tether.errors import HubAuthError, HubIntegrityError
 from tether.hub.server import xetformat
 from tether.hub.server.db import grant_object
-from tether.hub.server.router import API_REPO, Router
-from tether.hub.server.state import HubState, repo_params
+from tether.hub.server.state import HubState
 from tether.hub.server.storage import verify_and_store
 
 TOKEN_TTL_S = 3600
-HASH_RE = r"[0-9a-f]{64}"
 
 
 def issue_token(secret: bytes, repo_pk: int, ttl_s: int = TOKEN_TTL_S) -> tuple[str, int]:
@@ -119,54 +111,3 @@ def rebuild_files(hub: HubState, shard: bytes, repo_pk: int) -> list[str]:
         grant_object(hub.sessions, repo_pk, sha)
         stored.append(sha)
     return stored
-
-
-def register(router: Router, hub: HubState) -> None:
-    """Add the Xet token and CAS routes to ``router``."""
-
-    async def write_token(request: Request, rev: str, **p: Any) -> Response:
-        def run() -> Response:
-            with hub.session() as session:
-                repo, _ = hub.writable_repo(session, request, *repo_params(p))
-                token, expires = issue_token(hub.secret, repo.id)
-            cas = f"{hub.base_url}/_xet"
-            headers = {
-                "X-Xet-Cas-Url": cas,
-                "X-Xet-Access-Token": token,
-                "X-Xet-Token-Expiration": str(expires),
-            }
-            return JSONResponse(
-                {"accessToken": token, "exp": expires, "casUrl": cas}, headers=headers
-            )
-
-        return await run_in_threadpool(run)
-
-    router.add("GET", API_REPO + r"/xet-write-token/(?P<rev>[^/]+)")(write_token)
-
-    async def dedup_query(request: Request, hash: str) -> Response:
-        check_token(hub.secret, request.headers.get("authorization"))
-        raise HubNotFoundError("no global deduplication on this server")
-
-    router.add("GET", r"/_xet/v1/chunks/default-merkledb/(?P<hash>" + HASH_RE + ")")(dedup_query)
-
-    async def upload_xorb(request: Request, hash: str) -> Response:
-        check_token(hub.secret, request.headers.get("authorization"))
-        body = await request.body()
-        inserted = await run_in_threadpool(store_xorb, hub, hash, body)
-        return JSONResponse({"was_inserted": inserted})
-
-    router.add("POST", r"/_xet/v1/xorbs?/default/(?P<hash>" + HASH_RE + ")")(upload_xorb)
-
-    async def upload_shard(request: Request, **_: Any) -> Response:
-        repo_pk = check_token(hub.secret, request.headers.get("authorization"))
-        body = await request.body()
-        await run_in_threadpool(rebuild_files, hub, body, repo_pk)
-        return JSONResponse({"result": 1})
-
-    router.add("POST", r"/_xet/v1/shards?(?:/(?P<hash>" + HASH_RE + "))?")(upload_shard)
-
-    async def telemetry(request: Request) -> Response:
-        return Response(status_code=200)
-
-    router.add("POST", r"/_xet/v1/telemetry")(telemetry)
-    _ = re

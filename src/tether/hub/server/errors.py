@@ -1,0 +1,57 @@
+"""How the server answers a refusal: every error is a HubError, rendered by one handler.
+
+The server's HTTP error type is ``tether.errors.HubError`` and its subclasses: each carries
+``status`` and ``error_code`` as facts, so domain code (repos.py, tokens.py, lfs.py) raises
+the specific error and never builds a response. The handler writes the JSON body and the
+``X-Error-Code``/``X-Error-Message`` headers, which huggingface_hub maps to
+RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError and friends. A request
+no route matches becomes a HubError too, so clients see one shape of error.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tether.errors import HubConflictError, HubError
+
+
+class RepoExistsError(HubConflictError):
+    """``create_repo`` of a repo that exists; the answer carries its ``url``, which
+    ``create_repo(exist_ok=True)`` returns to the caller."""
+
+    url: str | None = None
+
+
+def error_response(exc: HubError) -> Response:
+    """The JSON answer for ``exc``: ``{"error": message}`` plus the headers clients map."""
+    headers = {"X-Error-Message": exc.message.replace("\n", " ")[:500]}
+    if exc.error_code:
+        headers["X-Error-Code"] = exc.error_code
+    body: dict[str, object] = {"error": exc.message}
+    if isinstance(exc, RepoExistsError):
+        body["url"] = exc.url
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+async def _hub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubError)
+    return error_response(exc)
+
+
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 (no route) and 405 (no route for this method) in the server's shape;
+    both are 404, as a client cannot tell a missing route from a missing method."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code not in (404, 405):
+        return error_response(HubError(str(exc.detail), status=exc.status_code))
+    return error_response(
+        HubError(f"no route for {request.method} {request.scope['path']}", status=404)
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HubError, _hub_error)
+    app.add_exception_handler(HTTPException, _no_route)

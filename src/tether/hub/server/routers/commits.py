@@ -1,0 +1,133 @@
+"""Commits: history, the pre-upload question (LFS or regular), and the commit itself.
+
+The commit body is NDJSON (a header line, then one line per operation), so it is read
+raw; each operation is checked before any of it is applied (see repos.apply_commit).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+
+from tether.errors import HubError, HubIntegrityError
+from tether.hub.server import repos
+from tether.hub.server.db import has_object
+from tether.hub.server.deps import DB, Body, Hub, ReadableRepo, WritableRepo, Writer, json_body
+from tether.hub.server.gitobjects import is_lfs_path, tree_entry
+from tether.hub.server.routers.repos import API_REPO, GET
+from tether.hub.server.schemas import (
+    Author,
+    CommitAnswer,
+    CommitEntry,
+    PreuploadAnswer,
+    PreuploadRequest,
+    UploadMode,
+)
+from tether.hub.server.storage import receive_to_temp
+
+router = APIRouter()
+
+
+@router.api_route(
+    API_REPO + "/commits/{revision:segment}", methods=GET, response_model=list[CommitEntry]
+)
+def commits(session: DB, repo: ReadableRepo, revision: str) -> list[CommitEntry]:
+    """``list_repo_commits``: from ``revision`` back to the first commit, newest first."""
+    head = repos.resolve_revision(session, repo, revision)
+    return [
+        CommitEntry(
+            id=c.oid,
+            title=c.title,
+            message=c.message,
+            authors=[Author(user=c.author)],
+            date=repos.commit_date(c),
+        )
+        for c in repos.history(session, repo, head)
+    ]
+
+
+@router.post(API_REPO + "/preupload/{revision:segment}", response_model=PreuploadAnswer)
+def preupload(
+    repo: WritableRepo, payload: Annotated[PreuploadRequest, json_body(PreuploadRequest)]
+) -> PreuploadAnswer:
+    """Which files go through LFS/Xet (by name, size and a sample of their bytes)."""
+    files = []
+    for item in payload.files:
+        sample = base64.b64decode(item.sample or "")
+        lfs = is_lfs_path(item.path, item.size, sample)
+        files.append(UploadMode(path=item.path, upload_mode="lfs" if lfs else "regular"))
+    return PreuploadAnswer(files=files)
+
+
+@router.post(API_REPO + "/commit/{revision:segment}", response_model=CommitAnswer)
+def commit(
+    hub: Hub,
+    session: DB,
+    request: Request,
+    repo: WritableRepo,
+    identity: Writer,
+    revision: str,
+    body: Body,
+) -> CommitAnswer:
+    """Apply the NDJSON operations on top of ``revision`` in one commit.
+
+    LFS files must have been uploaded to this repo (by LFS or Xet) first: knowing a
+    sha256 does not grant its bytes (422 otherwise).
+    """
+    if request.query_params.get("create_pr") in ("1", "true", "True"):
+        raise HubError("pull requests are not supported by this server", status=400)
+    header: dict[str, Any] = {}
+    operations: list[repos.Operation] = []
+    for line in body.splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        key, value = item.get("key"), item.get("value", {})
+        if key == "header":
+            header = value
+        elif key == "file":
+            content = base64.b64decode(value["content"])
+            sha = hashlib.sha256(content).hexdigest()
+            if not hub.store.exists(sha):
+                tmp, _, _ = receive_to_temp(iter([content]), hub.config.upload_dir)
+                hub.store.put_file(sha, tmp)
+            operations.append(
+                repos.Operation(
+                    "add", value["path"], tree_entry(sha, len(content), lfs=False, content=content)
+                )
+            )
+        elif key == "lfsFile":
+            sha, size = value["oid"], int(value["size"])
+            if (
+                not hub.store.exists(sha)
+                or hub.store.size(sha) != size
+                or not has_object(session, repo.id, sha)
+            ):
+                raise HubIntegrityError(
+                    f"LFS object {sha} ({size} bytes) for {value['path']} was not uploaded"
+                )
+            operations.append(
+                repos.Operation("add", value["path"], tree_entry(sha, size, lfs=True))
+            )
+        elif key == "deletedFile":
+            operations.append(repos.Operation("delete", value["path"]))
+        elif key == "deletedFolder":
+            operations.append(repos.Operation("delete_folder", value["path"]))
+        else:
+            raise HubError(f"unsupported commit operation {key!r}", status=400)
+    new = repos.apply_commit(
+        session,
+        repo,
+        revision,
+        operations,
+        title=header.get("summary") or "Upload files",
+        message=header.get("description") or "",
+        author=identity.user,
+        parent_commit=header.get("parentCommit"),
+    )
+    return CommitAnswer(commit_url=f"{hub.repo_url(repo)}/commit/{new.oid}", commit_oid=new.oid)

@@ -1,0 +1,125 @@
+"""The Git LFS batch API and the signed upload URLs it hands out (see lfs.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tether.errors import HubIntegrityError
+from tether.hub.server import lfs
+from tether.hub.server.db import grant_object, has_object
+from tether.hub.server.deps import DB, Caller, Hub, ReadableRepo, json_body, require_write
+from tether.hub.server.schemas import (
+    LfsBatch,
+    LfsBatchRequest,
+    LfsCompleteRequest,
+    LfsError,
+    LfsObject,
+    LfsStored,
+)
+from tether.hub.server.storage import verify_and_store
+
+router = APIRouter()
+
+
+class LfsJSONResponse(JSONResponse):
+    media_type = "application/vnd.git-lfs+json"
+
+
+BATCH = "{namespace:segment}/{name:segment}.git/info/lfs/objects/batch"
+
+
+def batch(
+    hub: Hub,
+    session: DB,
+    repo: ReadableRepo,
+    caller: Caller,
+    payload: Annotated[LfsBatchRequest, json_body(LfsBatchRequest)],
+) -> LfsBatch:
+    """Which objects to send and where; downloads need read access, uploads write."""
+    if payload.operation != "download":
+        require_write(caller, repo.namespace)
+    known = {str(o.oid) for o in payload.objects if has_object(session, repo.id, str(o.oid))}
+    multipart = "multipart" in (payload.transfers or ["basic"])
+    objects = []
+    for obj in payload.objects:
+        oid, size = str(obj.oid), int(obj.size)
+        if not lfs.OID_RE.match(oid) or size < 0:
+            error = LfsError(code=422, message="invalid oid or size")
+            objects.append(LfsObject(oid=oid, size=size, error=error))
+        elif oid in known and hub.store.exists(oid) and hub.store.size(oid) == size:
+            # Already uploaded to this repo: no actions. Bytes another repo holds must
+            # be sent again, so knowing a hash never grants its content.
+            objects.append(LfsObject(oid=oid, size=size))
+        else:
+            todo = lfs.actions(hub, repo.id, oid, size, multipart)
+            objects.append(LfsObject(oid=oid, size=size, authenticated=True, actions=todo))
+    return LfsBatch(transfer="multipart" if multipart else "basic", objects=objects)
+
+
+for _prefix in ("/{repo_type:fileplural}/", "/"):
+    router.add_api_route(
+        _prefix + BATCH,
+        batch,
+        methods=["POST"],
+        response_model=LfsBatch,
+        response_class=LfsJSONResponse,
+        name=f"lfs_batch{_prefix.count('/')}",
+    )
+
+
+def signed(request: Request, hub: Hub) -> None:
+    lfs.check_signed(hub, request)
+
+
+OBJECT = "/_lfs/{repo_pk:int}/{oid:sha256}/{size:int}"
+Signed = [Depends(signed)]
+
+
+@router.put(OBJECT, dependencies=Signed)
+async def put_object(hub: Hub, request: Request, repo_pk: int, oid: str, size: int) -> Response:
+    """A whole object (basic transfer): stored when its sha256 is ``oid``."""
+    tmp, _sha, got = await lfs.receive(hub, request)
+    if got != size:
+        tmp.unlink(missing_ok=True)
+        raise HubIntegrityError(f"received {got} bytes, announced {size}")
+    await run_in_threadpool(verify_and_store, hub.store, tmp, oid)
+    await run_in_threadpool(grant_object, hub.sessions, repo_pk, oid)
+    return Response(status_code=200)
+
+
+@router.put(OBJECT + "/part/{n:int}", dependencies=Signed)
+async def put_part(
+    hub: Hub, request: Request, repo_pk: int, oid: str, size: int, n: int
+) -> Response:
+    """One part of a multipart transfer, kept until completion; its ETag is its sha256."""
+    tmp, sha, _ = await lfs.receive(hub, request)
+    target = hub.config.upload_dir / f"{repo_pk}-{oid}" / f"part-{n:05d}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp.replace(target)
+    return Response(status_code=200, headers={"ETag": f'"{sha}"'})
+
+
+@router.post(OBJECT + "/complete", dependencies=Signed, response_model=LfsStored)
+def complete(
+    hub: Hub,
+    repo_pk: int,
+    oid: str,
+    size: int,
+    payload: Annotated[LfsCompleteRequest, json_body(LfsCompleteRequest)],
+) -> LfsStored:
+    folder = hub.config.upload_dir / f"{repo_pk}-{oid}"
+    lfs.join_parts(hub, folder, oid, size, payload.parts)
+    grant_object(hub.sessions, repo_pk, oid)
+    return LfsStored(oid=oid, size=size)
+
+
+@router.post(OBJECT + "/verify", dependencies=Signed, response_model=LfsStored)
+def verify(hub: Hub, oid: str, size: int) -> LfsStored:
+    if not hub.store.exists(oid) or hub.store.size(oid) != size:
+        raise HubIntegrityError(f"LFS object {oid} ({size} bytes) is not stored")
+    return LfsStored(oid=oid, size=size)
