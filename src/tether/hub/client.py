@@ -19,8 +19,11 @@ _TOKEN_HINT = (
 )
 
 
-def endpoint() -> str:
-    """The hub the client talks to (``HF_ENDPOINT``, read by huggingface_hub at import)."""
+def endpoint(given: str | None = None) -> str:
+    """The hub the client talks to: ``given`` (an ``endpoint=`` argument), else
+    ``HF_ENDPOINT`` as huggingface_hub read it at import."""
+    if given:
+        return given.rstrip("/")
     from huggingface_hub import constants
 
     return str(constants.ENDPOINT)
@@ -38,8 +41,11 @@ def scrub(text: str, token: str | None = None) -> str:
 
 
 @contextlib.contextmanager
-def hub_errors(repo_id: str, action: str, token: str | None = None) -> Iterator[None]:
-    """Translate what huggingface_hub raises while ``action`` runs on ``repo_id``."""
+def hub_errors(
+    repo_id: str, action: str, token: str | None = None, hub: str | None = None
+) -> Iterator[None]:
+    """Translate what huggingface_hub raises while ``action`` runs on ``repo_id`` at the
+    hub ``hub`` (an ``endpoint=`` argument; default ``HF_ENDPOINT``)."""
     from huggingface_hub.errors import (
         HfHubHTTPError,
         OfflineModeIsEnabled,
@@ -47,7 +53,7 @@ def hub_errors(repo_id: str, action: str, token: str | None = None) -> Iterator[
         RevisionNotFoundError,
     )
 
-    where = f"{repo_id!r} on {endpoint()}"
+    where = f"{repo_id!r} on {endpoint(hub)}"
     try:
         yield
     except RevisionNotFoundError as exc:
@@ -97,9 +103,11 @@ def hub_errors(repo_id: str, action: str, token: str | None = None) -> Iterator[
         if not _is_connection_error(exc):
             raise
         raise HubError(
-            f"Could not reach the hub at {endpoint()} to {action} {repo_id!r} "
+            f"Could not reach the hub at {endpoint(hub)} to {action} {repo_id!r} "
             f"({type(exc).__name__}: {scrub(str(exc), token)}).",
-            "Check HF_ENDPOINT and that the hub is running and reachable.",
+            "Check endpoint= (or HF_ENDPOINT) and that the hub is running and reachable."
+            if hub
+            else "Check HF_ENDPOINT and that the hub is running and reachable.",
             repo_id=repo_id,
         ) from None
 

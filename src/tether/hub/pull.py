@@ -55,6 +55,7 @@ def pull(
     check: bool = True,
     token: str | None = None,
     cache_dir: str | Path | None = None,
+    endpoint: str | None = None,
 ) -> PullResult:
     """Download the bundle ``repo_id`` at ``revision`` and verify it.
 
@@ -65,6 +66,9 @@ def pull(
         check: raise VerificationError when the bundle does not verify; with False the
             result's report says what differs.
         token: default huggingface_hub's own (HF_TOKEN, ``hf auth login``).
+        cache_dir: the HF cache to download into (default huggingface_hub's).
+        endpoint: the hub's URL, as for ``HfApi(endpoint=)``; default ``HF_ENDPOINT``
+            (which huggingface_hub reads once, at import).
 
     Raises:
         HubAuthError, HubNotFoundError, HubError: the hub refused a request.
@@ -73,8 +77,9 @@ def pull(
     """
     from huggingface_hub import HfApi, snapshot_download
 
-    with hub_errors(repo_id, "pull", token):
-        commit = str(HfApi().repo_info(repo_id, revision=revision, token=token).sha)
+    with hub_errors(repo_id, "pull", token, endpoint):
+        api = HfApi(endpoint=endpoint)
+        commit = str(api.repo_info(repo_id, revision=revision, token=token).sha)
         path = Path(
             snapshot_download(
                 repo_id,
@@ -82,6 +87,7 @@ def pull(
                 local_dir=str(local_dir) if local_dir is not None else None,
                 cache_dir=str(cache_dir) if cache_dir is not None else None,
                 token=token,
+                endpoint=endpoint,
             )
         )
     overrides: dict[str, Any] = {"trust_remote_code": True} if trust_remote_code else {}

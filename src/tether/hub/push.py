@@ -65,6 +65,7 @@ def push(
     private: bool = False,
     commit_message: str | None = None,
     token: str | None = None,
+    endpoint: str | None = None,
 ) -> PushResult:
     """Upload a bundle to ``repo_id`` in one commit and check the hub holds it exactly.
 
@@ -76,6 +77,8 @@ def push(
         commit_message: default names the bundle's class.
         token: default huggingface_hub's own (HF_TOKEN, ``hf auth login``); used for
             the calls only, never stored.
+        endpoint: the hub's URL, as for ``HfApi(endpoint=)``; default ``HF_ENDPOINT``
+            (which huggingface_hub reads once, at import).
 
     Returns:
         A PushResult with the commit id.
@@ -91,9 +94,9 @@ def push(
     manifest = read_manifest(root)
     check_files_on_load(root, manifest)  # never publish a bundle that would not load
     expected = _expected_hashes(root, manifest.files)
-    api = HfApi()
+    api = HfApi(endpoint=endpoint)
     branch = revision or "main"
-    with hub_errors(repo_id, "push to", token):
+    with hub_errors(repo_id, "push to", token, endpoint):
         url = str(api.create_repo(repo_id, private=private, exist_ok=True, token=token))
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True, token=token)
@@ -114,7 +117,7 @@ def push(
             token=token,
         )
     commit = str(info.oid)
-    by_lfs, by_download = check_remote(repo_id, commit, expected, token=token)
+    by_lfs, by_download = check_remote(repo_id, commit, expected, token=token, endpoint=endpoint)
     return PushResult(
         repo_id=repo_id,
         revision=branch,
@@ -139,9 +142,15 @@ def _expected_hashes(root: Path, files: dict[str, dict[str, Any]]) -> dict[str, 
 
 
 def check_remote(
-    repo_id: str, commit: str, expected: dict[str, str], *, token: str | None = None
+    repo_id: str,
+    commit: str,
+    expected: dict[str, str],
+    *,
+    token: str | None = None,
+    endpoint: str | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Compare the files of ``repo_id`` at ``commit`` with ``expected`` (path -> sha256).
+    """Compare the files of ``repo_id`` at ``commit`` with ``expected`` (path -> sha256)
+    on the hub ``endpoint`` (default ``HF_ENDPOINT``).
 
     Returns the paths checked by LFS sha256 and those downloaded and hashed.
 
@@ -151,9 +160,9 @@ def check_remote(
     """
     from huggingface_hub import HfApi, hf_hub_download
 
-    api = HfApi()
+    api = HfApi(endpoint=endpoint)
     by_lfs, by_download, changed = [], [], []
-    with hub_errors(repo_id, "check", token):
+    with hub_errors(repo_id, "check", token, endpoint):
         tree = {
             entry.path: entry
             for entry in api.list_repo_tree(repo_id, revision=commit, recursive=True, token=token)
@@ -172,7 +181,12 @@ def check_remote(
                     held = sha256_file(
                         Path(
                             hf_hub_download(
-                                repo_id, rel, revision=commit, cache_dir=tmp, token=token
+                                repo_id,
+                                rel,
+                                revision=commit,
+                                cache_dir=tmp,
+                                token=token,
+                                endpoint=endpoint,
                             )
                         )
                     )
