@@ -1,8 +1,8 @@
-"""Fixtures for tests/hub: one real `tether hub serve` per session (see hub_server.py)."""
+"""Fixtures for tests/hub: one hub server per session, on a thread of the test process
+(see hub_server.py), and the client allowed online for each hub test."""
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 
 import pytest
@@ -12,11 +12,23 @@ from conftest import optional_import
 optional_import("fastapi", "hub")
 optional_import("sqlalchemy", "hub")
 
-from hub_server import HubServer, start_server  # noqa: E402
+from hub_server import ThreadHub, start_thread_hub  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
-    server = start_server(tmp_path_factory.mktemp("hub"))
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadHub]:
+    server = start_thread_hub(tmp_path_factory.mktemp("hub"))
     yield server
-    server.kill(signal.SIGTERM)
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _online(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The suite runs with HF_HUB_OFFLINE=1 (tests/conftest.py); a hub test talks to the
+    loopback hub in-process, so huggingface_hub's offline switch is off for its duration
+    (the constant it reads at call time, as huggingface_hub's own tests patch it), and
+    hf_xet's cache is a temporary directory, not the user's."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path_factory.getbasetemp() / "xet-cache"))

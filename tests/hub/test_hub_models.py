@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from hub_server import HubServer
+from hub_server import ThreadHub
 
 pytestmark = pytest.mark.slow
 
 
-def test_transformers_and_sentence_transformers_round_trip(hub: HubServer) -> None:
+def test_transformers_and_sentence_transformers_round_trip(hub: ThreadHub) -> None:
     """push_to_hub to a branch with '/', then from_pretrained by branch, tag and commit."""
     out = hub.client(
         """

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub_server import HubServer
+from hub_server import ThreadHub
 from tether import ModelSpec, save
 
 pytestmark = pytest.mark.slow
@@ -65,13 +65,13 @@ def _leaks(out, token: str, bundle: Path) -> list[str]:
     return [name for name, text in texts.items() if token in text]
 
 
-def test_hf_token_reaches_no_artefact_of_push_pull_and_load(hub: HubServer, bundle: Path):
+def test_hf_token_reaches_no_artefact_of_push_pull_and_load(hub: ThreadHub, bundle: Path):
     out = hub.client(_EVERYTHING.format(bundle=bundle, repo="sec-env"))
     assert "DEBUG" in out.stderr  # the logs were on, and were searched
     assert _leaks(out, hub.token, bundle) == []
 
 
-def test_the_login_store_is_used_and_leaks_nowhere(hub: HubServer, bundle: Path):
+def test_the_login_store_is_used_and_leaks_nowhere(hub: ThreadHub, bundle: Path):
     store = hub.data.parent / "hf-home" / "token"
     store.parent.mkdir(parents=True, exist_ok=True)
     store.write_text(hub.token)
@@ -82,7 +82,7 @@ def test_the_login_store_is_used_and_leaks_nowhere(hub: HubServer, bundle: Path)
     assert _leaks(out, hub.token, bundle) == []
 
 
-def test_a_refused_token_is_not_echoed(hub: HubServer, bundle: Path):
+def test_a_refused_token_is_not_echoed(hub: ThreadHub, bundle: Path):
     token = "hf_" + "q" * 34
     out = hub.tether("--debug", "push", str(bundle), "tether/sec-wrong", token=token, check=False)
     assert out.returncode != 0 and "HubAuthError" in out.stderr
