@@ -1,5 +1,6 @@
 """The real pretrained all-MiniLM-L6-v2: save -> push -> pull -> load reproduces its
-fingerprint with diff 0, and embeds the same texts to the same bits as the shipped model."""
+fingerprint with diff 0, and embeds the same texts to the same bits as the shipped model.
+push and pull in-process; loading by repo id (HF_ENDPOINT) in a subprocess."""
 
 from __future__ import annotations
 
@@ -7,19 +8,22 @@ import json
 
 import pytest
 
-from hub_server import HubServer
+import tether
+from hub_server import ThreadHub
 from tether import ModelSpec, save
 
 pytestmark = pytest.mark.slow
 
 
-def test_minilm_push_pull_load_reproduces_its_fingerprint_exactly(hub: HubServer, tmp_path) -> None:
+def test_minilm_push_pull_load_reproduces_its_fingerprint_exactly(hub: ThreadHub, tmp_path) -> None:
     bundle = save(ModelSpec("minilm", model_class="SentenceTransformer"), tmp_path / "minilm")
-    pushed = json.loads(hub.tether("push", str(bundle), "tether/minilm", "--json").stdout)
-    assert "model.safetensors" in pushed["checked_by_lfs_sha256"]
+    pushed = tether.push(bundle, "tether/minilm", endpoint=hub.endpoint, token=hub.token)
+    assert "model.safetensors" in pushed.checked_by_lfs_sha256
 
-    pulled = json.loads(hub.tether("pull", "tether/minilm", "--json").stdout)
-    assert pulled["ok"] and pulled["commit"] == pushed["commit"]
+    pulled = tether.pull(
+        "tether/minilm", endpoint=hub.endpoint, token=hub.token, cache_dir=tmp_path / "cache"
+    ).to_dict()
+    assert pulled["ok"] and pulled["commit"] == pushed.commit
     assert pulled["report"]["comparison"]["max_abs_diff"] == 0.0
 
     out = hub.client("""
@@ -36,4 +40,4 @@ def test_minilm_push_pull_load_reproduces_its_fingerprint_exactly(hub: HubServer
                           "diff": float((here - there).abs().max())}))
     """)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result == {"revision": pushed["commit"], "source": "tether/minilm", "diff": 0.0}
+    assert result == {"revision": pushed.commit, "source": "tether/minilm", "diff": 0.0}

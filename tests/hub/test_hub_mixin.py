@@ -1,5 +1,6 @@
 """A PyTorchModelHubMixin model (the user's own nn.Module, named by import path): saved as a
-bundle, pushed, pulled, verified and loaded by repo id against `tether hub serve`."""
+bundle, pushed, pulled, verified (in-process) and loaded by repo id (in a subprocess, as a
+user's script would) against the hub server."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hub_server import SRC, HubServer
+import tether
+from hub_server import SRC, ThreadHub
 from mixin_models import build_tiny_net
 from tether import ModelSpec, save
 
@@ -19,14 +21,14 @@ pytestmark = pytest.mark.slow
 IMPORTABLE = {"PYTHONPATH": os.pathsep.join([str(SRC), str(Path(__file__).parents[1])])}
 
 
-def test_a_mixin_bundle_pushes_pulls_and_verifies(hub: HubServer, tmp_path) -> None:
+def test_a_mixin_bundle_pushes_pulls_and_verifies(hub: ThreadHub, tmp_path) -> None:
     net = build_tiny_net(tmp_path / "net", width=5, seed=3)
     bundle = save(ModelSpec(str(net), model_class="mixin_models:TinyNet"), tmp_path / "b")
-    pushed = json.loads(
-        hub.tether("push", str(bundle), "tether/mixin-net", "--json", env=IMPORTABLE).stdout
-    )
-    pulled = json.loads(hub.tether("pull", "tether/mixin-net", "--json", env=IMPORTABLE).stdout)
-    assert pulled["ok"] and pulled["commit"] == pushed["commit"]
+    pushed = tether.push(bundle, "tether/mixin-net", endpoint=hub.endpoint, token=hub.token)
+    pulled = tether.pull(
+        "tether/mixin-net", endpoint=hub.endpoint, token=hub.token, cache_dir=tmp_path / "c"
+    ).to_dict()
+    assert pulled["ok"] and pulled["commit"] == pushed.commit
     assert pulled["report"]["comparison"]["max_abs_diff"] == 0.0
     out = hub.client(
         """
@@ -40,7 +42,7 @@ def test_a_mixin_bundle_pushes_pulls_and_verifies(hub: HubServer, tmp_path) -> N
         env=IMPORTABLE,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["class"] == "mixin_models:TinyNet" and result["rev"] == pushed["commit"]
+    assert result["class"] == "mixin_models:TinyNet" and result["rev"] == pushed.commit
     import torch
 
     from mixin_models import TinyNet

@@ -1,6 +1,6 @@
-"""`tether push` / `tether pull` and hub repo ids in load(), load_bundle() and verify,
-against a real `tether hub serve` (the client runs in subprocesses: HF_ENDPOINT is read at
-import)."""
+"""``tether.push`` / ``tether.pull`` and hub repo ids in load(), load_bundle() and verify,
+against the hub server. push and pull run in-process with ``endpoint=``; the command line
+and loading by repo id (which read HF_ENDPOINT) run in subprocesses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hub_server import HubServer
+import tether
+from hub_server import ThreadHub, free_port
 from tether import ModelSpec, save
 
 
@@ -22,11 +23,23 @@ def bundle(tiny, tmp_path_factory) -> Path:
     )
 
 
+def push(hub: ThreadHub, bundle: Path, repo_id: str, **kw) -> tether.PushResult:
+    kw.setdefault("token", hub.token)
+    return tether.push(bundle, repo_id, endpoint=hub.endpoint, **kw)
+
+
+def pull(hub: ThreadHub, repo_id: str, **kw) -> tether.PullResult:
+    kw.setdefault("token", hub.token)
+    kw.setdefault("cache_dir", hub.data.parent / "pull-cache")
+    return tether.pull(repo_id, endpoint=hub.endpoint, **kw)
+
+
 def _commit(push_output: str) -> str:
     return push_output.split("commit ", 1)[1].split()[0]
 
 
-def test_push_pull_verify_load_by_repo_id(hub: HubServer, bundle: Path) -> None:
+def test_push_pull_verify_load_by_repo_id(hub: ThreadHub, bundle: Path) -> None:
+    """The command line end to end, then loading by repo id (both read HF_ENDPOINT)."""
     pushed = hub.tether("push", str(bundle), "tether/pp-bert").stdout
     commit = _commit(pushed)
     assert "all match the manifest" in pushed and len(commit) == 40
@@ -63,90 +76,81 @@ def test_push_pull_verify_load_by_repo_id(hub: HubServer, bundle: Path) -> None:
     assert result["max_diff"] == 0.0
 
 
-@pytest.mark.slow
-def test_pull_into_a_directory_by_branch(hub: HubServer, bundle: Path, tmp_path) -> None:
-    pushed = hub.tether("push", str(bundle), "tether/pp-branch", "--revision", "exp/one").stdout
-    commit = _commit(pushed)
-    assert "@ exp/one" in pushed
+def test_push_and_pull_take_an_endpoint(hub: ThreadHub, bundle: Path) -> None:
+    """``endpoint=`` reaches every call: the result's URL and the pulled commit say so."""
+    pushed = push(hub, bundle, "tether/pp-endpoint")
+    assert pushed.url == f"{hub.endpoint}/tether/pp-endpoint"
+    assert "config.json" in pushed.checked_by_download
+    assert "model.safetensors" in pushed.checked_by_lfs_sha256
+    pulled = pull(hub, "tether/pp-endpoint")
+    assert pulled.ok and pulled.commit == pushed.commit
+    assert pulled.report.comparison is not None
+    assert pulled.report.comparison.max_abs_diff == 0.0
+
+
+def test_pull_into_a_directory_by_branch(hub: ThreadHub, bundle: Path, tmp_path) -> None:
+    pushed = push(hub, bundle, "tether/pp-branch", revision="exp/one")
+    assert pushed.revision == "exp/one"
     target = tmp_path / "pulled"
-    out = hub.tether("pull", "tether/pp-branch@exp/one", str(target), "--json").stdout
-    result = json.loads(out)
-    assert result["ok"] and result["commit"] == commit and result["path"] == str(target)
+    pulled = pull(hub, "tether/pp-branch", revision="exp/one", local_dir=target)
+    assert pulled.ok and pulled.commit == pushed.commit and pulled.path == target
     assert (target / "tether.json").is_file()
     # the main branch was not touched
-    main = hub.client("""
-        from huggingface_hub import HfApi
-        print(sorted(HfApi().list_repo_files("tether/pp-branch")))
-    """)
-    assert "tether.json" not in main.stdout
+    assert "tether.json" not in hub.api().list_repo_files("tether/pp-branch")
 
 
-@pytest.mark.slow
-def test_push_without_xet_uses_lfs(hub: HubServer, bundle: Path) -> None:
-    pushed = hub.tether(
-        "push", str(bundle), "tether/pp-lfs", "--json", env={"HF_HUB_DISABLE_XET": "1"}
-    ).stdout
-    result = json.loads(pushed)
-    assert "model.safetensors" in result["checked_by_lfs_sha256"]
-    assert "config.json" in result["checked_by_download"]
-    pulled = hub.tether("pull", "tether/pp-lfs", env={"HF_HUB_DISABLE_XET": "1"}).stdout
-    assert f"at commit {result['commit']}" in pulled and "OK: bundle" in pulled
-
-
-@pytest.mark.slow
-def test_push_is_one_commit_and_removes_files_the_bundle_lacks(
-    hub: HubServer, bundle: Path
+def test_push_without_xet_uses_lfs(
+    hub: ThreadHub, bundle: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hub.client("""
-        from huggingface_hub import HfApi
-        api = HfApi()
-        api.create_repo("pp-stale", exist_ok=True)
-        api.upload_file(path_or_fileobj=b"old", path_in_repo="old/notes.txt",
-                        repo_id="tether/pp-stale")
-    """)
-    result = json.loads(hub.tether("push", str(bundle), "tether/pp-stale", "--json").stdout)
-    assert result["deleted"] == ["old/notes.txt"]
-    out = hub.client("""
-        import json
-        from huggingface_hub import HfApi
-        api = HfApi()
-        print(json.dumps([len(api.list_repo_commits("tether/pp-stale")),
-                          sorted(api.list_repo_files("tether/pp-stale"))]))
-    """)
-    commits, files = json.loads(out.stdout.strip().splitlines()[-1])
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    result = push(hub, bundle, "tether/pp-lfs")
+    assert "model.safetensors" in result.checked_by_lfs_sha256
+    assert "config.json" in result.checked_by_download
+    pulled = pull(hub, "tether/pp-lfs")
+    assert pulled.ok and pulled.commit == result.commit
+
+
+def test_push_is_one_commit_and_removes_files_the_bundle_lacks(
+    hub: ThreadHub, bundle: Path
+) -> None:
+    api = hub.api()
+    api.create_repo("pp-stale", exist_ok=True)
+    api.upload_file(path_or_fileobj=b"old", path_in_repo="old/notes.txt", repo_id="tether/pp-stale")
+    result = push(hub, bundle, "tether/pp-stale")
+    assert result.deleted == ["old/notes.txt"]
     manifest = json.loads((bundle / "tether.json").read_text())
+    files = sorted(api.list_repo_files("tether/pp-stale"))
     assert files == sorted([*manifest["files"], "tether.json", ".gitattributes"])
-    assert commits == 3  # the repo's first commit, the old file, the whole bundle
+    # the repo's first commit, the old file, the whole bundle
+    assert len(api.list_repo_commits("tether/pp-stale")) == 3
 
 
-def test_a_changed_bundle_is_not_pushed(hub: HubServer, bundle: Path, tmp_path) -> None:
+def test_a_changed_bundle_is_not_pushed(hub: ThreadHub, bundle: Path, tmp_path) -> None:
     changed = tmp_path / "changed"
     shutil.copytree(bundle, changed)
     (changed / "config.json").write_text((changed / "config.json").read_text() + " ")
-    out = hub.tether("push", str(changed), "tether/pp-changed", check=False)
-    assert out.returncode == 2
-    assert "changed since it was saved: config.json" in out.stderr
-    exists = hub.client("""
-        from huggingface_hub import HfApi
-        print(HfApi().repo_exists("tether/pp-changed"))
-    """)
-    assert exists.stdout.strip() == "False"
+    with pytest.raises(tether.BundleError, match=r"changed since it was saved: config\.json"):
+        push(hub, changed, "tether/pp-changed")
+    assert not hub.api().repo_exists("tether/pp-changed")
 
 
-def test_a_file_changed_on_the_hub_is_caught_on_pull(hub: HubServer, bundle: Path) -> None:
-    hub.tether("push", str(bundle), "tether/pp-tamper")
-    hub.client("""
-        import json
-        from huggingface_hub import HfApi, hf_hub_download
-        config = json.load(open(hf_hub_download("tether/pp-tamper", "config.json")))
-        config["layer_norm_eps"] = 0.5
-        HfApi().upload_file(path_or_fileobj=json.dumps(config).encode(),
-                            path_in_repo="config.json", repo_id="tether/pp-tamper")
-    """)
-    out = hub.tether("pull", "tether/pp-tamper", check=False)
-    assert out.returncode == 1
-    assert "FAILED: bundle tether/pp-tamper@" in out.stdout
-    assert "files changed: config.json" in out.stdout
+def test_a_file_changed_on_the_hub_is_caught_on_pull(hub: ThreadHub, bundle: Path) -> None:
+    push(hub, bundle, "tether/pp-tamper")
+    config = json.loads(hub.download("tether/pp-tamper", "config.json").read_text())
+    config["layer_norm_eps"] = 0.5
+    hub.api().upload_file(
+        path_or_fileobj=json.dumps(config).encode(),
+        path_in_repo="config.json",
+        repo_id="tether/pp-tamper",
+    )
+    pulled = pull(hub, "tether/pp-tamper", check=False)
+    assert not pulled.ok
+    assert "FAILED: bundle tether/pp-tamper@" in pulled.format()
+    assert "files changed: config.json" in pulled.format()
+    with pytest.raises(tether.VerificationError, match="does not verify"):
+        pull(hub, "tether/pp-tamper")
     load = hub.client(
         """
         import tether
@@ -161,108 +165,114 @@ def test_a_file_changed_on_the_hub_is_caught_on_pull(hub: HubServer, bundle: Pat
 
 @pytest.mark.slow
 def test_bytes_altered_in_the_hubs_storage_are_caught_on_pull(
-    hub: HubServer, tiny, tmp_path
+    hub: ThreadHub, tiny, tmp_path
 ) -> None:
     """The hub serves a weight file whose stored bytes changed (same size, same name).
 
     Its own model: blobs are shared by content, and the other tests' bundle must stay whole.
     """
     bundle = save(ModelSpec(str(tiny["roberta"]), model_class="AutoModel"), tmp_path / "b")
-    hub.tether("push", str(bundle), "tether/pp-bitrot")
+    push(hub, bundle, "tether/pp-bitrot")
     manifest = json.loads((bundle / "tether.json").read_text())
     sha = manifest["files"]["model.safetensors"]["sha256"]
     blob = next(p for p in hub.data.rglob(f"*{sha}*") if p.is_file())
     data = bytearray(blob.read_bytes())
     data[-1] ^= 0xFF
     blob.write_bytes(bytes(data))
-    out = hub.tether("pull", "tether/pp-bitrot", check=False)
-    assert out.returncode == 1
-    assert "files changed: model.safetensors" in out.stdout
+    pulled = pull(hub, "tether/pp-bitrot", check=False)
+    assert not pulled.ok
+    assert "files changed: model.safetensors" in pulled.format()
 
 
 @pytest.mark.slow
-def test_the_hub_check_after_push_catches_a_difference(hub: HubServer, bundle: Path) -> None:
-    pushed = hub.tether("push", str(bundle), "tether/pp-check", "--json").stdout
-    commit = json.loads(pushed)["commit"]
-    out = hub.client(f"""
-        import tether
-        from tether.hub.push import check_remote
-        from tether.models.manifest import read_manifest
-        manifest = read_manifest("{bundle}")
-        expected = {{rel: meta["sha256"] for rel, meta in manifest.files.items()}}
-        expected["tether.json"] = "0" * 64
-        expected["model.safetensors"] = "1" * 64
-        del expected["config.json"]
-        try:
-            check_remote("tether/pp-check", "{commit}", expected)
-        except tether.HubIntegrityError as exc:
-            print(exc.message)
-    """)
-    assert "differ from the manifest: model.safetensors, tether.json" in out.stdout
-    assert "not in the bundle: config.json" in out.stdout
+def test_the_hub_check_after_push_catches_a_difference(hub: ThreadHub, bundle: Path) -> None:
+    from tether.hub.push import check_remote
+    from tether.models.manifest import read_manifest
+
+    commit = push(hub, bundle, "tether/pp-check").commit
+    manifest = read_manifest(bundle)
+    expected = {rel: meta["sha256"] for rel, meta in manifest.files.items()}
+    expected["tether.json"] = "0" * 64
+    expected["model.safetensors"] = "1" * 64
+    del expected["config.json"]
+    with pytest.raises(tether.HubIntegrityError) as caught:
+        check_remote("tether/pp-check", commit, expected, token=hub.token, endpoint=hub.endpoint)
+    assert "differ from the manifest: model.safetensors, tether.json" in caught.value.message
+    assert "not in the bundle: config.json" in caught.value.message
 
 
 @pytest.mark.parametrize("kind", ["wrong", "revoked"])
-def test_a_wrong_or_revoked_token_is_refused(hub: HubServer, bundle: Path, kind: str) -> None:
+def test_a_wrong_or_revoked_token_is_refused(hub: ThreadHub, bundle: Path, kind: str) -> None:
     if kind == "wrong":
         token = "hf_" + "x" * 34
     else:
-        token = hub.cli("token", "create", "--user", "tether", "--scope", "write", "--name", "rv")
-        token = token.strip()
-        hub.cli("token", "revoke", "--name", "rv")
-    out = hub.tether("push", str(bundle), f"tether/pp-{kind}", token=token, check=False)
-    assert out.returncode == 2
-    assert "error: The hub refused to push to 'tether/pp-" in out.stderr
-    assert "HTTP 401" in out.stderr and "HF_TOKEN" in out.stderr
-    assert token not in out.stderr + out.stdout
-    pulled = hub.tether("pull", "tether/pp-bert", token=token, check=False)
-    assert pulled.returncode == 2 and "HTTP 401" in pulled.stderr
-    assert token not in pulled.stderr + pulled.stdout
+        token = hub.create_token(name="rv")
+        hub.revoke_token("rv")
+    with pytest.raises(tether.HubAuthError) as refused:
+        push(hub, bundle, f"tether/pp-{kind}", token=token)
+    error = refused.value
+    assert error.message.startswith("The hub refused to push to 'tether/pp-")
+    assert "HTTP 401" in error.message and "HF_TOKEN" in error.hint
+    assert error.status == 401 and error.repo_id == f"tether/pp-{kind}"
+    assert token not in str(error) + repr(error.facts)
+    with pytest.raises(tether.HubAuthError) as refused_pull:
+        pull(hub, "tether/pp-endpoint", token=token)
+    assert "HTTP 401" in refused_pull.value.message
+    assert token not in str(refused_pull.value)
 
 
 @pytest.mark.slow
-def test_a_read_token_cannot_push(hub: HubServer, bundle: Path) -> None:
-    token = hub.cli("token", "create", "--user", "tether", "--scope", "read", "--name", "ro")
-    out = hub.tether("push", str(bundle), "tether/pp-read", token=token.strip(), check=False)
-    assert out.returncode == 2 and "HTTP 403" in out.stderr
+def test_a_read_token_cannot_push(hub: ThreadHub, bundle: Path) -> None:
+    token = hub.create_token(scope="read", name="ro")
+    with pytest.raises(tether.HubAuthError) as refused:
+        push(hub, bundle, "tether/pp-read", token=token)
+    assert refused.value.status == 403 and "HTTP 403" in refused.value.message
 
 
 @pytest.mark.slow
-def test_a_private_repo_is_private(hub: HubServer, bundle: Path) -> None:
-    hub.tether("push", str(bundle), "tether/pp-private", "--private")
-    out = hub.tether("pull", "tether/pp-private", token=None, check=False)
-    assert out.returncode == 2
-    assert "error:" in out.stderr and "tether/pp-private" in out.stderr
-    assert "OK: bundle" in hub.tether("pull", "tether/pp-private").stdout
+def test_a_private_repo_is_private(hub: ThreadHub, bundle: Path) -> None:
+    push(hub, bundle, "tether/pp-private", private=True)
+    other = hub.create_token(user="eve", name="eve")
+    with pytest.raises(tether.HubNotFoundError) as hidden:
+        pull(hub, "tether/pp-private", token=other)
+    assert hidden.value.repo_id == "tether/pp-private"
+    assert pull(hub, "tether/pp-private").ok
 
 
-def test_pull_of_a_missing_repo_or_revision(hub: HubServer) -> None:
-    out = hub.tether("pull", "tether/pp-none", check=False)
-    assert out.returncode == 2 and "the repo does not exist" in out.stderr
-    out = hub.tether("pull", "tether/pp-bert@no-such-branch", check=False)
-    assert out.returncode == 2 and "no such revision" in out.stderr
+def test_pull_of_a_missing_repo_or_revision(hub: ThreadHub, bundle: Path) -> None:
+    with pytest.raises(tether.HubNotFoundError, match="the repo does not exist"):
+        pull(hub, "tether/pp-none")
+    push(hub, bundle, "tether/pp-revs")
+    with pytest.raises(tether.HubNotFoundError, match="no such revision") as missing:
+        pull(hub, "tether/pp-revs", revision="no-such-branch")
+    assert missing.value.error_code == "RevisionNotFound"
 
 
 @pytest.mark.slow
 def test_a_custom_code_bundle_travels_with_its_code_and_is_never_trusted_by_itself(
-    hub: HubServer, tiny, tmp_path
+    hub: ThreadHub, tiny, tmp_path
 ) -> None:
     spec = ModelSpec(str(tiny["custom"]), model_class="AutoModel", trust_remote_code=True)
     bundle = save(spec, tmp_path / "custom")
-    result = json.loads(hub.tether("push", str(bundle), "tether/pp-custom", "--json").stdout)
-    assert "modeling_tiny_custom.py" in result["checked_by_download"]
-    refused = hub.tether("pull", "tether/pp-custom", check=False)
-    assert refused.returncode == 2 and "trust_remote_code" in refused.stderr
-    pulled = hub.tether("pull", "tether/pp-custom", "--trust-remote-code").stdout
-    assert "OK: bundle tether/pp-custom@" in pulled
+    result = push(hub, bundle, "tether/pp-custom")
+    assert "modeling_tiny_custom.py" in result.checked_by_download
+    with pytest.raises(tether.UntrustedCustomCodeError, match="trust_remote_code"):
+        pull(hub, "tether/pp-custom")
+    assert pull(hub, "tether/pp-custom", trust_remote_code=True).ok
 
 
-def test_an_unreachable_hub_is_a_clear_error(hub: HubServer, bundle: Path) -> None:
-    from hub_server import free_port
-
-    dead = {"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
-    for args in (("pull", "tether/pp-bert"), ("push", str(bundle), "tether/pp-dead")):
-        out = hub.tether(*args, env=dead, check=False)
-        assert out.returncode == 2
-        assert "Could not reach the hub at http://127.0.0.1:" in out.stderr
-        assert "Check HF_ENDPOINT" in out.stderr
+def test_an_unreachable_hub_is_a_clear_error(hub: ThreadHub, bundle: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    for call in (
+        lambda: tether.pull("tether/pp-bert", endpoint=dead, token=hub.token),
+        lambda: tether.push(bundle, "tether/pp-dead", endpoint=dead, token=hub.token),
+    ):
+        with pytest.raises(tether.HubError) as unreachable:
+            call()
+        assert unreachable.value.message.startswith(f"Could not reach the hub at {dead} ")
+        assert "Check endpoint=" in unreachable.value.hint
+    # the command line names HF_ENDPOINT, its only way to say where the hub is
+    out = hub.tether("pull", "tether/pp-bert", env={"HF_ENDPOINT": dead}, check=False)
+    assert out.returncode == 2
+    assert "Could not reach the hub at http://127.0.0.1:" in out.stderr
+    assert "Check HF_ENDPOINT" in out.stderr
