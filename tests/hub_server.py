@@ -106,6 +106,17 @@ class Hub:
     def _token(self, token: str | bool | None) -> str | bool | None:
         return self.token if token == "default" else token
 
+    def run(self, *args: str, stdin: str | None = None) -> Any:
+        """The `tether` command line in this process (click's CliRunner); `tether hub`
+        commands get ``--data`` of this hub. Needs the ``hf_env`` fixture for commands
+        that talk to the hub (they read HF_ENDPOINT)."""
+        from click.testing import CliRunner
+
+        from tether.cli.main import cli
+
+        argv = [*args, "--data", str(self.data)] if args[0] == "hub" else list(args)
+        return CliRunner().invoke(cli, argv, input=stdin, catch_exceptions=False)
+
     def cli(self, *args: str, stdin: str | None = None) -> str:
         """`tether hub ARGS --data DATA` in a subprocess (the token commands)."""
         out = subprocess.run(

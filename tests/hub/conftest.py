@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +33,26 @@ def _online(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFa
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_XET_CACHE", str(tmp_path_factory.getbasetemp() / "xet-cache"))
+
+
+@pytest.fixture
+def hf_env(hub: ThreadHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ThreadHub]:
+    """huggingface_hub pointed at ``hub`` in this process as HF_ENDPOINT, HF_TOKEN and
+    HF_HOME would point it in a fresh one, for code that takes no ``endpoint=``
+    (transformers' ``from_pretrained``, ``tether.load_bundle("org/name")``, the `tether`
+    command line). HF_ENDPOINT is read once, at import, into the constants patched here
+    (the client reads them at call time) and into the endpoint of the module-level HfApi
+    behind ``huggingface_hub.upload_file``, ``create_repo`` and the other functions."""
+    from huggingface_hub import constants, hf_api
+
+    monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+    monkeypatch.setattr(hf_api.api, "endpoint", hub.endpoint)
+    monkeypatch.setattr(
+        constants,
+        "HUGGINGFACE_CO_URL_TEMPLATE",
+        hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+    )
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-login-store"))
+    monkeypatch.setenv("HF_TOKEN", hub.token)
+    yield hub

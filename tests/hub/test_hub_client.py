@@ -60,16 +60,14 @@ def test_core_calls_with_default_client(hub: ThreadHub, tmp_path: Path) -> None:
     ]
 
 
-def test_model_card_push_to_hub(hub: ThreadHub) -> None:
-    """``ModelCard.push_to_hub`` (which asks /api/validate-yaml first); in a subprocess,
-    as it takes no endpoint= and reads HF_ENDPOINT."""
-    out = hub.client("""
-        from huggingface_hub import HfApi, ModelCard, hf_hub_download
-        HfApi().create_repo("card", exist_ok=True)
-        ModelCard("---\\nlicense: mit\\n---\\n# Card\\n").push_to_hub("tether/card")
-        print(open(hf_hub_download("tether/card", "README.md")).read())
-    """)
-    assert "license: mit" in out.stdout
+def test_model_card_push_to_hub(hf_env: ThreadHub) -> None:
+    """``ModelCard.push_to_hub`` (which asks /api/validate-yaml first); it takes no
+    endpoint=, so huggingface_hub is pointed at the hub as HF_ENDPOINT would (hf_env)."""
+    from huggingface_hub import ModelCard
+
+    hf_env.api().create_repo("card", exist_ok=True)
+    ModelCard("---\nlicense: mit\n---\n# Card\n").push_to_hub("tether/card")
+    assert "license: mit" in hf_env.download("tether/card", "README.md").read_text()
 
 
 def test_lfs_upload_without_xet(
@@ -163,13 +161,14 @@ def test_stale_parent_commit_is_refused(hub: ThreadHub) -> None:
 def test_token_commands_of_the_cli(hub: ThreadHub) -> None:
     """`tether hub token create/list/revoke`: the list never shows a token; a revoked one
     is refused (the commands write to the running server's database)."""
-    token = hub.cli(
-        "token", "create", "--user", "tether", "--scope", "write", "--name", "temp"
-    ).strip()
+    token = hub.run(
+        "hub", "token", "create", "--user", "tether", "--scope", "write", "--name", "temp"
+    ).stdout.strip()
     assert token.startswith("hf_")
-    assert token not in hub.cli("token", "list")
+    assert token not in hub.run("hub", "token", "list").stdout
     assert hub.api(token).whoami()["name"] == "tether"
-    assert "revoked 1" in hub.cli("token", "revoke", "--token-stdin", stdin=token)
+    revoked = hub.run("hub", "token", "revoke", "--token-stdin", stdin=token + "\n")
+    assert "revoked 1" in revoked.stdout
     with pytest.raises(HfHubHTTPError) as refused:
         hub.api(token).whoami()
     assert refused.value.response.status_code == 401
