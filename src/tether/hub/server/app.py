@@ -60,9 +60,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         try:
             yield
         finally:
-            engine = hub.sessions.kw.get("bind")
-            if engine is not None:
-                engine.dispose()
+            hub.close()
 
     app = FastAPI(
         title="tether hub",

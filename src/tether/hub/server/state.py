@@ -25,6 +25,12 @@ class HubState:
     def session(self) -> Session:
         return self.sessions()
 
+    def close(self) -> None:
+        """Close the database connections (the app's shutdown)."""
+        engine = self.sessions.kw.get("bind")
+        if engine is not None:
+            engine.dispose()
+
     def repo_url(self, repo: Repo) -> str:
         prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
         return f"{self.base_url}/{prefix}{repo.repo_id}"

@@ -4,6 +4,7 @@ README check ``upload_folder`` asks for first."""
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -223,8 +224,6 @@ def paths_info(
     session: DB, request: Request, repo: ReadableRepo, revision: str, body: Body
 ) -> list[TreeEntry]:
     """What is at each of ``paths`` (sent as JSON or as a form); missing ones are left out."""
-    import json
-
     commit = repos.resolve_revision(session, repo, revision)
     tree = repos.tree_of(commit)
     if request.headers.get("content-type", "").startswith("application/json"):
