@@ -3,7 +3,7 @@ the repo with its access check, the raw body.
 
 A route names what it needs in its signature (``repo: ReadableRepo``, ``caller: Caller``)
 and FastAPI builds it once per request: the session is shared by the caller lookup, the
-access check and the route, and closes when the request ends. The repo comes from the
+access check and the route, and closes when the route returns. The repo comes from the
 path parameters ``repo_type`` (absent on a model's file routes), ``namespace`` and
 ``name``; they are read from the matched path, never from the query string.
 """
