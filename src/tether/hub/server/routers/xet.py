@@ -38,7 +38,7 @@ def cas_repo(hub: Hub, authorization: Annotated[str | None, Header()] = None) ->
 CasRepo = Annotated[int, Depends(cas_repo)]
 
 
-@router.get("/_xet/v1/chunks/default-merkledb/{hash:sha256}")
+@router.api_route("/_xet/v1/chunks/default-merkledb/{hash:sha256}", methods=GET)
 def dedup_query(repo_pk: CasRepo, hash: str) -> Response:
     """Always 404: this server does no global deduplication."""
     raise HubNotFoundError("no global deduplication on this server")
