@@ -11,9 +11,13 @@ normalisation, in one run, interleaved, best of ``--repeat``:
   first run builds and verifies the exact graph into an empty cache (the build time is
   printed), later runs find it (each timed run includes that look-up).
 
-Prints texts/s, the ratio to sentence-transformers, and each vector's cosine to float32
-PyTorch (min over texts), then where `tether embed`'s time goes (tokenise, run, pool,
-write).
+* ``tether.Model("minilm").encode(texts)``, the Python face, on the same cached graph.
+
+Prints texts/s, the ratio to sentence-transformers, each vector's cosine to float32
+PyTorch (min over texts) and each engine's useful GFLOP/s (the model's matmul FLOPs for
+these texts, no padding, over its time) against the physical bound measured in the same
+run: float32 matmul GFLOP/s of the model's own shapes on this CPU; then where `tether
+embed`'s time goes (tokenise, run, pool, write).
 
     python benchmarks/embed_throughput.py --limit 2000
 """
@@ -54,6 +58,12 @@ def main() -> None:
         f"; torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     loaded = load(ModelSpec("minilm", model_class="AutoModel", max_length=256))
+    peak = matmul_gflops(loaded.model.config)
+    print(
+        f"float32 matmul on this CPU ({torch.get_num_threads()} threads, the model's "
+        f"[2048 x {loaded.model.config.hidden_size}] x [{loaded.model.config.hidden_size} x "
+        f"{loaded.model.config.intermediate_size}] products): {peak:.0f} GFLOP/s"
+    )
     st = SentenceTransformer(str(loaded.path), device="cpu")
     st.max_seq_length = 256
     workdir = Path(tempfile.mkdtemp(prefix="tether-bench-"))
@@ -63,27 +73,63 @@ def main() -> None:
             ("fortunes", [t for t, _ in fortunes(args.limit)]),
             ("long texts", long_texts(args.limit)),
         ):
-            one_corpus(name, texts, loaded, st, workdir, cache, args)
+            one_corpus(name, texts, loaded, st, workdir, cache, args, peak)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def one_corpus(name, texts, loaded, st, workdir, cache, args) -> None:
+def matmul_gflops(config, rows: int = 2048, seconds: float = 1.0) -> float:
+    """Float32 GFLOP/s of the model's two product shapes (attention and FFN), best of a
+    few timed bursts: what this CPU can give a perfect engine, measured, not quoted."""
+    import torch
+
+    h, i = config.hidden_size, config.intermediate_size
+    x = torch.randn(rows, h)
+    shapes = [(torch.randn(h, h), 2 * rows * h * h), (torch.randn(h, i), 2 * rows * h * i)]
+    best = 0.0
+    with torch.inference_mode():
+        for _ in range(3):
+            flops, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds / 3:
+                for w, f in shapes:
+                    torch.matmul(x, w)
+                    flops += f
+            best = max(best, flops / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def model_flops(config, tokens: list[int]) -> float:
+    """The encoder's multiply-add FLOPs for texts of these token counts, unpadded:
+    per layer and token, Q/K/V/O (4 h^2) and the FFN (2 h i) products, plus attention's
+    two T x T x h products."""
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    return float(sum(layers * (2 * t * (4 * h * h + 2 * h * i) + 4 * t * t * h) for t in tokens))
+
+
+def one_corpus(name, texts, loaded, st, workdir, cache, args, peak) -> None:
     """Every engine over one corpus; prints its table and the profile."""
     import numpy as np
     import pyarrow.parquet as pq
 
+    from tether import Model
     from tether.inference.engine import Engine
     from tether.inference.optimized import task_vectors
     from tether.inference.runner import RunConfig, run_file
     from tether.optimization.fastpath import fast_backend
 
     tokens = [len(loaded.tokenizer(t, truncation=True, max_length=256)["input_ids"]) for t in texts]
-    print(f"\n{name}: {len(texts)} texts, {sum(tokens) / len(tokens):.0f} tokens mean")
+    flops = model_flops(loaded.model.config, tokens)
+    bound = peak * 1e9 / (flops / len(texts))
+    print(
+        f"\n{name}: {len(texts)} texts, {sum(tokens) / len(tokens):.0f} tokens mean; "
+        f"{flops / len(texts) / 1e9:.2f} GFLOP per text, so the bound at {peak:.0f} GFLOP/s "
+        f"is {bound:.0f} texts/s"
+    )
     source = workdir / "texts.jsonl"
     source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
     out = workdir / "out.parquet"
     pytorch = Engine(loaded, "embed")
+    face = Model(loaded, cache_dir=cache, progress=False)
 
     def tether_embed() -> np.ndarray:
         """`tether embed` as the command line runs it: the fast path's choice
@@ -111,6 +157,7 @@ def one_corpus(name, texts, loaded, st, workdir, cache, args) -> None:
         ),
         "tether engine, PyTorch": lambda: task_vectors(pytorch.predict(texts)),
         "tether embed (graph cached)": tether_embed,
+        "tether.Model.encode (cached)": lambda: face.encode(texts).array,
     }
     for fn in runs.values():  # warm-up
         fn()
@@ -123,14 +170,22 @@ def one_corpus(name, texts, loaded, st, workdir, cache, args) -> None:
             best[key] = min(best[key], time.perf_counter() - start)
     reference = vectors["tether engine, PyTorch"]
     st_rate = len(texts) / best["SentenceTransformer.encode"]
-    print(f"  {'':<30} {'texts/s':>8} {'vs ST':>7} {'cosine min vs fp32':>19}")
+    print(
+        f"  {'':<30} {'texts/s':>8} {'vs ST':>7} {'cosine min vs fp32':>19} "
+        f"{'GFLOP/s':>8} {'of bound':>8}"
+    )
     for key in runs:
         got = vectors[key]
         cos = (got * reference).sum(1) / (
             np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1)
         )
         rate = len(texts) / best[key]
-        print(f"  {key:<30} {rate:8.1f} {rate / st_rate:6.2f}x {cos.min():19.6f}")
+        used = flops / best[key] / 1e9
+        print(
+            f"  {key:<30} {rate:8.1f} {rate / st_rate:6.2f}x {cos.min():19.6f} "
+            f"{used:8.1f} {used / peak:8.0%}"
+        )
+    print(f"  bound: {bound:.0f} texts/s = {bound / st_rate:.2f}x sentence-transformers")
     profile(loaded, texts, first.backend, out)
 
 

@@ -69,6 +69,30 @@ def test_first_use_builds_and_verifies_then_the_cache_is_used(bert, tmp_path):
     )
 
 
+def test_the_build_races_the_graph_against_pytorch_and_auto_follows_the_measurement(
+    bert, tmp_path
+):
+    built = fast_backend(bert, "embed", cache_dir=tmp_path)
+    record_path = built.entry / RECORD_FILE
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    race = record["race"]
+    assert race["texts"] == fastpath.RACE_TEXTS and race["rounds"] == fastpath.RACE_ROUNDS
+    assert race["pytorch_texts_per_s"] > 0 and race["graph_texts_per_s"] > 0
+    ratio = race["graph_texts_per_s"] / race["pytorch_texts_per_s"]
+    assert f"{ratio:.2f}x PyTorch's speed here" in built.reason
+    # a machine where PyTorch won the race: auto runs PyTorch and says why, with figures
+    record["race"] = {**race, "pytorch_texts_per_s": 100.0, "graph_texts_per_s": 80.0}
+    record_path.write_text(json.dumps(record), encoding="utf-8")
+    auto = fast_backend(bert, "embed", cache_dir=tmp_path)
+    assert auto.choice == "pytorch" and auto.backend is None
+    assert "faster than the verified exact graph" in auto.reason and "100 vs 80" in auto.reason
+    assert fast_backend(bert, "embed", "exact", cache_dir=tmp_path).choice == "exact"
+    # a near tie keeps the verified graph
+    record["race"] = {**race, "pytorch_texts_per_s": 100.0, "graph_texts_per_s": 95.0}
+    record_path.write_text(json.dumps(record), encoding="utf-8")
+    assert fast_backend(bert, "embed", cache_dir=tmp_path).choice == "exact"
+
+
 def test_a_changed_model_cpu_or_runtime_is_a_new_entry(bert, tiny, tmp_path, monkeypatch):
     base = entry_key(bert, "embed")
     # another task

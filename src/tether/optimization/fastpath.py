@@ -8,6 +8,11 @@ does (parity on the probe texts, the engine's batches, batch invariance, under t
 fails verification is not used: the run falls back to PyTorch and says so, and the
 refusal is cached too, so the build is not retried on every run.
 
+Faster is measured, not assumed: after verification the build races the graph against
+PyTorch through the engine on this machine and records both rates in the entry; ``auto``
+runs the graph unless PyTorch was clearly faster there (``RACE_MARGIN``), and says which
+and by how much. ``exact`` runs the graph whatever the race said.
+
 A cache entry is keyed by everything the graph's numbers depend on: the model's digest
 (sha256 of its config and weight files, and the spec fields that choose the module: class,
 dtype, revision, custom code), the task, the CPU's instruction-set flags and architecture,
@@ -54,6 +59,12 @@ GRAPH_FILE = "model.onnx"
 RECORD_FILE = "entry.json"
 #: Tasks whose forward pass the exact graph covers.
 GRAPH_TASKS = ("embed", "classify")
+#: ``auto`` keeps the graph unless it ran the build's race below this fraction of
+#: PyTorch's rate: a near tie keeps the graph (timing noise is large on shared machines).
+RACE_MARGIN = 0.9
+#: Interleaved timed rounds of the race (best of each kept) and texts per round.
+RACE_ROUNDS = 3
+RACE_TEXTS = 64
 #: CPU flags that make ``--level bf16`` worth suggesting (the same as optimize's check).
 BF16_HINT_FEATURES = ("amx_bf16", "avx512_bf16")
 
@@ -178,10 +189,28 @@ def fast_backend(
     from tether.inference.backends import OnnxBackend
 
     how = f"built and verified in {seconds:.1f} s" if seconds is not None else "cached"
+    race = record.get("race") or {}
+    graph_rate, torch_rate = race.get("graph_texts_per_s"), race.get("pytorch_texts_per_s")
+    speed = (
+        f"; {graph_rate / torch_rate:.2f}x PyTorch's speed here"
+        if graph_rate and torch_rate
+        else ""
+    )
+    if backend == "auto" and graph_rate and torch_rate and graph_rate < RACE_MARGIN * torch_rate:
+        return FastPath(
+            None,
+            "pytorch",
+            f"PyTorch: faster than the verified exact graph on this machine (measured when "
+            f"the graph was built: {torch_rate:.0f} vs {graph_rate:.0f} texts/s; "
+            f"backend='exact' runs the graph anyway)",
+            entry,
+            seconds,
+            figures,
+        )
     engine = figures.get("engine", {})
     reason = (
         f"verified exact graph ({how}; every text within cosine "
-        f"{engine.get('min_cosine', 1.0):.6f} of PyTorch)"
+        f"{engine.get('min_cosine', 1.0):.6f} of PyTorch{speed})"
     )
     return FastPath(OnnxBackend(entry / GRAPH_FILE), "exact", reason, entry, seconds, figures)
 
@@ -300,11 +329,41 @@ def _build(loaded: LoadedModel, task: str, key: dict[str, Any], entry: Path) -> 
                 assert isinstance(built.subject, Path)
                 shutil.copyfile(built.subject, staging / GRAPH_FILE)
                 record["graph_sha256"] = sha256_file(staging / GRAPH_FILE)
+                record["race"] = race(loaded, task, staging / GRAPH_FILE)
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
         os.replace(staging, entry)  # atomic: readers see no entry or a whole one
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def race(loaded: LoadedModel, task: str, graph: Path) -> dict[str, Any]:
+    """Texts/s of PyTorch and of ``graph`` through the engine on this machine: distinct
+    variants of the probe texts (the engine runs exact repeats once), interleaved
+    rounds, the best round of each."""
+    from tether.bundles.probes import PROBE_TEXTS
+    from tether.inference.backends import OnnxBackend
+    from tether.inference.engine import Engine
+
+    texts = [f"{PROBE_TEXTS[i % len(PROBE_TEXTS)]} ({i})" for i in range(RACE_TEXTS)]
+    engines = {
+        "pytorch": Engine(loaded, task),
+        "graph": Engine(loaded, task, backend=OnnxBackend(graph)),
+    }
+    best = dict.fromkeys(engines, float("inf"))
+    for engine in engines.values():  # warm-up: first-run allocations are not the rate
+        engine.predict(texts[:8])
+    for _ in range(RACE_ROUNDS):
+        for name, engine in engines.items():
+            start = time.perf_counter()
+            engine.predict(texts)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {
+        "texts": len(texts),
+        "rounds": RACE_ROUNDS,
+        "pytorch_texts_per_s": round(len(texts) / best["pytorch"], 1),
+        "graph_texts_per_s": round(len(texts) / best["graph"], 1),
+    }
 
 
 @contextlib.contextmanager
