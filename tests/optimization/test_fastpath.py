@@ -69,9 +69,7 @@ def test_first_use_builds_and_verifies_then_the_cache_is_used(bert, tmp_path):
     )
 
 
-def test_the_build_races_the_graph_against_pytorch_and_auto_follows_the_measurement(
-    bert, tmp_path
-):
+def test_the_build_races_the_graph_against_pytorch_and_auto_follows_the_measurement(bert, tmp_path):
     built = fast_backend(bert, "embed", cache_dir=tmp_path)
     record_path = built.entry / RECORD_FILE
     record = json.loads(record_path.read_text(encoding="utf-8"))
