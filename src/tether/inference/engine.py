@@ -78,7 +78,7 @@ class Engine:
             self.reverified = attach_optimized(self)
         elif backend is not None:
             self.task.attach(backend)
-            self.backend_name = f"{backend.name} (exact, cached)"
+            self.backend_name = str(getattr(backend, "label", None) or backend.name)
 
     # -- public ---------------------------------------------------------------------
 

@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 BACKENDS = ("auto", "exact", "pytorch")
 ENTRY_FORMAT = "tether-graph-cache/1"
 GRAPH_FILE = "model.onnx"
+#: How engines and run settings name the cached graph's backend.
+CACHED_GRAPH_LABEL = "onnxruntime (exact, cached)"
 RECORD_FILE = "entry.json"
 #: Tasks whose forward pass the exact graph covers.
 GRAPH_TASKS = ("embed", "classify")
@@ -82,7 +84,7 @@ class FastPath:
 
     @property
     def name(self) -> str:
-        return "onnxruntime (exact, cached)" if self.backend is not None else "pytorch"
+        return CACHED_GRAPH_LABEL if self.backend is not None else "pytorch"
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -212,7 +214,8 @@ def fast_backend(
         f"verified exact graph ({how}; every text within cosine "
         f"{engine.get('min_cosine', 1.0):.6f} of PyTorch{speed})"
     )
-    return FastPath(OnnxBackend(entry / GRAPH_FILE), "exact", reason, entry, seconds, figures)
+    graph = OnnxBackend(entry / GRAPH_FILE, label=CACHED_GRAPH_LABEL)
+    return FastPath(graph, "exact", reason, entry, seconds, figures)
 
 
 def faster_levels_hint() -> str | None:

@@ -38,8 +38,13 @@ class OnnxBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, threads: int | None = None, label: str | None = None
+    ) -> None:
+        """``label``: how an engine names this backend (default ``name``), e.g. the
+        fast path's ``"onnxruntime (exact, cached)"``."""
         ort: Any = require_extra("onnxruntime", "onnx")
+        self.label = label or self.name
         if threads is None:
             import torch
 
