@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from tether.errors import HubConflictError, HubError
 
@@ -25,8 +25,17 @@ class RepoExistsError(HubConflictError):
     url: str | None = None
 
 
+class GitRefusal(HubError):
+    """A refusal on git's smart HTTP routes (routers/git.py), answered as git expects: plain
+    text, which git prints as ``remote:`` lines, and on 401 a Basic challenge, without
+    which git never sends the credentials it has."""
+
+
 def error_response(exc: HubError) -> Response:
     """The JSON answer for ``exc``: ``{"error": message}`` plus the headers clients map."""
+    if isinstance(exc, GitRefusal):
+        challenge = {"WWW-Authenticate": 'Basic realm="tether hub"'} if exc.status == 401 else {}
+        return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=challenge)
     headers = {"X-Error-Message": exc.message.replace("\n", " ")[:500]}
     if exc.error_code:
         headers["X-Error-Code"] = exc.error_code

@@ -1,14 +1,16 @@
-"""Git-compatible ids, so ETags and tree ``oid`` values mean what the client expects.
+"""Git ids, so ETags, tree ``oid`` values and commit ids mean what git and the client expect.
 
 Regular files are identified by their git blob sha1; LFS files by their sha256, with the git
-blob sha1 of their pointer file as tree ``oid``. Commit ids are sha1s over the commit's
-content, so the same 40-hex form the client validates.
+blob sha1 of their pointer file as tree ``oid``. A commit id is the sha1 of a real git
+commit object (``git_commit``): its tree is built from the stored file tree (``git_trees``),
+so `git clone` of a hub repo (gitrepo.py) sees the very ids the API reports.
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
-import json
+from datetime import datetime
 from typing import Any
 
 GITATTRIBUTES = """*.7z filter=lfs diff=lfs merge=lfs -text
@@ -64,6 +66,58 @@ def tree_entry(sha256: str, size: int, *, lfs: bool, content: bytes | None = Non
     return {"sha256": sha256, "size": size, "lfs": False, "oid": git_blob_sha1(content)}
 
 
-def commit_oid(parent: str | None, tree: dict[str, Any], title: str, author: str, when: str) -> str:
-    payload = json.dumps([parent, tree, title, author, when], sort_keys=True).encode()
-    return hashlib.sha1(b"commit %d\0" % len(payload) + payload).hexdigest()
+def git_object_id(kind: str, raw: bytes) -> str:
+    """The sha1 git names an object by: over ``<kind> <size>\\0`` and its content."""
+    return hashlib.sha1(f"{kind} {len(raw)}".encode() + b"\0" + raw).hexdigest()
+
+
+def git_trees(tree: dict[str, Any]) -> tuple[str, dict[str, bytes]]:
+    """The root tree id of a stored file tree, and every tree object (id -> raw content).
+
+    Files are mode 100644 (the hub keeps no executable bit) and name their blob by the
+    entry's ``oid``; folders are the tree objects git would build, entries in git's order
+    (a folder sorts as if its name ended in ``/``).
+    """
+    root: dict[str, Any] = {}
+    for path, entry in tree.items():
+        *folders, leaf = path.split("/")
+        node = root
+        for folder in folders:
+            node = node.setdefault(folder, {})
+        node[leaf] = entry["oid"]
+    objects: dict[str, bytes] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        rows = []
+        for name, value in node.items():
+            if isinstance(value, dict):
+                rows.append((name + "/", b"40000 " + name.encode(), build(value)))
+            else:
+                rows.append((name, b"100644 " + name.encode(), value))
+        raw = b"".join(head + b"\0" + bytes.fromhex(oid) for _key, head, oid in sorted(rows))
+        oid = git_object_id("tree", raw)
+        objects[oid] = raw
+        return oid
+
+    return build(root), objects
+
+
+def git_commit(
+    tree_id: str, parent: str | None, title: str, message: str, author: str, when: datetime
+) -> bytes:
+    """The raw git commit object of a hub commit (author and committer are the user)."""
+    seconds = calendar.timegm(when.utctimetuple())  # a naive ``when`` is UTC (SQLite)
+    person = f"{author} <{author}@users.noreply.tether-hub> {seconds} +0000"
+    lines = [f"tree {tree_id}"] + ([f"parent {parent}"] if parent else [])
+    lines += [f"author {person}", f"committer {person}", ""]
+    text = title if not message else f"{title}\n\n{message}"
+    return ("\n".join(lines) + "\n" + text.rstrip("\n") + "\n").encode()
+
+
+def commit_oid(
+    parent: str | None, tree: dict[str, Any], title: str, author: str, when: str, message: str = ""
+) -> str:
+    """The id of the git commit ``git_commit`` builds for these fields."""
+    moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    raw = git_commit(git_trees(tree)[0], parent, title, message, author, moment)
+    return git_object_id("commit", raw)

@@ -1,7 +1,9 @@
-"""The Git LFS batch API (basic and multipart transfers) for clients that do not use Xet.
+"""The Git LFS batch API (basic and multipart transfers) for clients that do not use Xet,
+and for `git lfs pull` of a cloned repo (downloads).
 
 The batch call is authenticated with the client's token; it answers with signed URLs
-(see signing.py) because the client PUTs bodies and parts without a token. Bodies land in
+(see signing.py) because the client PUTs bodies and parts, and git-lfs GETs bodies, without
+a token. Bodies land in
 a temp file, are hashed, and become a blob only when the sha256 matches the announced oid.
 Multipart parts are kept under ``uploads/<oid>/`` until the completion call joins them.
 """
@@ -45,6 +47,12 @@ def actions(
         return {"upload": LfsAction(href=complete, header=header), "verify": verify}
     href = signing.signed_url(base, hub.secret, "PUT", root)
     return {"upload": LfsAction(href=href), "verify": verify}
+
+
+def download_action(hub: HubState, repo_pk: int, oid: str, size: int) -> dict[str, LfsAction]:
+    """A signed GET of the object's bytes (routers/lfs.py ``get_object``)."""
+    path = f"/_lfs/{repo_pk}/{oid}/{size}"
+    return {"download": LfsAction(href=signing.signed_url(hub.base_url, hub.secret, "GET", path))}
 
 
 def check_signed(hub: HubState, request: Request) -> None:

@@ -192,7 +192,7 @@ def apply_commit(
             for path in [p for p in tree if p.startswith(prefix)]:
                 del tree[path]
     when = now_iso()
-    oid = commit_oid(head, tree, title, author, when)
+    oid = commit_oid(head, tree, title, author, when, message)
     session.add(
         Commit(
             repo_pk=repo.id,

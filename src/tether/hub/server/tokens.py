@@ -7,6 +7,8 @@ trail) with ``revoked_at`` set and are refused like unknown ones.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -68,16 +70,33 @@ def list_tokens(session: Session) -> list[Token]:
 
 
 def authenticate(session: Session, authorization: str | None) -> Identity | None:
-    """The identity behind an ``Authorization: Bearer`` header; None when there is none.
+    """The identity behind an ``Authorization`` header; None when there is none.
 
-    A header that is present but wrong raises: the client sent credentials on purpose.
+    ``Bearer <token>`` is what huggingface_hub sends; ``Basic`` is what git and git-lfs
+    send, with the token as password and any user name (or the token as user name and
+    no password), as huggingface.co accepts them. A header that is present but wrong
+    raises: the client sent credentials on purpose.
     """
     if not authorization:
         return None
     scheme, _, value = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    if scheme.lower() == "basic":
+        value = basic_token(value)
+    elif scheme.lower() != "bearer" or not value.strip():
         raise HubAuthError("malformed Authorization header; expected `Bearer <token>`")
     row = session.scalar(select(Token).where(Token.token_hash == hash_token(value.strip())))
     if row is None or row.revoked_at is not None:
         raise HubAuthError("Invalid credentials in Authorization header", error_code=None)
     return Identity(user=row.user, scope=row.scope, token_name=row.name)
+
+
+def basic_token(value: str) -> str:
+    """The token in ``Basic`` credentials: the password, or the user name if no password."""
+    try:
+        user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise HubAuthError("malformed Basic credentials in Authorization header") from None
+    token = password or user
+    if not token.strip():
+        raise HubAuthError("Basic credentials in Authorization header carry no token")
+    return token

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from tether.errors import HubIntegrityError
 from tether.hub.server import lfs
-from tether.hub.server.db import grant_object, has_object
+from tether.hub.server.db import Repo, grant_object, has_object
 from tether.hub.server.deps import DB, Caller, Hub, ReadableRepo, json_body, require_write
 from tether.hub.server.schemas import (
     LfsBatch,
@@ -41,8 +41,9 @@ def batch(
     payload: Annotated[LfsBatchRequest, json_body(LfsBatchRequest)],
 ) -> LfsBatch:
     """Which objects to send and where; downloads need read access, uploads write."""
-    if payload.operation != "download":
-        require_write(caller, repo.namespace)
+    if payload.operation == "download":
+        return download_batch(hub, session, repo, payload)
+    require_write(caller, repo.namespace)
     known = {str(o.oid) for o in payload.objects if has_object(session, repo.id, str(o.oid))}
     multipart = "multipart" in (payload.transfers or ["basic"])
     objects = []
@@ -59,6 +60,28 @@ def batch(
             todo = lfs.actions(hub, repo.id, oid, size, multipart)
             objects.append(LfsObject(oid=oid, size=size, authenticated=True, actions=todo))
     return LfsBatch(transfer="multipart" if multipart else "basic", objects=objects)
+
+
+def download_batch(hub: Hub, session: DB, repo: Repo, payload: LfsBatchRequest) -> LfsBatch:
+    """Where to GET each object (a signed URL), for objects uploaded to this repo; others
+    are 404 per object, so a reader of one repo cannot fetch another's bytes by hash."""
+    objects = []
+    for obj in payload.objects:
+        oid, size = str(obj.oid), int(obj.size)
+        if not lfs.OID_RE.match(oid) or size < 0:
+            error = LfsError(code=422, message="invalid oid or size")
+            objects.append(LfsObject(oid=oid, size=size, error=error))
+        elif (
+            has_object(session, repo.id, oid)
+            and hub.store.exists(oid)
+            and hub.store.size(oid) == size
+        ):
+            todo = lfs.download_action(hub, repo.id, oid, size)
+            objects.append(LfsObject(oid=oid, size=size, authenticated=True, actions=todo))
+        else:
+            error = LfsError(code=404, message=f"object {oid} ({size} bytes) does not exist")
+            objects.append(LfsObject(oid=oid, size=size, error=error))
+    return LfsBatch(transfer="basic", objects=objects)
 
 
 for _prefix in ("/{repo_type:fileplural}/", "/"):
@@ -78,6 +101,16 @@ def signed(request: Request, hub: Hub) -> None:
 
 OBJECT = "/_lfs/{repo_pk:int}/{oid:sha256}/{size:int}"
 Signed = [Depends(signed)]
+
+
+@router.get(OBJECT, dependencies=Signed)
+def get_object(hub: Hub, oid: str, size: int) -> Response:
+    """An object's bytes, for the signed download URL of a batch answer."""
+    if not hub.store.exists(oid) or hub.store.size(oid) != size:
+        raise HubIntegrityError(f"LFS object {oid} ({size} bytes) is not stored", status=404)
+    body = hub.store.open_range(oid, 0, size - 1) if size else iter([b""])
+    headers = {"Content-Length": str(size)}
+    return StreamingResponse(body, headers=headers, media_type="application/octet-stream")
 
 
 @router.put(OBJECT, dependencies=Signed)

@@ -1,0 +1,255 @@
+"""`git clone`, `git fetch` and `git lfs pull` of hub repos with the real git and git-lfs
+(routers/git.py, gitrepo.py, the LFS download batch); repos are made with huggingface_hub.
+
+Credentials reach git through a credential helper reading the token from the environment,
+so no token is written into a URL, a config file or a command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dulwich.objects import Commit as DulwichCommit
+from dulwich.objects import Tree
+
+from hub_server import ThreadHub
+from tether.hub.server.gitobjects import commit_oid, git_blob_sha1, git_trees
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+needs_lfs = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="needs git-lfs (apt)")
+HELPER = '!f() { echo username=git; echo "password=$HUB_TEST_TOKEN"; }; f'
+
+
+@dataclass
+class Git:
+    """The git command line with a home of its own (no user or system config)."""
+
+    home: Path
+
+    def env(self, token: str | None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "HF_"))}
+        env.update(HOME=str(self.home), GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0")
+        if token is not None:
+            env["HUB_TEST_TOKEN"] = token
+        return env
+
+    def __call__(
+        self, *args: str, cwd: Path | None = None, token: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        helper = ["-c", "credential.helper=", "-c", f"credential.helper={HELPER}"]
+        out = subprocess.run(
+            ["git", *(helper if token else []), *args],
+            cwd=cwd,
+            env=self.env(token),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if check and out.returncode != 0:
+            raise AssertionError(f"git {args[0]} failed ({out.returncode}): {out.stderr}")
+        return out
+
+
+@pytest.fixture
+def git(tmp_path: Path) -> Iterator[Git]:
+    home = tmp_path / "git-home"
+    home.mkdir()
+    tool = Git(home)
+    tool("config", "--global", "user.email", "t@example.com")
+    tool("config", "--global", "user.name", "t")
+    if shutil.which("git-lfs"):
+        # Clones hold the pointer files until `git lfs pull`, as GIT_LFS_SKIP_SMUDGE would.
+        tool("lfs", "install", "--skip-smudge")
+    yield tool
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(folder).parts
+    }
+
+
+def make_repo(hub: ThreadHub, tmp_path: Path, repo_id: str, **kw: Any) -> dict[str, Any]:
+    """A repo of two commits (a small LFS file, normal files), a branch and a tag."""
+    api = hub.api()
+    api.create_repo(repo_id, **kw)
+    repo_type = kw.get("repo_type")
+    first = tmp_path / "first"
+    (first / "sub").mkdir(parents=True)
+    (first / "README.md").write_text("# git test\n")
+    (first / "sub" / "notes.txt").write_text("first\n")
+    weights = random.Random(7).randbytes(300_000)
+    (first / "model.safetensors").write_bytes(weights)
+    one = api.upload_folder(repo_id=repo_id, folder_path=first, repo_type=repo_type)
+    api.create_tag(repo_id, tag="v1", revision=one.oid, repo_type=repo_type)
+    api.create_branch(repo_id, branch="dev", revision=one.oid, repo_type=repo_type)
+    two = api.upload_file(
+        path_or_fileobj=b"second\n",
+        path_in_repo="sub/notes.txt",
+        repo_id=repo_id,
+        repo_type=repo_type,
+        commit_message="second notes",
+    )
+    return {"first": one.oid, "second": two.oid, "weights": weights}
+
+
+def test_git_ids_are_the_ids_dulwich_computes() -> None:
+    """gitobjects.py builds trees and commits by hand; git (here dulwich) must agree."""
+    tree = {
+        "a.txt": {"oid": git_blob_sha1(b"a\n")},
+        "d/b.txt": {"oid": git_blob_sha1(b"b\n")},
+        "d.txt": {"oid": git_blob_sha1(b"c\n")},  # sorts between "d" the folder and "d-"
+        "d-x": {"oid": git_blob_sha1(b"")},
+    }
+    root, objects = git_trees(tree)
+    inner = Tree()
+    inner.add(b"b.txt", 0o100644, git_blob_sha1(b"b\n").encode())
+    outer = Tree()
+    for name, oid in (("a.txt", b"a\n"), ("d.txt", b"c\n"), ("d-x", b"")):
+        outer.add(name.encode(), 0o100644, git_blob_sha1(oid).encode())
+    outer.add(b"d", 0o040000, inner.id)
+    assert root == outer.id.decode()
+    assert set(objects) == {outer.id.decode(), inner.id.decode()}
+    when = "2026-01-02T03:04:05.678901Z"
+    oid = commit_oid("f" * 40, tree, "title", "alice", when, "body")
+    commit = DulwichCommit()
+    commit.tree = outer.id
+    commit.parents = [b"f" * 40]
+    commit.author = commit.committer = b"alice <alice@users.noreply.tether-hub>"
+    commit.author_time = commit.commit_time = 1767323045
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = b"title\n\nbody\n"
+    assert oid == commit.id.decode()
+
+
+@needs_lfs
+def test_clone_and_lfs_pull_give_the_pushed_files_commits_and_refs(
+    hub: ThreadHub, git: Git, tmp_path: Path
+) -> None:
+    made = make_repo(hub, tmp_path, "tether/git-clone")
+    clone = tmp_path / "clone"
+    git("clone", f"{hub.endpoint}/tether/git-clone", str(clone))
+    pointer = (clone / "model.safetensors").read_text()
+    sha = hashlib.sha256(made["weights"]).hexdigest()
+    assert pointer == (
+        f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha}\nsize 300000\n"
+    )
+    git("lfs", "pull", cwd=clone)
+    snapshot = hub.snapshot("tether/git-clone")
+    assert files_of(clone) == files_of(snapshot)
+    assert (clone / "model.safetensors").read_bytes() == made["weights"]
+    log = git("log", "--format=%H %s", cwd=clone).stdout.splitlines()
+    api_ids = [c.commit_id for c in hub.api().list_repo_commits("tether/git-clone")]
+    assert (
+        [line.split()[0] for line in log]
+        == api_ids
+        == [made["second"], made["first"], *api_ids[2:]]
+    )
+    remote = git("ls-remote", "origin", cwd=clone).stdout
+    assert f"{made['second']}\trefs/heads/main" in remote
+    assert f"{made['first']}\trefs/heads/dev" in remote
+    assert f"{made['first']}\trefs/tags/v1" in remote
+    assert git("show", "v1:sub/notes.txt", cwd=clone).stdout == "first\n"
+    git("fsck", "--strict", cwd=clone)
+
+
+def test_a_dataset_clones_under_datasets_with_or_without_dot_git(
+    hub: ThreadHub, git: Git, tmp_path: Path
+) -> None:
+    made = make_repo(hub, tmp_path, "tether/git-data", repo_type="dataset")
+    for url in ("datasets/tether/git-data", "datasets/tether/git-data.git"):
+        clone = tmp_path / url.replace("/", "_")
+        git("clone", f"{hub.endpoint}/{url}", str(clone))
+        head = git("rev-parse", "HEAD", cwd=clone).stdout.strip()
+        assert head == made["second"]
+        assert (clone / "sub" / "notes.txt").read_text() == "second\n"
+
+
+@needs_lfs
+def test_a_private_repo_clones_only_with_its_owners_token(
+    hub: ThreadHub, git: Git, tmp_path: Path
+) -> None:
+    made = make_repo(hub, tmp_path, "tether/git-private", private=True)
+    url = f"{hub.endpoint}/tether/git-private"
+    anonymous = git("clone", url, str(tmp_path / "anon"), check=False)
+    # A 401 with a Basic challenge: git asks for credentials (no terminal here, so it stops).
+    assert anonymous.returncode != 0 and "could not read Username" in anonymous.stderr
+    wrong = git("clone", url, str(tmp_path / "wrong"), token="hf_wrong", check=False)
+    assert wrong.returncode != 0 and "Authentication failed" in wrong.stderr
+    assert "hf_wrong" not in wrong.stderr
+    other = hub.create_token(user="someone-else", scope="read", name="git-other")
+    stranger = git("clone", url, str(tmp_path / "other"), token=other, check=False)
+    assert stranger.returncode != 0 and other not in stranger.stderr
+    clone = tmp_path / "clone"
+    git("clone", url, str(clone), token=hub.token)
+    git("lfs", "pull", cwd=clone, token=hub.token)
+    assert (clone / "model.safetensors").read_bytes() == made["weights"]
+    assert hub.token not in (clone / ".git" / "config").read_text()
+    unauthorised = git("lfs", "pull", cwd=clone, check=False)
+    assert hub.token not in unauthorised.stderr + unauthorised.stdout
+
+
+def test_fetch_brings_a_commit_made_after_the_clone(
+    hub: ThreadHub, git: Git, tmp_path: Path
+) -> None:
+    make_repo(hub, tmp_path, "tether/git-fetch")
+    clone = tmp_path / "clone"
+    git("clone", f"{hub.endpoint}/tether/git-fetch", str(clone))
+    third = hub.api().upload_file(
+        path_or_fileobj=b"third\n", path_in_repo="third.txt", repo_id="tether/git-fetch"
+    )
+    git("pull", "--ff-only", cwd=clone)
+    assert git("rev-parse", "HEAD", cwd=clone).stdout.strip() == third.oid
+    assert (clone / "third.txt").read_text() == "third\n"
+    hub.api().delete_file("third.txt", repo_id="tether/git-fetch")
+    git("pull", "--ff-only", cwd=clone)
+    assert not (clone / "third.txt").exists()
+
+
+def test_push_is_refused_with_a_message(hub: ThreadHub, git: Git, tmp_path: Path) -> None:
+    make_repo(hub, tmp_path, "tether/git-push")
+    clone = tmp_path / "clone"
+    git("clone", f"{hub.endpoint}/tether/git-push", str(clone))
+    (clone / "new.txt").write_text("new\n")
+    git("add", "new.txt", cwd=clone)
+    git("commit", "-m", "new", cwd=clone)
+    push = git("push", "origin", "main", cwd=clone, token=hub.token, check=False)
+    assert push.returncode != 0
+    assert "does not accept git push" in push.stderr
+
+
+@needs_lfs
+@pytest.mark.slow
+def test_a_200_mb_weight_clones_byte_identical(hub: ThreadHub, git: Git, tmp_path: Path) -> None:
+    """The issue's size: 200 MB of deterministic bytes through upload, clone and lfs pull."""
+    weights = tmp_path / "big.safetensors"
+    digest = hashlib.sha256()
+    rng = random.Random(200)
+    with weights.open("wb") as out:
+        for _ in range(200):
+            block = rng.randbytes(1024 * 1024)
+            digest.update(block)
+            out.write(block)
+    api = hub.api()
+    api.create_repo("tether/git-big")
+    api.upload_file(
+        path_or_fileobj=weights, path_in_repo="big.safetensors", repo_id="tether/git-big"
+    )
+    weights.unlink()
+    clone = tmp_path / "clone"
+    git("clone", f"{hub.endpoint}/tether/git-big", str(clone))
+    git("lfs", "pull", cwd=clone)
+    assert (
+        hashlib.sha256((clone / "big.safetensors").read_bytes()).hexdigest() == digest.hexdigest()
+    )
