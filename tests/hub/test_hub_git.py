@@ -229,8 +229,65 @@ def test_push_is_refused_with_a_message(hub: ThreadHub, git: Git, tmp_path: Path
     assert "does not accept git push" in push.stderr
 
 
+def test_a_commit_stored_before_git_ids_clones_under_a_rebuilt_id(
+    hub: ThreadHub, git: Git, tmp_path: Path
+) -> None:
+    """Commit ids used to be a hash over JSON; such a commit (made here by hand, as an
+    older server stored it) is served as the git commit its fields describe."""
+    from sqlalchemy import select, update
+
+    from tether.hub.server.config import ServerConfig
+    from tether.hub.server.db import Commit, Ref, Repo
+    from tether.hub.server.serve import open_sessions
+
+    made = make_repo(hub, tmp_path, "tether/git-legacy")
+    legacy = hashlib.sha1(b"a commit id from before").hexdigest()
+    config = ServerConfig(data_dir=hub.data, public_url=hub.endpoint)
+    with open_sessions(config)() as session:
+        repo = session.scalar(select(Repo).where(Repo.name == "git-legacy"))
+        assert repo is not None
+        head = session.scalar(select(Commit).where(Commit.oid == made["second"]))
+        assert head is not None
+        session.add(
+            Commit(
+                repo_pk=repo.id,
+                oid=legacy,
+                parent_oid=head.oid,
+                title="legacy",
+                author="tether",
+                tree_json=head.tree_json,
+            )
+        )
+        session.execute(
+            update(Ref).where(Ref.repo_pk == repo.id, Ref.name == "main").values(commit_oid=legacy)
+        )
+        session.commit()
+    clone = tmp_path / "clone"
+    git("clone", f"{hub.endpoint}/tether/git-legacy", str(clone))
+    log = git("log", "--format=%H %s", cwd=clone).stdout.splitlines()
+    assert [line.split(" ", 1)[1] for line in log][:2] == ["legacy", "second notes"]
+    assert log[0].split()[0] != legacy and log[1].split()[0] == made["second"]
+    git("fsck", "--strict", cwd=clone)
+
+
+def test_basic_credentials_may_carry_the_token_as_user_name(hub: ThreadHub) -> None:
+    """Some tools put the token in the user name and leave the password empty."""
+    import base64
+
+    import httpx
+
+    for pair in (f"{hub.token}:", f"anyone:{hub.token}"):
+        basic = base64.b64encode(pair.encode()).decode()
+        answer = httpx.get(
+            f"{hub.endpoint}/api/whoami-v2", headers={"Authorization": f"Basic {basic}"}
+        )
+        assert answer.status_code == 200 and answer.json()["name"] == "tether"
+    wrong = base64.b64encode(b"anyone:hf_wrong").decode()
+    answer = httpx.get(f"{hub.endpoint}/api/whoami-v2", headers={"Authorization": f"Basic {wrong}"})
+    assert answer.status_code == 401 and "hf_wrong" not in answer.text
+
+
 @needs_lfs
-@pytest.mark.slow
 def test_a_200_mb_weight_clones_byte_identical(hub: ThreadHub, git: Git, tmp_path: Path) -> None:
     """The issue's size: 200 MB of deterministic bytes through upload, clone and lfs pull."""
     weights = tmp_path / "big.safetensors"

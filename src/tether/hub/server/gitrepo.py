@@ -10,8 +10,9 @@ git ids (its id was a hash over JSON) keeps that id in the API; git sees the com
 rebuilt here instead, and so do its descendants (``GitRepo.git_ids`` maps one to the other).
 
 dulwich's upload-pack then negotiates with the client and packs only what it lacks.
-Building reads every regular (non-LFS) file of the repo's history from the blob store;
-LFS bodies are never read (their pointer is made from the tree entry).
+Building a pack reads every regular (non-LFS) file of the repo's history from the blob
+store, on each upload-pack request; LFS bodies are never read (their pointer is made from
+the tree entry). The ref advertisement reads none.
 """
 
 from __future__ import annotations
@@ -78,15 +79,19 @@ def _parents_first(commits: list[Commit]) -> list[Commit]:
     return out
 
 
-def build(session: Session, store: BlobStore, repo: Repo) -> GitRepo:
-    """The git repository of ``repo``: every commit, its trees and blobs, and the refs."""
+def build(session: Session, store: BlobStore, repo: Repo, *, blobs: bool = True) -> GitRepo:
+    """The git repository of ``repo``: every commit, its trees and blobs, and the refs.
+
+    ``blobs=False`` leaves the file contents out (no read of the blob store): enough to
+    advertise refs, as trees and commits need only the blob ids the tree entries hold.
+    """
     git = GitRepo(MemoryRepo())
     commits = list(session.scalars(select(Commit).where(Commit.repo_pk == repo.id)))
     seen: set[str] = set()
     for commit in _parents_first(commits):
         tree = tree_of(commit)
         for path, entry in tree.items():
-            if entry["oid"] not in seen:
+            if blobs and entry["oid"] not in seen:
                 seen.add(entry["oid"])
                 _add(git.repo, "blob", _blob(store, path, entry), entry["oid"])
         root, trees = git_trees(tree)

@@ -68,7 +68,7 @@ def info_refs(hub: Hub, session: DB, request: Request, repo: GitReadable) -> Res
         raise GitRefusal(PUSH_REFUSED, status=403)
     if service != UPLOAD_PACK:
         raise GitRefusal("only git's smart HTTP protocol is served (service=git-upload-pack)")
-    git = gitrepo.build(session, hub.store, repo)
+    git = gitrepo.build(session, hub.store, repo, blobs=False)
     out = io.BytesIO()
     handler = UploadPackHandler(
         gitrepo.OneRepoBackend(git.repo),
