@@ -217,6 +217,19 @@ def test_fetch_brings_a_commit_made_after_the_clone(
     assert not (clone / "third.txt").exists()
 
 
+def test_a_partial_clone_falls_back_to_a_whole_clone(
+    hub: ThreadHub, git: Git, tmp_path: Path
+) -> None:
+    made = make_repo(hub, tmp_path, "tether/git-partial")
+    clone = tmp_path / "clone"
+    out = git("clone", "--filter=blob:none", f"{hub.endpoint}/tether/git-partial", str(clone))
+    assert "filtering not recognized by server" in out.stderr
+    assert git("rev-parse", "HEAD", cwd=clone).stdout.strip() == made["second"]
+    shallow = tmp_path / "shallow"
+    git("clone", "--depth", "1", f"{hub.endpoint}/tether/git-partial", str(shallow))
+    assert git("rev-list", "--count", "HEAD", cwd=shallow).stdout.strip() == "1"
+
+
 def test_push_is_refused_with_a_message(hub: ThreadHub, git: Git, tmp_path: Path) -> None:
     make_repo(hub, tmp_path, "tether/git-push")
     clone = tmp_path / "clone"
@@ -310,3 +323,24 @@ def test_a_200_mb_weight_clones_byte_identical(hub: ThreadHub, git: Git, tmp_pat
     assert (
         hashlib.sha256((clone / "big.safetensors").read_bytes()).hexdigest() == digest.hexdigest()
     )
+
+
+def test_requests_git_would_not_send_are_refused_in_plain_text(
+    hub: ThreadHub, tmp_path: Path
+) -> None:
+    import httpx
+
+    make_repo(hub, tmp_path, "tether/git-odd")
+    base = f"{hub.endpoint}/tether/git-odd"
+    dumb = httpx.get(f"{base}/info/refs")
+    assert dumb.status_code == 400 and "smart HTTP" in dumb.text
+    assert dumb.headers["content-type"].startswith("text/plain")
+    kind = {"Content-Type": "application/x-git-upload-pack-request"}
+    garbage = httpx.post(f"{base}/git-upload-pack", content=b"zzzz-not-a-pkt-line", headers=kind)
+    assert garbage.status_code == 400 and "git-upload-pack" in garbage.text
+    unzipped = httpx.post(
+        f"{base}/git-upload-pack", content=b"x", headers={**kind, "Content-Encoding": "gzip"}
+    )
+    assert unzipped.status_code == 400
+    missing = httpx.get(f"{hub.endpoint}/tether/no-such-repo/info/refs?service=git-upload-pack")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/plain")

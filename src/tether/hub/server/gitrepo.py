@@ -17,13 +17,15 @@ the tree entry). The ref advertisement reads none.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from dulwich.objects import ObjectID, ShaFile
+from dulwich.protocol import CAPABILITY_FILTER
 from dulwich.refs import Ref
 from dulwich.repo import MemoryRepo
-from dulwich.server import Backend
+from dulwich.server import Backend, UploadPackHandler
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -123,3 +125,16 @@ class OneRepoBackend(Backend):
 
     def open_repository(self, path: str) -> Any:
         return self.repo
+
+
+class UploadPack(UploadPackHandler):
+    """dulwich's upload-pack without ``filter``: a partial clone (``--filter=blob:none``)
+    later asks for single blobs by id, which dulwich refuses as unadvertised objects, so
+    the clone would fail at checkout. Without the capability git warns and clones whole
+    (git 2.39 still names ``filter`` among its wants' capabilities; it is ignored)."""
+
+    def capabilities(self) -> list[bytes]:
+        return [c for c in super().capabilities() if c != CAPABILITY_FILTER]
+
+    def set_client_capabilities(self, caps: Iterable[bytes]) -> None:
+        super().set_client_capabilities([c for c in caps if c != CAPABILITY_FILTER])

@@ -3,8 +3,8 @@
 ``GET .../info/refs?service=git-upload-pack`` advertises the refs and ``POST
 .../git-upload-pack`` sends the pack, for ``/{ns}/{name}`` (a model), ``/datasets/...`` and
 ``/spaces/...``, with or without ``.git``. The protocol itself is dulwich's (stateless RPC,
-as ``git http-backend`` speaks it); this module finds the repo, checks access with the
-API's rule, and builds the git view of the repo (gitrepo.py).
+as ``git http-backend`` speaks it; protocol v0, which git falls back to); this module finds
+the repo, checks access with the API's rule, and builds the git view of it (gitrepo.py).
 
 git authenticates with ``Authorization: Basic`` (any user name, the token as password;
 tokens.py reads it) and sends credentials only after a 401 carrying a Basic challenge, so
@@ -22,8 +22,8 @@ import gzip
 import io
 from typing import Annotated
 
+from dulwich.errors import GitProtocolError
 from dulwich.protocol import ReceivableProtocol
-from dulwich.server import UploadPackHandler
 from fastapi import APIRouter, Depends, Header
 from starlette.requests import Request
 from starlette.responses import Response
@@ -70,7 +70,7 @@ def info_refs(hub: Hub, session: DB, request: Request, repo: GitReadable) -> Res
         raise GitRefusal("only git's smart HTTP protocol is served (service=git-upload-pack)")
     git = gitrepo.build(session, hub.store, repo, blobs=False)
     out = io.BytesIO()
-    handler = UploadPackHandler(
+    handler = gitrepo.UploadPack(
         gitrepo.OneRepoBackend(git.repo),
         ["/"],
         ReceivableProtocol(io.BytesIO().read, out.write),
@@ -88,16 +88,22 @@ def upload_pack(hub: Hub, session: DB, request: Request, repo: GitReadable, body
     if request.headers.get("content-type") != f"application/x-{UPLOAD_PACK}-request":
         raise GitRefusal(f"expected Content-Type application/x-{UPLOAD_PACK}-request")
     if request.headers.get("content-encoding") == "gzip":
-        body = gzip.decompress(body)
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError):
+            raise GitRefusal("the gzip-encoded request body does not decompress") from None
     git = gitrepo.build(session, hub.store, repo)
     out = io.BytesIO()
-    handler = UploadPackHandler(
+    handler = gitrepo.UploadPack(
         gitrepo.OneRepoBackend(git.repo),
         ["/"],
         ReceivableProtocol(io.BytesIO(body).read, out.write),
         stateless_rpc=True,
     )
-    handler.handle()
+    try:
+        handler.handle()
+    except (GitProtocolError, ValueError) as exc:  # a request dulwich cannot follow
+        raise GitRefusal(f"git-upload-pack: {exc}") from None
     return Response(out.getvalue(), headers=_no_cache(f"application/x-{UPLOAD_PACK}-result"))
 
 
