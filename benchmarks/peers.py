@@ -83,7 +83,9 @@ class Peer:
 
 PEERS = (
     Peer("st-torch", "sentence-transformers, torch fp32 (reference)", ("sentence_transformers",)),
-    Peer("st-onnx", "sentence-transformers, onnx", ("sentence_transformers", "optimum.onnxruntime")),
+    Peer(
+        "st-onnx", "sentence-transformers, onnx", ("sentence_transformers", "optimum.onnxruntime")
+    ),
     Peer(
         "st-onnx-opt",
         "sentence-transformers, onnx {onnx_level}",
@@ -328,7 +330,9 @@ def engine(key: str, ctx: Context) -> Callable[[list[str]], Any]:
             path = ctx.onnx_dir
         elif key.startswith("st-openvino"):
             file = (
-                "openvino_model_qint8_quantized.xml" if key.endswith("int8") else "openvino_model.xml"
+                "openvino_model_qint8_quantized.xml"
+                if key.endswith("int8")
+                else "openvino_model.xml"
             )
             kwargs = {
                 "backend": "openvino",
@@ -402,7 +406,7 @@ def worker(mode: str, key: str, ctx: Context) -> None:
     if mode == "prepare":
         try:
             prepare(key, ctx)
-        except BaseException as exc:  # noqa: BLE001 - the row says why
+        except BaseException as exc:
             _reply(channel, error=_error(exc))
             return
         _reply(channel, ok=True)
@@ -415,7 +419,7 @@ def worker(mode: str, key: str, ctx: Context) -> None:
         encode = engine(key, ctx)
         encode(texts[:64])  # warm up: lazy initialisation stays out of the rounds
         load_s = time.perf_counter() - started
-    except BaseException as exc:  # noqa: BLE001 - the row says why
+    except BaseException as exc:
         _reply(channel, error=_error(exc))
         return
     _reply(channel, ok=True, load_s=load_s)
