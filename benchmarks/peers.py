@@ -147,24 +147,25 @@ def missing(needs: Sequence[str]) -> str | None:
 
 
 HEADER = (
-    "| engine | texts/s | vs ST torch | cosine min | p01 | mean | threads (set / CPU per wall s)"
-    " | peak RSS MiB |"
+    "| engine | texts/s | worst round | vs ST torch | texts per CPU s | cosine min | p01 | mean"
+    " | threads (set / CPU per wall s) | peak RSS MiB |"
 )
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    """The markdown table. A row has ``label`` and either ``why`` (not run) or ``rate``,
-    ``ratio``, ``cosine`` (cosine_stats), ``threads``, ``busy`` and ``rss_mib``."""
-    lines = [HEADER, "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    """The markdown table. A row has ``label`` and either ``why`` (not run) or ``rate``
+    (best round), ``worst``, ``ratio``, ``per_cpu`` (texts per CPU second, best round),
+    ``cosine`` (cosine_stats), ``threads``, ``busy`` and ``rss_mib``."""
+    lines = [HEADER, "| --- " * HEADER.count(" | ") + "| --- |"]
     for row in rows:
         if "why" in row:
-            lines.append(f"| {row['label']} | {row['why']} | | | | | | |")
+            lines.append(f"| {row['label']} | {row['why']} |" + " |" * (HEADER.count(" | ") - 1))
             continue
         cos = row["cosine"]
         lines.append(
-            f"| {row['label']} | {row['rate']:.1f} | {row['ratio']:.2f} | {cos['min']:.6f} | "
-            f"{cos['p01']:.6f} | {cos['mean']:.6f} | {row['threads']} / {row['busy']:.2f} | "
-            f"{row['rss_mib']:.0f} |"
+            f"| {row['label']} | {row['rate']:.1f} | {row['worst']:.1f} | {row['ratio']:.2f} | "
+            f"{row['per_cpu']:.1f} | {cos['min']:.6f} | {cos['p01']:.6f} | {cos['mean']:.6f} | "
+            f"{row['threads']} / {row['busy']:.2f} | {row['rss_mib']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -581,7 +582,7 @@ def conduct(args: argparse.Namespace) -> None:
         else:
             running[peer.key] = proc
             print(f"  loaded {peer.key} in {answer['load_s']:.1f} s", flush=True)
-    best: dict[str, dict[str, float]] = {}
+    rounds: dict[str, list[dict[str, float]]] = {key: [] for key in running}
     try:
         for round_ in range(args.rounds):
             for key, proc in list(running.items()):
@@ -590,13 +591,16 @@ def conduct(args: argparse.Namespace) -> None:
                     why[key] = f"not run: failed in round {round_ + 1}: {answer['error']}"
                     proc.close()
                     del running[key]
-                elif key not in best or answer["seconds"] < best[key]["seconds"]:
-                    best[key] = answer
+                else:
+                    rounds[key].append(answer)
             print(f"  round {round_ + 1} done", flush=True)
         rss = {key: proc.ask("finish") for key, proc in running.items()}
     finally:
         for proc in running.values():
             proc.close()
+    rounds = {key: answers for key, answers in rounds.items() if key in running}
+    best = {key: min(answers, key=lambda a: a["seconds"]) for key, answers in rounds.items()}
+    worst = {key: max(a["seconds"] for a in answers) for key, answers in rounds.items()}
     vectors = {key: np.load(args.workdir / f"vectors-{key}.npy") for key in running}
     reference = vectors.get("st-torch")
     base = len(texts) / best["st-torch"]["seconds"] if "st-torch" in best else None
@@ -612,7 +616,9 @@ def conduct(args: argparse.Namespace) -> None:
             {
                 "label": label,
                 "rate": rate,
+                "worst": len(texts) / worst[peer.key],
                 "ratio": rate / base,
+                "per_cpu": len(texts) / answer["cpu"],
                 "cosine": cosine_stats(vectors[peer.key], reference),
                 "threads": args.threads,
                 "busy": answer["cpu"] / answer["seconds"],
