@@ -22,7 +22,7 @@ percentile, mean), the threads it was given and the CPU time it used per second 
 time, and its process's peak RSS. An engine whose package is missing or whose export fails
 gets a row saying why. Exports are kept in ``--workdir`` (reused by the next run).
 
-    python benchmarks/peers.py [--corpus long|fortunes] [--texts 1000] [--rounds 3]
+    python benchmarks/peers.py [--corpus long|fortunes] [--texts 800] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -451,7 +451,10 @@ def corpus_texts(corpus: str, count: int, calibration: int) -> tuple[list[str], 
     seen = set(texts)
     rest = [t for t in pool[count:] if t not in seen]
     if len(texts) < count or len(rest) < calibration:
-        raise SystemExit(f"the {corpus} corpus has {len(pool)} texts, fewer than asked")
+        raise SystemExit(
+            f"the {corpus} corpus has {len(pool)} texts here, fewer than --texts + "
+            f"--calibration ({count + calibration})"
+        )
     return texts, list(dict.fromkeys(rest))[:calibration]
 
 
@@ -503,8 +506,8 @@ class Process:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", choices=("long", "fortunes"), default="long")
-    parser.add_argument("--texts", type=int, default=1000, help="measured texts")
-    parser.add_argument("--calibration", type=int, default=300, help="other texts, to calibrate")
+    parser.add_argument("--texts", type=int, default=800, help="measured texts")
+    parser.add_argument("--calibration", type=int, default=200, help="other texts, to calibrate")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; best is kept")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--onnx-level", default="O3", help="sentence-transformers' O-level")
@@ -535,6 +538,8 @@ def conduct(args: argparse.Namespace) -> None:
     texts, calibration = corpus_texts(args.corpus, args.texts, args.calibration)
     (args.workdir / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
     (args.workdir / "calibration.json").write_text(json.dumps(calibration), encoding="utf-8")
+    # An export is reused only if it was calibrated on these very texts.
+    stamp = hashlib.sha256(json.dumps(calibration).encode()).hexdigest()
     tokenizer = Tokenizer.from_file(str(model / "tokenizer.json"))
     tokenizer.enable_truncation(MAX_LENGTH)
     tokens = [len(e.ids) for e in tokenizer.encode_batch(texts)]
@@ -557,7 +562,8 @@ def conduct(args: argparse.Namespace) -> None:
         reason = missing(peer.needs)
         if reason is None and peer.after is not None and peer.after in why:
             reason = f"not run: needs the {peer.after} export ({why[peer.after]})"
-        if reason is None and not (done / peer.key).exists():
+        marker = done / peer.key
+        if reason is None and not (marker.is_file() and marker.read_text() == stamp):
             started = time.perf_counter()
             proc = Process("prepare", peer.key, args)
             answer = proc.ask()
@@ -565,7 +571,7 @@ def conduct(args: argparse.Namespace) -> None:
             if "error" in answer:
                 reason = f"not run: export failed: {answer['error']}"
             else:
-                (done / peer.key).touch()
+                marker.write_text(stamp)
                 print(f"  prepared {peer.key} in {time.perf_counter() - started:.0f} s", flush=True)
         if reason is not None:
             why[peer.key] = reason
