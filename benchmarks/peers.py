@@ -8,7 +8,9 @@ rounds are interleaved (A B C ... A B C ...) and the best round of each is kept:
 * sentence-transformers' ONNX backend: its plain export, its O-level optimised export
   (``export_optimized_onnx_model``) and its dynamic int8 export
   (``export_dynamic_quantized_onnx_model``, the ``avx512_vnni`` config);
-* sentence-transformers' OpenVINO backend: float32, and static int8
+* sentence-transformers' OpenVINO backend: its export at OpenVINO's default precision
+  hint (bfloat16 on a CPU with bfloat16 dot products), with the hint set to f32, and static
+  int8
   (``export_static_quantized_openvino_model``) calibrated on texts disjoint from the
   measured ones, given as a ``datasets.Dataset.from_dict`` instead of its hub download;
 * fastembed's ``TextEmbedding`` over a local ONNX export (``add_custom_model``);
@@ -100,8 +102,14 @@ PEERS = (
     ),
     Peer(
         "st-openvino",
-        "sentence-transformers, openvino fp32",
+        "sentence-transformers, openvino (its default precision hint)",
         ("sentence_transformers", "optimum.intel", "openvino"),
+    ),
+    Peer(
+        "st-openvino-f32",
+        "sentence-transformers, openvino, precision hint f32",
+        ("sentence_transformers", "optimum.intel", "openvino"),
+        after="st-openvino",
     ),
     Peer(
         "st-openvino-int8",
