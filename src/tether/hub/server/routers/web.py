@@ -68,6 +68,7 @@ def _error_page(request: Request, exc: HubError) -> Response:
     return page(
         "error.html",
         status=status,
+        code=status,
         heading=heading,
         message=message,
         caller=caller,
