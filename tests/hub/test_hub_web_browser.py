@@ -100,6 +100,8 @@ def test_a_cards_script_and_onerror_never_run(web_hub: ThreadHub) -> None:
         page.click(".markdown >> text=the config")
         page.wait_for_url("**/tether/tiny-card/blob/main/config.json")
         assert '"hidden_size": 32' in page.locator("pre.text").inner_text()
+        page.evaluate("alert('control')")  # the listener does see an alert that runs
+        assert dialogs == ["control"]
 
 
 def test_the_files_at_a_tag_with_sizes_lfs_and_folders(web_hub: ThreadHub) -> None:
