@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -244,8 +245,9 @@ def test_the_pages_leave_the_api_file_and_git_routes_alone(site: Site) -> None:
 
 
 def test_sign_in_keeps_the_token_in_an_httponly_strict_cookie_and_nowhere_else(
-    site: Site,
+    site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     form = {"token": site.tether, "next": "/tether/secret-model"}
     answer = site.client.post("/_web/signin", data=form, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/tether/secret-model"
@@ -255,6 +257,7 @@ def test_sign_in_keeps_the_token_in_an_httponly_strict_cookie_and_nowhere_else(
     assert site.tether not in answer.headers["location"] and site.tether not in answer.text
     followed = site.client.get("/tether/secret-model")
     assert followed.status_code == 200 and site.tether not in followed.text
+    assert site.tether not in caplog.text
 
 
 def test_a_wrong_token_is_refused_without_echoing_it(site: Site) -> None:
