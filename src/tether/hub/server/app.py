@@ -18,7 +18,18 @@ from tether.hub.server.config import ServerConfig
 from tether.hub.server.db import make_engine, make_sessionmaker
 from tether.hub.server.errors import install_error_handlers
 from tether.hub.server.migrate import upgrade
-from tether.hub.server.routers import commits, files, git, lfs, refs, repos, users, web, xet
+from tether.hub.server.routers import (
+    commits,
+    files,
+    git,
+    lfs,
+    listing,
+    refs,
+    repos,
+    users,
+    web,
+    xet,
+)
 from tether.hub.server.routing import RawPathMiddleware
 from tether.hub.server.state import HubState
 from tether.hub.server.storage import BlobStore, LocalBlobStore, S3BlobStore
@@ -27,7 +38,7 @@ log = logging.getLogger("tether.hub")
 
 #: Included in this order: the API and CAS routes, then the file routes, whose
 #: ``/{namespace}/{name}/...`` would match a path of any other as well.
-ROUTERS = (users, repos, refs, commits, xet, lfs, git, files, web)  # web pages: last
+ROUTERS = (users, listing, repos, refs, commits, xet, lfs, git, files, web)  # web pages: last
 
 
 def make_store(config: ServerConfig) -> BlobStore:

@@ -8,4 +8,6 @@ A new resource (organisations) is one more module with its ``router``, added to 
 The order matters where two paths could match the same request: the API and CAS routes
 come before the file routes, and a dataset's or space's file routes before a model's
 (``/{namespace}/{name}/...``).
+
+listing (find repos: ``/api/models`` and friends) comes before repos.
 """
