@@ -54,6 +54,7 @@ def register(group: click.Group) -> None:
     ) -> None:
         """Run the hub on HOST:PORT; prints HF_ENDPOINT and, on first start, a token."""
         from tether.hub.server import ServerConfig
+        from tether.hub.server.datalock import check_free
         from tether.hub.server.serve import first_token, run
 
         config = ServerConfig(
@@ -63,6 +64,7 @@ def register(group: click.Group) -> None:
             s3_bucket=s3_bucket,
             s3_endpoint_url=s3_endpoint_url,
         )
+        check_free(config.data_dir)  # one server per data directory; ask before printing
         token = first_token(config, user)
         click.echo(f"export HF_ENDPOINT={config.public_url}")
         if token:

@@ -15,8 +15,10 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from tether.hub.server.config import ServerConfig
+from tether.hub.server.datalock import DataLock
 from tether.hub.server.db import make_engine, make_sessionmaker
 from tether.hub.server.errors import install_error_handlers
+from tether.hub.server.lfs import sweep_uploads
 from tether.hub.server.migrate import upgrade
 from tether.hub.server.routers import (
     commits,
@@ -50,15 +52,23 @@ def make_store(config: ServerConfig) -> BlobStore:
 
 
 def open_state(config: ServerConfig) -> HubState:
-    """Migrate the database to the newest schema, then open what the routes share."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(config.database_url)
-    return HubState(
-        config=config,
-        sessions=make_sessionmaker(make_engine(config.database_url)),
-        store=make_store(config),
-        secret=config.secret(),
-    )
+    """Lock the data directory (one server each), migrate the database to the newest
+    schema, then open what the routes share."""
+    lock = DataLock(config.data_dir)
+    try:
+        upgrade(config.database_url)
+        hub = HubState(
+            config=config,
+            sessions=make_sessionmaker(make_engine(config.database_url)),
+            store=make_store(config),
+            secret=config.secret(),
+            lock=lock,
+        )
+    except BaseException:
+        lock.release()
+        raise
+    sweep_uploads(hub)
+    return hub
 
 
 def create_app(config: ServerConfig) -> FastAPI:

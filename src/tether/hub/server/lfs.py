@@ -6,6 +6,9 @@ The batch call is authenticated with the client's token; it answers with signed 
 a token. Bodies land in
 a temp file, are hashed, and become a blob only when the sha256 matches the announced oid.
 Multipart parts are kept under ``uploads/<oid>/`` until the completion call joins them.
+A client that never completes leaves them behind, so uploads untouched for
+``STALE_UPLOAD_S`` are swept: at start-up and, at most every ``SWEEP_EVERY_S``, on a batch
+call. By then every URL that could add to them has expired (``signing.DEFAULT_TTL_S``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from starlette.requests import Request
@@ -28,6 +32,10 @@ from tether.hub.server.storage import verify_and_store
 
 #: Files above this size are offered a multipart transfer, in parts of this size.
 MULTIPART_CHUNK = 8 * 1024 * 1024
+#: An upload (part folder or temp body) untouched this long is abandoned: six times the
+#: life of the signed URLs that could still write to it.
+STALE_UPLOAD_S = 6 * signing.DEFAULT_TTL_S
+SWEEP_EVERY_S = 600
 OID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -102,3 +110,32 @@ def join_parts(hub: HubState, folder: Path, oid: str, size: int, parts: list[Lfs
                 raise HubIntegrityError(f"part {number} of {oid} does not match its ETag")
     verify_and_store(hub.store, joined, oid)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale(directory: Path, max_age_s: float, now: float | None = None) -> list[Path]:
+    """Remove entries of ``directory`` whose newest file is older than ``max_age_s``
+    seconds; returns what was removed."""
+    now = time.time() if now is None else now
+    removed = []
+    for entry in directory.iterdir() if directory.is_dir() else []:
+        try:
+            files = [entry, *entry.rglob("*")] if entry.is_dir() else [entry]
+            newest = max(f.stat().st_mtime for f in files)
+        except FileNotFoundError:  # joined or moved into place meanwhile
+            continue
+        if now - newest > max_age_s:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+def sweep_uploads(hub: HubState, *, force: bool = True) -> list[Path]:
+    """Remove abandoned uploads now (``force``), or only if the last sweep was more than
+    ``SWEEP_EVERY_S`` ago (what each batch call asks)."""
+    if not force and time.monotonic() - hub.swept_at < SWEEP_EVERY_S:
+        return []
+    hub.swept_at = time.monotonic()
+    return remove_stale(hub.config.upload_dir, STALE_UPLOAD_S)

@@ -3,8 +3,11 @@
 A commit is applied in one transaction: read the branch head, check the client's
 ``parentCommit`` against it (412 when stale), write the new commit row, then move the branch
 with a compare-and-swap ``UPDATE ... WHERE commit_oid = <old head>``. If another commit won
-the race the update touches no row and this one is refused (412) — never silently lost, and
-never half-visible: until the transaction commits, readers see the old head.
+the race the update touches no row. A commit that named its ``parentCommit`` is then refused
+(412): the client asked for that parent. One that named none asked only for "on top of the
+branch", as huggingface.co applies it, so it is re-applied on the new head until it lands:
+concurrent commits are serialised, none is lost. Never half-visible either: until the
+transaction commits, readers see the old head.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from tether.errors import HubConflictError, HubError, HubNotFoundError
@@ -27,6 +30,14 @@ from tether.hub.server.gitobjects import GITATTRIBUTES, commit_oid, tree_entry
 
 REPO_TYPES = ("model", "dataset", "space")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+#: A commit may be named by a unique prefix of its id, as git and huggingface.co allow.
+SHORT_COMMIT_RE = re.compile(r"^[0-9a-f]{7,39}$")
+#: Characters git refuses in a ref name (``git check-ref-format``), and so does the client.
+REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+#: Folders no commit may write into (huggingface_hub's ``FORBIDDEN_FOLDERS``).
+FORBIDDEN_FOLDERS = (".git", ".cache")
+#: How often a commit without ``parentCommit`` is re-applied when others keep winning.
+COMMIT_ATTEMPTS = 50
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 DEFAULT_BRANCH = "main"
 
@@ -133,6 +144,8 @@ def get_commit(session: Session, repo: Repo, oid: str) -> Commit | None:
 def resolve_revision(session: Session, repo: Repo, revision: str | None) -> Commit:
     """A branch, tag (optionally ``refs/heads/``, ``refs/tags/``) or commit id -> commit."""
     revision = revision or DEFAULT_BRANCH
+    if revision == "HEAD":  # the default branch, as in git
+        revision = DEFAULT_BRANCH
     kind, name = strip_ref(revision)
     for k in (kind,) if kind else ("branch", "tag"):
         ref = find_ref(session, repo, k, name)
@@ -144,11 +157,42 @@ def resolve_revision(session: Session, repo: Repo, revision: str | None) -> Comm
         commit = get_commit(session, repo, revision)
         if commit is not None:
             return commit
+    if kind is None and SHORT_COMMIT_RE.match(revision):
+        found = list(
+            session.scalars(
+                select(Commit)
+                .where(Commit.repo_pk == repo.id, Commit.oid.startswith(revision))
+                .limit(2)
+            )
+        )
+        if len(found) == 1:
+            return found[0]
     raise HubNotFoundError(f"Invalid rev id: {revision}", error_code="RevisionNotFound")
 
 
 def tree_of(commit: Commit) -> dict[str, dict[str, Any]]:
     return json.loads(commit.tree_json)
+
+
+class InvalidPathError(HubError):
+    """A commit names a path no repo may hold; ``path`` is it."""
+
+    status = 400
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"Invalid path in commit: {path!r}")
+        self.path = path
+
+
+class InvalidRefNameError(HubError):
+    """A branch or tag name git would refuse; ``name`` is it."""
+
+    status = 400
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f"Invalid {kind} name {name!r}")
+        self.kind = kind
+        self.name = name
 
 
 def apply_commit(
@@ -162,7 +206,60 @@ def apply_commit(
     author: str,
     parent_commit: str | None,
 ) -> Commit:
-    """Apply ``operations`` on top of ``branch`` atomically (see the module docstring)."""
+    """Apply ``operations`` on top of ``branch`` atomically (see the module docstring).
+
+    Without ``parent_commit`` a lost race is retried on the new head (up to
+    ``COMMIT_ATTEMPTS`` times); with it, it is refused (412).
+    """
+    for path in {op.path for op in operations}:
+        check_path(path)
+    for _attempt in range(COMMIT_ATTEMPTS):
+        committed = _try_commit(
+            session,
+            repo,
+            branch,
+            operations,
+            title=title,
+            message=message,
+            author=author,
+            parent_commit=parent_commit,
+        )
+        if committed is not None:
+            return committed
+        if parent_commit:
+            break
+    raise HubConflictError(
+        f"branch {strip_ref(branch)[1]} moved while committing; refresh and try again",
+        status=412,
+    )
+
+
+def check_path(path: str) -> None:
+    """Refuse a path in a commit that huggingface_hub refuses too: absolute, empty, a
+    ``.``/``..`` segment (by either slash), or inside ``.git``/``.cache``."""
+    parts = re.split(r"[/\\]", path)
+    if (
+        not path
+        or path.startswith("/")
+        or "\x00" in path
+        or any(part in (".", "..") for part in parts)
+        or any(part in FORBIDDEN_FOLDERS for part in parts)
+    ):
+        raise InvalidPathError(path)
+
+
+def _try_commit(
+    session: Session,
+    repo: Repo,
+    branch: str,
+    operations: list[Operation],
+    *,
+    title: str,
+    message: str,
+    author: str,
+    parent_commit: str | None,
+) -> Commit | None:
+    """One attempt of ``apply_commit``: the new commit, or None when the branch moved."""
     kind, name = strip_ref(branch)
     if kind == "tag":
         raise HubError("cannot commit to a tag", status=400)
@@ -184,9 +281,14 @@ def apply_commit(
             assert op.entry is not None
             tree[op.path] = op.entry
         elif op.kind == "delete":
-            if op.path not in tree:
+            inside = [p for p in tree if p.startswith(op.path.rstrip("/") + "/")]
+            if op.path in tree:
+                del tree[op.path]
+            elif inside:  # a folder named without its trailing "/"
+                for path in inside:
+                    del tree[path]
+            else:
                 raise HubNotFoundError(f"file {op.path} does not exist", error_code="EntryNotFound")
-            del tree[op.path]
         elif op.kind == "delete_folder":
             prefix = op.path.rstrip("/") + "/"
             for path in [p for p in tree if p.startswith(prefix)]:
@@ -205,15 +307,21 @@ def apply_commit(
             created_at=datetime.fromisoformat(when.replace("Z", "+00:00")),
         )
     )
-    moved: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(Ref).where(Ref.id == ref.id, Ref.commit_oid == head).values(commit_oid=oid)
-    )
-    if moved.rowcount != 1:
-        session.rollback()
-        raise HubConflictError(
-            f"branch {name} moved while committing; refresh and try again", status=412
+    try:
+        moved: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(Ref).where(Ref.id == ref.id, Ref.commit_oid == head).values(commit_oid=oid)
         )
-    session.commit()
+        if moved.rowcount != 1:
+            session.rollback()
+            return None
+        session.commit()
+    except OperationalError as exc:
+        # SQLite refuses a write whose read snapshot another writer made stale ("database
+        # is locked"): the same lost race as rowcount 0, reported differently.
+        session.rollback()
+        if "locked" not in str(exc):
+            raise
+        return None
     committed = get_commit(session, repo, oid)
     assert committed is not None
     return committed
@@ -228,8 +336,7 @@ def create_ref(
     message: str | None = None,
 ) -> Ref:
     """Create a branch or tag at ``start`` (default: main's head); 409 if it exists."""
-    if not name or name.startswith("/") or ".." in name or name.endswith("/"):
-        raise HubError(f"invalid {kind} name {name!r}")
+    check_ref_name(kind, name)
     commit = resolve_revision(session, repo, start)
     if find_ref(session, repo, kind, name) is not None:
         raise HubConflictError(f"{kind.capitalize()} {name} already exists")
@@ -241,6 +348,20 @@ def create_ref(
         session.rollback()
         raise HubConflictError(f"{kind.capitalize()} {name} already exists") from exc
     return ref
+
+
+def check_ref_name(kind: str, name: str) -> None:
+    """Refuse names ``git check-ref-format`` refuses (spaces, ``..``, ``~^:?*[\\``, a
+    leading ``-`` or ``/``, a trailing ``/``, ``.`` or ``.lock``), and ``HEAD``."""
+    if (
+        not name
+        or REF_FORBIDDEN.search(name)
+        or name.startswith(("/", "-", "."))
+        or name.endswith(("/", ".", ".lock"))
+        or "/." in name
+        or name == "HEAD"
+    ):
+        raise InvalidRefNameError(kind, name)
 
 
 def delete_ref(session: Session, repo: Repo, kind: str, name: str) -> None:
@@ -265,4 +386,26 @@ def history(session: Session, repo: Repo, head: Commit, limit: int | None = None
     while current is not None and (limit is None or len(out) < limit):
         out.append(current)
         current = commits.get(current.parent_oid) if current.parent_oid else None
+    return out
+
+
+def last_changes(session: Session, repo: Repo, head: Commit, paths: list[str]) -> dict[str, Commit]:
+    """For each path (a file or a folder), the newest commit from ``head`` back that
+    changed it: the first whose tree differs there from its parent's."""
+    commits = history(session, repo, head)
+    trees = [tree_of(c) for c in commits]
+
+    def at(tree: dict[str, Any], path: str) -> Any:
+        if path in tree:
+            return tree[path]["oid"]
+        prefix = path + "/"
+        return sorted((p, e["oid"]) for p, e in tree.items() if p.startswith(prefix))
+
+    out: dict[str, Commit] = {}
+    for path in paths:
+        for i, commit in enumerate(commits):
+            parent = trees[i + 1] if i + 1 < len(trees) else {}
+            if at(trees[i], path) != at(parent, path):
+                out[path] = commit
+                break
     return out

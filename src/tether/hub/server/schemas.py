@@ -114,15 +114,25 @@ class EntryLfs(Shape):
     pointer_size: int = Field(serialization_alias="pointerSize")
 
 
-class TreeEntry(Shape):
-    """A ``RepoFile`` (``type="file"``, ``lfs`` when it is one) or a ``RepoFolder``."""
+class LastCommit(Shape):
+    """The newest commit that changed an entry (``list_repo_tree(expand=True)``)."""
 
-    omit_when_none = frozenset({"lfs"})
+    id: str
+    title: str
+    date: str
+
+
+class TreeEntry(Shape):
+    """A ``RepoFile`` (``type="file"``, ``lfs`` when it is one) or a ``RepoFolder``;
+    ``lastCommit`` only when asked for (``expand``)."""
+
+    omit_when_none = frozenset({"lfs", "last_commit"})
     type: Literal["file", "directory"]
     oid: str
     size: int
     path: str
     lfs: EntryLfs | None = None
+    last_commit: LastCommit | None = Field(default=None, serialization_alias="lastCommit")
 
 
 class YamlProblem(Shape):
@@ -169,9 +179,15 @@ class CommitEntry(Shape):
 
 
 class UploadMode(Shape):
+    """One file of a preupload answer. ``oid`` is what the repo holds at that path now
+    (sha256 for LFS, git blob id otherwise): the client drops a file whose local oid
+    equals it, so an unchanged ``upload_folder`` commits nothing."""
+
+    omit_when_none = frozenset({"oid"})
     path: str
     upload_mode: Literal["lfs", "regular"] = Field(serialization_alias="uploadMode")
     should_ignore: bool = Field(default=False, serialization_alias="shouldIgnore")
+    oid: str | None = None
 
 
 class PreuploadAnswer(Shape):

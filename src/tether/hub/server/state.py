@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from tether.hub.server.config import ServerConfig
+from tether.hub.server.datalock import DataLock
 from tether.hub.server.db import Repo
 from tether.hub.server.storage import BlobStore
 
@@ -17,6 +18,9 @@ class HubState:
     sessions: sessionmaker[Session]
     store: BlobStore
     secret: bytes
+    lock: DataLock | None = None
+    #: When stale uploads were last swept (``time.monotonic()``), see lfs.sweep_uploads.
+    swept_at: float = 0.0
 
     @property
     def base_url(self) -> str:
@@ -26,10 +30,12 @@ class HubState:
         return self.sessions()
 
     def close(self) -> None:
-        """Close the database connections (the app's shutdown)."""
+        """Close the database connections and release the data directory (shutdown)."""
         engine = self.sessions.kw.get("bind")
         if engine is not None:
             engine.dispose()
+        if self.lock is not None:
+            self.lock.release()
 
     def repo_url(self, repo: Repo) -> str:
         prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"

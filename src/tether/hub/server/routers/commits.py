@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from starlette.requests import Request
 
-from tether.errors import HubError, HubIntegrityError
+from tether.errors import HubError, HubIntegrityError, HubNotFoundError
 from tether.hub.server import repos
 from tether.hub.server.db import has_object
 from tether.hub.server.deps import DB, Body, Hub, ReadableRepo, WritableRepo, Writer, json_body
@@ -53,14 +53,26 @@ def commits(session: DB, repo: ReadableRepo, revision: str) -> list[CommitEntry]
 
 @router.post(API_REPO + "/preupload/{revision:segment}", response_model=PreuploadAnswer)
 def preupload(
-    repo: WritableRepo, payload: Annotated[PreuploadRequest, json_body(PreuploadRequest)]
+    session: DB,
+    repo: WritableRepo,
+    revision: str,
+    payload: Annotated[PreuploadRequest, json_body(PreuploadRequest)],
 ) -> PreuploadAnswer:
-    """Which files go through LFS/Xet (by name, size and a sample of their bytes)."""
+    """Which files go through LFS/Xet (by name, size and a sample of their bytes), and
+    the ``oid`` each path holds at ``revision`` (none for a new file, or a branch that
+    does not exist yet)."""
+    try:
+        tree = repos.tree_of(repos.resolve_revision(session, repo, revision))
+    except HubNotFoundError:
+        tree = {}
     files = []
     for item in payload.files:
-        sample = base64.b64decode(item.sample or "")
-        lfs = is_lfs_path(item.path, item.size, sample)
-        files.append(UploadMode(path=item.path, upload_mode="lfs" if lfs else "regular"))
+        current = tree.get(item.path)
+        lfs = is_lfs_path(item.path, item.size, base64.b64decode(item.sample or ""))
+        oid = None
+        if current is not None:
+            oid = current["sha256"] if current["lfs"] else current["oid"]
+        files.append(UploadMode(path=item.path, upload_mode="lfs" if lfs else "regular", oid=oid))
     return PreuploadAnswer(files=files)
 
 
@@ -102,9 +114,14 @@ def commit(
                 )
             )
         elif key == "lfsFile":
-            sha, size = value["oid"], int(value["size"])
+            # A CommitOperationCopy of an LFS file names the source's sha256 and no size.
+            sha = value["oid"]
+            size = int(value["size"]) if "size" in value else None
+            if hub.store.exists(sha) and size is None:
+                size = hub.store.size(sha)
             if (
-                not hub.store.exists(sha)
+                size is None
+                or not hub.store.exists(sha)
                 or hub.store.size(sha) != size
                 or not has_object(session, repo.id, sha)
             ):

@@ -1,4 +1,6 @@
-"""File downloads: ``/{repo}/resolve/{revision}/{path}`` (see files.py for the headers)."""
+"""File downloads: ``/{repo}/resolve/{revision}/{path}`` (see files.py for the headers),
+and ``/{repo}/raw/{revision}/{path}``, which huggingface.co serves for links to a file's
+text and answers here the same way (the bytes as stored)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from tether.hub.server.files import download_headers, parse_range
 
 router = APIRouter()
 RESOLVE = "/resolve/{revision:segment}/{path:filepath}"
+RAW = "/raw/{revision:segment}/{path:filepath}"
 
 
 def resolve(
@@ -54,3 +57,13 @@ router.add_api_route(
 router.add_api_route(
     "/{namespace:segment}/{name:segment}" + RESOLVE, resolve, methods=["GET", "HEAD"]
 )
+for _kind in (RAW,):
+    router.add_api_route(
+        "/{repo_type:fileplural}/{namespace:segment}/{name:segment}" + _kind,
+        resolve,
+        methods=["GET", "HEAD"],
+        name="raw_typed",
+    )
+    router.add_api_route(
+        "/{namespace:segment}/{name:segment}" + _kind, resolve, methods=["GET", "HEAD"], name="raw"
+    )

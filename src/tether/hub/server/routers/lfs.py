@@ -44,6 +44,7 @@ def batch(
     if payload.operation == "download":
         return download_batch(hub, session, repo, payload)
     require_write(caller, repo.namespace)
+    lfs.sweep_uploads(hub, force=False)
     known = {str(o.oid) for o in payload.objects if has_object(session, repo.id, str(o.oid))}
     multipart = "multipart" in (payload.transfers or ["basic"])
     objects = []

@@ -28,6 +28,7 @@ from tether.hub.server.errors import RepoExistsError
 from tether.hub.server.schemas import (
     CreatedRepo,
     EntryLfs,
+    LastCommit,
     RepoInfo,
     RepoRequest,
     RepoSettings,
@@ -213,10 +214,20 @@ def tree_root(session: DB, request: Request, repo: ReadableRepo, revision: str) 
 def tree(
     session: DB, request: Request, repo: ReadableRepo, revision: str, path: str
 ) -> list[TreeEntry]:
-    """``list_repo_tree``: one folder, or everything below it with ``recursive=1``."""
+    """``list_repo_tree``: one folder, or everything below it with ``recursive=1``; with
+    ``expand=1`` each entry carries the last commit that changed it."""
     commit = repos.resolve_revision(session, repo, revision)
     recursive = _flag(request.query_params.get("recursive"))
-    return list_tree(repos.tree_of(commit), path, recursive)
+    entries = list_tree(repos.tree_of(commit), path, recursive)
+    if _flag(request.query_params.get("expand")):
+        changed = repos.last_changes(session, repo, commit, [e.path for e in entries])
+        for entry in entries:
+            last = changed.get(entry.path)
+            if last is not None:
+                entry.last_commit = LastCommit(
+                    id=last.oid, title=last.title, date=repos.commit_date(last)
+                )
+    return entries
 
 
 @router.post(API_REPO + "/paths-info/{revision:segment}", response_model=list[TreeEntry])
