@@ -32,7 +32,7 @@ from tether.hub.server.routers import (
     web,
     xet,
 )
-from tether.hub.server.routing import RawPathMiddleware
+from tether.hub.server.routing import RawPathMiddleware, RequestIdMiddleware
 from tether.hub.server.state import HubState
 from tether.hub.server.storage import BlobStore, LocalBlobStore, S3BlobStore
 
@@ -94,5 +94,6 @@ def create_app(config: ServerConfig) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     app.add_middleware(RawPathMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     return app

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -52,7 +52,10 @@ class Operation:
 
 
 def repo_not_found(repo_id: str) -> HubNotFoundError:
-    return HubNotFoundError(f"Repository Not Found for {repo_id}", error_code="RepoNotFound")
+    """The one answer for a missing (or hidden) repo. The message is huggingface.co's own
+    words, which the client finds in its message already and so does not repeat; the id
+    travels as ``repo_id``."""
+    return HubNotFoundError("Repository not found", error_code="RepoNotFound", repo_id=repo_id)
 
 
 def not_found_entry(path: str) -> HubNotFoundError:
@@ -68,9 +71,13 @@ def commit_date(commit: Commit) -> str:
 
 
 def get_repo(session: Session, repo_type: str, namespace: str, name: str) -> Repo:
+    """The repo of that type and id; ids compare case-insensitively, as on huggingface.co
+    (``Org/Model`` and ``org/model`` name one repo)."""
     repo = session.scalar(
         select(Repo).where(
-            Repo.repo_type == repo_type, Repo.namespace == namespace, Repo.name == name
+            Repo.repo_type == repo_type,
+            func.lower(Repo.namespace) == namespace.lower(),
+            func.lower(Repo.name) == name.lower(),
         )
     )
     if repo is None:
@@ -90,6 +97,12 @@ def create_repo(
         raise HubError(f"unknown repo type {repo_type!r}")
     if not NAME_RE.match(name) or not NAME_RE.match(namespace):
         raise HubError(f"invalid repo name {namespace}/{name}")
+    try:
+        get_repo(session, repo_type, namespace, name)
+    except HubNotFoundError:
+        pass
+    else:
+        raise RepoExistsError(f"You already created this {repo_type} repo")
     repo = Repo(repo_type=repo_type, namespace=namespace, name=name, private=private)
     session.add(repo)
     try:
@@ -175,9 +188,9 @@ def tree_of(commit: Commit) -> dict[str, dict[str, Any]]:
 
 
 class InvalidPathError(HubError):
-    """A commit names a path no repo may hold; ``path`` is it."""
+    """A commit names a path no repo may hold; ``path`` is it (422, as huggingface.co)."""
 
-    status = 400
+    status = 422
 
     def __init__(self, path: str) -> None:
         super().__init__(f"Invalid path in commit: {path!r}")
@@ -269,7 +282,7 @@ def _try_commit(
     head = ref.commit_oid
     if parent_commit and parent_commit != head:
         raise HubConflictError(
-            f"A commit has happened since. Please refresh and try again. "
+            "The branch was updated since you opened this page. Please refresh and try again. "
             f"(parent {parent_commit} is not the head {head} of {name})",
             status=412,
         )
@@ -336,17 +349,18 @@ def create_ref(
     message: str | None = None,
 ) -> Ref:
     """Create a branch or tag at ``start`` (default: main's head); 409 if it exists."""
+    commit = resolve_revision(session, repo, start)  # a missing start is a 404 first
     check_ref_name(kind, name)
-    commit = resolve_revision(session, repo, start)
+    full = ("refs/heads/" if kind == "branch" else "refs/tags/") + name
     if find_ref(session, repo, kind, name) is not None:
-        raise HubConflictError(f"{kind.capitalize()} {name} already exists")
+        raise HubConflictError(f"Reference {full} already exists")
     ref = Ref(repo_pk=repo.id, kind=kind, name=name, commit_oid=commit.oid, message=message)
     session.add(ref)
     try:
         session.commit()
     except IntegrityError as exc:
         session.rollback()
-        raise HubConflictError(f"{kind.capitalize()} {name} already exists") from exc
+        raise HubConflictError(f"Reference {full} already exists") from exc
     return ref
 
 
@@ -366,10 +380,10 @@ def check_ref_name(kind: str, name: str) -> None:
 
 def delete_ref(session: Session, repo: Repo, kind: str, name: str) -> None:
     ref = find_ref(session, repo, kind, name)
-    if ref is None:
-        raise HubNotFoundError(f"{kind} {name} not found", error_code="RevisionNotFound")
     if kind == "branch" and name == DEFAULT_BRANCH:
-        raise HubError("cannot delete the default branch", status=403)
+        raise HubError(f"Cannot delete refs/heads/{name}: it is the default branch", status=403)
+    if ref is None:
+        raise HubNotFoundError(f"Invalid rev id: {name}", error_code="RevisionNotFound")
     session.delete(ref)
     session.commit()
 
@@ -409,3 +423,56 @@ def last_changes(session: Session, repo: Repo, head: Commit, paths: list[str]) -
                 out[path] = commit
                 break
     return out
+
+
+def move_repo(session: Session, repo: Repo, namespace: str, name: str) -> Repo:
+    """Rename or transfer ``repo`` to ``namespace/name`` (409 if that exists)."""
+    if not NAME_RE.match(name) or not NAME_RE.match(namespace):
+        raise HubError(f"invalid repo name {namespace}/{name}")
+    try:
+        get_repo(session, repo.repo_type, namespace, name)
+    except HubNotFoundError:
+        pass
+    else:
+        raise HubConflictError(
+            f"A {repo.repo_type} repository called {namespace}/{name} already exists"
+        )
+    repo.namespace, repo.name = namespace, name
+    session.commit()
+    return repo
+
+
+def squash(session: Session, repo: Repo, branch: str, *, title: str, author: str) -> Commit:
+    """``super_squash_history``: one parentless commit holding the branch head's files;
+    the branch moves to it (compare-and-swap), other refs keep the old history."""
+    _, name = strip_ref(branch)
+    ref = find_ref(session, repo, "branch", name)
+    if ref is None:
+        raise HubNotFoundError(f"Invalid rev id: {branch}", error_code="RevisionNotFound")
+    head = get_commit(session, repo, ref.commit_oid)
+    assert head is not None
+    when = now_iso()
+    tree = tree_of(head)
+    oid = commit_oid(None, tree, title, author, when)
+    session.add(
+        Commit(
+            repo_pk=repo.id,
+            oid=oid,
+            parent_oid=None,
+            title=title,
+            message="",
+            author=author,
+            tree_json=head.tree_json,
+            created_at=datetime.fromisoformat(when.replace("Z", "+00:00")),
+        )
+    )
+    moved: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Ref).where(Ref.id == ref.id, Ref.commit_oid == head.oid).values(commit_oid=oid)
+    )
+    if moved.rowcount != 1:
+        session.rollback()
+        raise HubConflictError(f"branch {name} moved while squashing; try again", status=412)
+    session.commit()
+    squashed = get_commit(session, repo, oid)
+    assert squashed is not None
+    return squashed

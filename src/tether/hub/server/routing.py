@@ -13,11 +13,12 @@ arrive still quoted, so none is used.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import unquote
 
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: URL plural -> repo type, as huggingface_hub spells them (no prefix: a model).
 TYPE_FROM_PLURAL = {"models": "model", "datasets": "dataset", "spaces": "space", None: "model"}
@@ -76,3 +77,29 @@ class RawPathMiddleware:
             raw = scope["raw_path"].decode("latin-1").split("?", 1)[0]
             scope = {**scope, "path": raw}
         await self.app(scope, receive, send)
+
+
+class RequestIdMiddleware:
+    """Answer every request with an ``X-Request-Id`` (the client's own, else a new one):
+    huggingface_hub quotes it in its error messages, so a user's report names the request
+    in the server's logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        request_id = (headers.get(b"x-request-id") or uuid.uuid4().hex.encode())[:128]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"x-request-id", request_id)],
+                }
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -194,6 +194,10 @@ class PreuploadAnswer(Shape):
     files: list[UploadMode]
 
 
+class SquashAnswer(Shape):
+    commit_id: str = Field(serialization_alias="commitId")
+
+
 class CommitAnswer(Shape):
     """``CommitInfo`` of ``HfApi.create_commit``."""
 
@@ -288,6 +292,18 @@ class YamlRequest(Request):
     content: str = ""
 
 
+class MoveRequest(Request):
+    """``/api/repos/move`` (``move_repo``): ids as ``namespace/name``."""
+
+    from_repo: str = Field(alias="fromRepo")
+    to_repo: str = Field(alias="toRepo")
+    type: str | None = None
+
+
+class SquashRequest(Request):
+    message: str | None = None
+
+
 class BranchRequest(Request):
     starting_point: str | None = Field(default=None, alias="startingPoint")
 
@@ -304,7 +320,10 @@ class PreuploadFile(Request):
 
 
 class PreuploadRequest(Request):
+    """``gitIgnore`` is the ``.gitignore`` the same commit adds, when it adds one."""
+
     files: list[PreuploadFile] = Field(default_factory=list)
+    git_ignore: str | None = Field(default=None, alias="gitIgnore")
 
 
 class LfsObjectRequest(Request):

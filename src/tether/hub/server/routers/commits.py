@@ -19,6 +19,7 @@ from tether.hub.server import repos
 from tether.hub.server.db import has_object
 from tether.hub.server.deps import DB, Body, Hub, ReadableRepo, WritableRepo, Writer, json_body
 from tether.hub.server.gitobjects import is_lfs_path, tree_entry
+from tether.hub.server.patterns import ignored, lfs_tracked
 from tether.hub.server.routers.repos import API_REPO, GET
 from tether.hub.server.schemas import (
     Author,
@@ -26,6 +27,8 @@ from tether.hub.server.schemas import (
     CommitEntry,
     PreuploadAnswer,
     PreuploadRequest,
+    SquashAnswer,
+    SquashRequest,
     UploadMode,
 )
 from tether.hub.server.storage import receive_to_temp
@@ -51,29 +54,65 @@ def commits(session: DB, repo: ReadableRepo, revision: str) -> list[CommitEntry]
     ]
 
 
+@router.post(API_REPO + "/super-squash/{branch:segment}", response_model=SquashAnswer)
+def super_squash(
+    session: DB,
+    repo: WritableRepo,
+    identity: Writer,
+    branch: str,
+    payload: Annotated[SquashRequest, json_body(SquashRequest)],
+) -> SquashAnswer:
+    """``super_squash_history``: the branch's history becomes one commit."""
+    title = payload.message or f"Super-squash branch '{branch}'"
+    new = repos.squash(session, repo, branch, title=title, author=identity.user)
+    return SquashAnswer(commit_id=new.oid)
+
+
 @router.post(API_REPO + "/preupload/{revision:segment}", response_model=PreuploadAnswer)
 def preupload(
+    hub: Hub,
     session: DB,
     repo: WritableRepo,
     revision: str,
     payload: Annotated[PreuploadRequest, json_body(PreuploadRequest)],
 ) -> PreuploadAnswer:
-    """Which files go through LFS/Xet (by name, size and a sample of their bytes), and
-    the ``oid`` each path holds at ``revision`` (none for a new file, or a branch that
-    does not exist yet)."""
+    """For each file: LFS/Xet or regular (by name, size, a sample of its bytes, and the
+    repo's ``.gitattributes``), whether the repo's ``.gitignore`` (or the one this commit
+    adds) skips it, and the ``oid`` the path holds at ``revision`` (none for a new file,
+    or a branch that does not exist yet)."""
     try:
         tree = repos.tree_of(repos.resolve_revision(session, repo, revision))
     except HubNotFoundError:
         tree = {}
+    attributes = _small_text(hub, tree.get(".gitattributes"))
+    gitignore = payload.git_ignore
+    if gitignore is None:
+        gitignore = _small_text(hub, tree.get(".gitignore"))
     files = []
     for item in payload.files:
         current = tree.get(item.path)
-        lfs = is_lfs_path(item.path, item.size, base64.b64decode(item.sample or ""))
+        sample = base64.b64decode(item.sample or "")
+        lfs = is_lfs_path(item.path, item.size, sample) or lfs_tracked(attributes, item.path)
         oid = None
         if current is not None:
             oid = current["sha256"] if current["lfs"] else current["oid"]
-        files.append(UploadMode(path=item.path, upload_mode="lfs" if lfs else "regular", oid=oid))
+        files.append(
+            UploadMode(
+                path=item.path,
+                upload_mode="lfs" if lfs else "regular",
+                should_ignore=ignored(gitignore, item.path),
+                oid=oid,
+            )
+        )
     return PreuploadAnswer(files=files)
+
+
+def _small_text(hub: Hub, entry: dict[str, Any] | None) -> str:
+    """A regular file's text (``.gitattributes``, ``.gitignore``), '' if absent or LFS."""
+    if entry is None or entry["lfs"] or not entry["size"] or entry["size"] > 1024 * 1024:
+        return ""
+    data = b"".join(hub.store.open_range(entry["sha256"], 0, entry["size"] - 1))
+    return data.decode("utf-8", errors="replace")
 
 
 @router.post(API_REPO + "/commit/{revision:segment}", response_model=CommitAnswer)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from tether.hub.server import repos
-from tether.hub.server.db import Repo
+from tether.hub.server.db import Commit, Repo
 from tether.hub.server.deps import (
     DB,
     Body,
@@ -29,6 +29,7 @@ from tether.hub.server.schemas import (
     CreatedRepo,
     EntryLfs,
     LastCommit,
+    MoveRequest,
     RepoInfo,
     RepoRequest,
     RepoSettings,
@@ -94,8 +95,9 @@ def validate_yaml(payload: Annotated[YamlRequest, json_body(YamlRequest)]) -> JS
     """Check a README's YAML front matter parses to a mapping (400 with the problems)."""
     import yaml
 
-    content = payload.content
-    errors = []
+    content = payload.content.lstrip()
+    errors, warnings = [], []
+    data = None
     if content.startswith("---"):
         front = content.split("---", 2)[1] if content.count("---") >= 2 else ""
         try:
@@ -104,7 +106,15 @@ def validate_yaml(payload: Annotated[YamlRequest, json_body(YamlRequest)]) -> JS
                 errors.append(YamlProblem(message="metadata must be a YAML mapping"))
         except yaml.YAMLError as exc:
             errors.append(YamlProblem(message=f"invalid YAML: {exc}"))
-    check = YamlCheck(errors=errors)
+    if (
+        isinstance(data, dict)
+        and "model-index" in data
+        and not isinstance(data["model-index"], list)
+    ):
+        errors.append(YamlProblem(message='"model-index" must be an array'))
+    if not data and not errors:
+        warnings.append(YamlProblem(message="empty or missing yaml metadata in repo card"))
+    check = YamlCheck(errors=errors, warnings=warnings)
     return JSONResponse(check.model_dump(by_alias=True), status_code=400 if errors else 200)
 
 
@@ -129,8 +139,8 @@ def create_repo(
             private=payload.wants_private,
             author=identity.user,
         )
-    except RepoExistsError as exc:
-        exc.url = hub.repo_url(Repo(repo_type=repo_type, namespace=namespace, name=payload.name))
+    except RepoExistsError as exc:  # the url names the repo as it is spelled
+        exc.url = hub.repo_url(repos.get_repo(session, repo_type, namespace, payload.name))
         raise
     return CreatedRepo(url=hub.repo_url(repo), name=repo.repo_id, id=repo.repo_id)
 
@@ -144,6 +154,33 @@ def delete_repo(
     repo = repos.get_repo(session, payload.type or "model", namespace, payload.name)
     session.delete(repo)
     session.commit()
+    return {}
+
+
+@router.post("/api/repos/move")
+def move_repo(
+    session: DB, caller: Caller, payload: Annotated[MoveRequest, json_body(MoveRequest)]
+) -> dict[str, Any]:
+    """``move_repo``: rename, or transfer to another namespace the caller may write to."""
+    repo_type = payload.type or "model"
+    (src_ns, _, src_name), (dst_ns, _, dst_name) = (
+        payload.from_repo.partition("/"),
+        payload.to_repo.partition("/"),
+    )
+    require_write(caller, src_ns)
+    require_write(caller, dst_ns)
+    repos.move_repo(session, repos.get_repo(session, repo_type, src_ns, src_name), dst_ns, dst_name)
+    return {}
+
+
+@router.api_route(API_REPO + "/auth-check", methods=GET)
+def auth_check(repo: ReadableRepo) -> dict[str, Any]:
+    """``auth_check``: 200 when the caller may read the repo (else the usual 401/404)."""
+    return {}
+
+
+@router.api_route(API_REPO + "/auth-check/write", methods=GET)
+def auth_check_write(repo: WritableRepo) -> dict[str, Any]:
     return {}
 
 
@@ -220,14 +257,19 @@ def tree(
     recursive = _flag(request.query_params.get("recursive"))
     entries = list_tree(repos.tree_of(commit), path, recursive)
     if _flag(request.query_params.get("expand")):
-        changed = repos.last_changes(session, repo, commit, [e.path for e in entries])
-        for entry in entries:
-            last = changed.get(entry.path)
-            if last is not None:
-                entry.last_commit = LastCommit(
-                    id=last.oid, title=last.title, date=repos.commit_date(last)
-                )
+        add_last_commits(session, repo, commit, entries)
     return entries
+
+
+def add_last_commits(session: DB, repo: Repo, head: Commit, entries: list[TreeEntry]) -> None:
+    """Set each entry's ``lastCommit`` (what ``expand`` asks for)."""
+    changed = repos.last_changes(session, repo, head, [e.path for e in entries])
+    for entry in entries:
+        last = changed.get(entry.path)
+        if last is not None:
+            entry.last_commit = LastCommit(
+                id=last.oid, title=last.title, date=repos.commit_date(last)
+            )
 
 
 @router.post(API_REPO + "/paths-info/{revision:segment}", response_model=list[TreeEntry])
@@ -238,9 +280,11 @@ def paths_info(
     commit = repos.resolve_revision(session, repo, revision)
     tree = repos.tree_of(commit)
     if request.headers.get("content-type", "").startswith("application/json"):
-        paths = json.loads(body or b"{}").get("paths", [])
+        form = json.loads(body or b"{}")
+        paths, expand = form.get("paths", []), str(form.get("expand", ""))
     else:
-        paths = parse_qs(body.decode()).get("paths", [])
+        fields = parse_qs(body.decode())
+        paths, expand = fields.get("paths", []), (fields.get("expand") or [""])[0]
     out = []
     for path in paths:
         path = path.strip("/")
@@ -248,4 +292,18 @@ def paths_info(
             out.append(file_entry(path, tree[path]))
         elif any(q.startswith(path + "/") for q in tree):
             out.append(dir_entry(path, tree))
+    if _flag(expand):
+        add_last_commits(session, repo, commit, out)
     return out
+
+
+def no_namespace(request: Request) -> None:
+    """A repo id without a namespace (``gpt2``): huggingface.co's canonical repos, which a
+    self-hosted hub never holds; answered as a missing repo, so ``repo_exists`` says no."""
+    raise repos.repo_not_found(request.path_params["name"])
+
+
+for _suffix in ("", "/revision/{revision:segment}", "/tree/{revision:segment}"):
+    router.add_api_route(
+        "/api/{repo_type:plural}/{name:segment}" + _suffix, no_namespace, methods=GET
+    )
