@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -88,7 +89,11 @@ def unpack_tests(sdist: Path, work: Path) -> Path:
 
 
 def env_with_src() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_"))
+    }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     return env
 
@@ -175,6 +180,7 @@ def main() -> int:
     parser.add_argument(
         "--all", action="store_true", help="run the out-of-scope tests too (to see which pass)"
     )
+    parser.add_argument("--json", help="also write the figures and failures to this file")
     parser.add_argument("-k", dest="keyword", help="pytest -k expression, to run a part")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds for the pytest run")
     args = parser.parse_args()
@@ -228,10 +234,17 @@ def main() -> int:
             proc.terminate()
             proc.wait(timeout=30)
     elapsed = time.time() - started
-    return report(junit, version, skipped_scope, elapsed, work)
+    return report(junit, version, skipped_scope, elapsed, work, args.json)
 
 
-def report(junit: Path, version: str, scope: dict[str, str], elapsed: float, work: Path) -> int:
+def report(
+    junit: Path,
+    version: str,
+    scope: dict[str, str],
+    elapsed: float,
+    work: Path,
+    json_path: str | None = None,
+) -> int:
     outcomes: Counter[str] = Counter()
     failures: dict[str, list[str]] = defaultdict(list)
     skips: Counter[str] = Counter()
@@ -266,6 +279,9 @@ def report(junit: Path, version: str, scope: dict[str, str], elapsed: float, wor
     for why, count in skips.most_common():
         print(f"  {count:3d}  {why}")
     print(f"\nlog: {work / 'pytest.log'}; junit: {junit}")
+    if json_path:
+        figures = {**outcomes, "version": version, "failures": failures, "seconds": elapsed}
+        Path(json_path).write_text(json.dumps(figures, indent=1))
     return 0
 
 
