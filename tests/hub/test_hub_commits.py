@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationCopy, CommitOperationDelete
-from huggingface_hub.errors import BadRequestError, HfHubHTTPError
+from huggingface_hub.errors import BadRequestError, HfHubHTTPError, RevisionNotFoundError
 
 from hub_server import ThreadHub
 
@@ -172,3 +172,36 @@ def test_stale_uploads_are_swept(tmp_path: Path) -> None:
         os.utime(f, (then, then))
     assert remove_stale(tmp_path, STALE_UPLOAD_S) == [old]
     assert not old.exists() and fresh.exists()
+
+
+def test_create_pr_opens_a_pull_request_ref(hub: ThreadHub) -> None:
+    """``create_pr=True``: the commit lands on a new ``refs/pr/N``, main is untouched."""
+    api = hub.api()
+    api.create_repo("prs", exist_ok=True)
+    main_before = api.model_info("tether/prs").sha
+    first = api.upload_file(
+        path_or_fileobj=b"proposed", path_in_repo="p.txt", repo_id="tether/prs", create_pr=True
+    )
+    second = api.create_commit(
+        "tether/prs", [CommitOperationAdd("q.txt", b"q")], commit_message="two", create_pr=True
+    )
+    refs = api.list_repo_refs("tether/prs", include_pull_requests=True)
+    on_pr = api.list_repo_commits("tether/prs", revision="refs/pr/1", formatted=True)
+
+    assert (first.pr_revision, first.pr_num, second.pr_num) == ("refs/pr/1", 1, 2)
+    assert first.pr_url == f"{hub.endpoint}/tether/prs/discussions/1"
+    assert api.model_info("tether/prs").sha == main_before
+    assert "p.txt" not in api.list_repo_files("tether/prs")
+    assert hub.download("tether/prs", "p.txt", revision="refs/pr/1").read_bytes() == b"proposed"
+    assert [r.ref for r in refs.pull_requests] == ["refs/pr/1", "refs/pr/2"]
+    assert [b.name for b in refs.branches] == ["main"]
+    assert on_pr[0].formatted_title == "Upload p.txt with huggingface_hub"
+    with pytest.raises(RevisionNotFoundError):  # a pull request starts from a branch
+        api.create_commit(
+            "tether/prs",
+            [CommitOperationAdd("r.txt", b"r")],
+            commit_message="m",
+            revision=main_before,
+            create_pr=True,
+        )
+    assert len(api.list_repo_refs("tether/prs", include_pull_requests=True).pull_requests) == 2

@@ -22,6 +22,10 @@ def test_missing_repos_answer_not_found(hub: ThreadHub) -> None:
     assert not api.repo_exists("no-namespace")
     assert not api.file_exists("no-namespace", "x.txt")
     assert not api.revision_exists("no-namespace", "main")
+    with pytest.raises(RepositoryNotFoundError):
+        api.list_repo_commits("no-namespace")
+    api.create_repo("tree", exist_ok=True)  # its refs route looks like a one-part id's tree
+    assert [b.name for b in api.list_repo_refs("tether/tree").branches] == ["main"]
     request_id = err.value.response.headers["X-Request-Id"]
     assert f"(Request ID: {request_id})" in str(err.value)
 

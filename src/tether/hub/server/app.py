@@ -26,6 +26,7 @@ from tether.hub.server.routers import (
     git,
     lfs,
     listing,
+    missing,
     refs,
     repos,
     users,
@@ -40,7 +41,7 @@ log = logging.getLogger("tether.hub")
 
 #: Included in this order: the API and CAS routes, then the file routes, whose
 #: ``/{namespace}/{name}/...`` would match a path of any other as well.
-ROUTERS = (users, listing, repos, refs, commits, xet, lfs, git, files, web)  # web pages: last
+ROUTERS = (users, listing, repos, refs, commits, xet, lfs, git, files, missing, web)  # web: last
 
 
 def make_store(config: ServerConfig) -> BlobStore:

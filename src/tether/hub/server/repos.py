@@ -138,7 +138,7 @@ def initial_blob() -> tuple[str, bytes]:
 
 
 def strip_ref(revision: str) -> tuple[str | None, str]:
-    for prefix, kind in (("refs/heads/", "branch"), ("refs/tags/", "tag")):
+    for prefix, kind in (("refs/heads/", "branch"), ("refs/tags/", "tag"), ("refs/pr/", "pr")):
         if revision.startswith(prefix):
             return kind, revision[len(prefix) :]
     return None, revision
@@ -276,7 +276,7 @@ def _try_commit(
     kind, name = strip_ref(branch)
     if kind == "tag":
         raise HubError("cannot commit to a tag", status=400)
-    ref = find_ref(session, repo, "branch", name)
+    ref = find_ref(session, repo, "pr" if kind == "pr" else "branch", name)
     if ref is None:
         raise HubNotFoundError(f"Invalid rev id: {branch}", error_code="RevisionNotFound")
     head = ref.commit_oid
@@ -476,3 +476,35 @@ def squash(session: Session, repo: Repo, branch: str, *, title: str, author: str
     squashed = get_commit(session, repo, oid)
     assert squashed is not None
     return squashed
+
+
+def open_pull_request(session: Session, repo: Repo, base: str, *, title: str) -> Ref:
+    """A pull request as huggingface.co exposes it to git: a ref ``refs/pr/N`` (the next
+    number) starting at ``base``'s head, which commits with ``create_pr`` then land on.
+    Its ``message`` is the title. There is no discussion thread and no merge here.
+    ``base`` must be a branch (a commit id or tag is a 404, as on huggingface.co)."""
+    kind, name = strip_ref(base)
+    branch = find_ref(session, repo, "branch", name) if kind in (None, "branch") else None
+    if branch is None:
+        raise HubNotFoundError(
+            f"Invalid rev id: {base} (a pull request starts from a branch)",
+            error_code="RevisionNotFound",
+        )
+    start = resolve_revision(session, repo, f"refs/heads/{name}")
+    for _attempt in range(COMMIT_ATTEMPTS):
+        numbers = [int(r.name) for r in list_refs(session, repo) if r.kind == "pr"]
+        ref = Ref(
+            repo_pk=repo.id,
+            kind="pr",
+            name=str(max(numbers, default=0) + 1),
+            commit_oid=start.oid,
+            message=title,
+        )
+        session.add(ref)
+        try:
+            session.commit()
+        except IntegrityError:  # another request took that number
+            session.rollback()
+            continue
+        return ref
+    raise HubConflictError("could not number a new pull request; try again", status=409)

@@ -168,14 +168,21 @@ class Author(Shape):
     avatar: str | None = None
 
 
+class Formatted(Shape):
+    title: str
+    message: str
+
+
 class CommitEntry(Shape):
     """One ``GitCommitInfo`` of ``HfApi.list_repo_commits``."""
 
+    omit_when_none = frozenset({"formatted"})
     id: str
     title: str
     message: str
     authors: list[Author]
     date: str
+    formatted: Formatted | None = None
 
 
 class UploadMode(Shape):

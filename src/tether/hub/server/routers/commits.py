@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from tether.hub.server.schemas import (
     Author,
     CommitAnswer,
     CommitEntry,
+    Formatted,
     PreuploadAnswer,
     PreuploadRequest,
     SquashAnswer,
@@ -39,9 +41,11 @@ router = APIRouter()
 @router.api_route(
     API_REPO + "/commits/{revision:segment}", methods=GET, response_model=list[CommitEntry]
 )
-def commits(session: DB, repo: ReadableRepo, revision: str) -> list[CommitEntry]:
-    """``list_repo_commits``: from ``revision`` back to the first commit, newest first."""
+def commits(session: DB, request: Request, repo: ReadableRepo, revision: str) -> list[CommitEntry]:
+    """``list_repo_commits``: from ``revision`` back to the first commit, newest first;
+    ``expand[]=formatted`` adds title and message as HTML (escaped text here)."""
     head = repos.resolve_revision(session, repo, revision)
+    formatted = "formatted" in request.query_params.getlist("expand[]")
     return [
         CommitEntry(
             id=c.oid,
@@ -49,6 +53,9 @@ def commits(session: DB, repo: ReadableRepo, revision: str) -> list[CommitEntry]
             message=c.message,
             authors=[Author(user=c.author)],
             date=repos.commit_date(c),
+            formatted=Formatted(title=html.escape(c.title), message=html.escape(c.message))
+            if formatted
+            else None,
         )
         for c in repos.history(session, repo, head)
     ]
@@ -130,8 +137,7 @@ def commit(
     LFS files must have been uploaded to this repo (by LFS or Xet) first: knowing a
     sha256 does not grant its bytes (422 otherwise).
     """
-    if request.query_params.get("create_pr") in ("1", "true", "True"):
-        raise HubError("pull requests are not supported by this server", status=400)
+    create_pr = request.query_params.get("create_pr") in ("1", "true", "True")
     header: dict[str, Any] = {}
     operations: list[repos.Operation] = []
     for line in body.splitlines():
@@ -176,14 +182,28 @@ def commit(
             operations.append(repos.Operation("delete_folder", value["path"]))
         else:
             raise HubError(f"unsupported commit operation {key!r}", status=400)
-    new = repos.apply_commit(
-        session,
-        repo,
-        revision,
-        operations,
-        title=header.get("summary") or "Upload files",
-        message=header.get("description") or "",
-        author=identity.user,
-        parent_commit=header.get("parentCommit"),
+    title = header.get("summary") or "Upload files"
+    pr_url = None
+    if create_pr:  # the commit lands on a new refs/pr/N started at the revision's head
+        pr = repos.open_pull_request(session, repo, revision, title=title)
+        revision, pr_url = f"refs/pr/{pr.name}", f"{hub.repo_url(repo)}/discussions/{pr.name}"
+    try:
+        new = repos.apply_commit(
+            session,
+            repo,
+            revision,
+            operations,
+            title=title,
+            message=header.get("description") or "",
+            author=identity.user,
+            parent_commit=header.get("parentCommit"),
+        )
+    except HubError:
+        if create_pr:  # no empty pull request left behind
+            repos.delete_ref(session, repo, "pr", revision.rsplit("/", 1)[1])
+        raise
+    return CommitAnswer(
+        commit_url=f"{hub.repo_url(repo)}/commit/{new.oid}",
+        commit_oid=new.oid,
+        pull_request_url=pr_url,
     )
-    return CommitAnswer(commit_url=f"{hub.repo_url(repo)}/commit/{new.oid}", commit_oid=new.oid)

@@ -67,16 +67,3 @@ for _kind in (RAW,):
     router.add_api_route(
         "/{namespace:segment}/{name:segment}" + _kind, resolve, methods=["GET", "HEAD"], name="raw"
     )
-
-
-def no_namespace(request: Request) -> Response:
-    """A file of a repo id without a namespace: a missing repo (see routers/repos.py)."""
-    raise repos.repo_not_found(request.path_params["name"])
-
-
-# Last: a one-segment id must never shadow a model's ``/{namespace}/{name}/...``.
-for _kind in (RESOLVE, RAW):
-    router.add_api_route(
-        "/{repo_type:fileplural}/{name:segment}" + _kind, no_namespace, methods=["GET", "HEAD"]
-    )
-    router.add_api_route("/{name:segment}" + _kind, no_namespace, methods=["GET", "HEAD"])

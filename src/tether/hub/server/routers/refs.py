@@ -17,14 +17,16 @@ router = APIRouter()
 
 @router.api_route(API_REPO + "/refs", methods=GET, response_model=GitRefs)
 def refs(session: DB, request: Request, repo: ReadableRepo) -> GitRefs:
-    """``list_repo_refs``; ``pullRequests`` (always empty) only with ``include_prs``."""
+    """``list_repo_refs``; ``pullRequests`` (``refs/pr/N``) only with ``include_prs``."""
     out = GitRefs()
+    prs: list[GitRef] = []
+    lists = {"branch": out.branches, "tag": out.tags, "pr": prs}
+    prefixes = {"branch": "refs/heads/", "tag": "refs/tags/", "pr": "refs/pr/"}
     for ref in repos.list_refs(session, repo):
-        prefix = "refs/heads/" if ref.kind == "branch" else "refs/tags/"
-        kind = out.branches if ref.kind == "branch" else out.tags
-        kind.append(GitRef(name=ref.name, ref=prefix + ref.name, target_commit=ref.commit_oid))
+        full = prefixes[ref.kind] + ref.name
+        lists[ref.kind].append(GitRef(name=ref.name, ref=full, target_commit=ref.commit_oid))
     if request.query_params.get("include_prs"):
-        out.pull_requests = []
+        out.pull_requests = prs
     return out
 
 

@@ -295,15 +295,3 @@ def paths_info(
     if _flag(expand):
         add_last_commits(session, repo, commit, out)
     return out
-
-
-def no_namespace(request: Request) -> None:
-    """A repo id without a namespace (``gpt2``): huggingface.co's canonical repos, which a
-    self-hosted hub never holds; answered as a missing repo, so ``repo_exists`` says no."""
-    raise repos.repo_not_found(request.path_params["name"])
-
-
-for _suffix in ("", "/revision/{revision:segment}", "/tree/{revision:segment}"):
-    router.add_api_route(
-        "/api/{repo_type:plural}/{name:segment}" + _suffix, no_namespace, methods=GET
-    )
