@@ -1,9 +1,11 @@
-"""`tether hub serve` and `tether hub token create/revoke/list`: a self-hosted hub."""
+"""`tether hub serve`, `tether hub token create/revoke/list` and `tether hub org ...`: a
+self-hosted hub, its tokens and organisations (both managed on the data directory)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -133,3 +135,75 @@ def register(group: click.Group) -> None:
             for row in list_tokens(session):
                 state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
                 click.echo(f"{row.id}\t{row.user}\t{row.name}\t{row.scope}\t{state}")
+
+    @hub.group("org")
+    def org() -> None:
+        """Manage organisations: shared namespaces whose members read, write or admin."""
+
+    @org.command("create")
+    @click.argument("name")
+    @click.option("--data", required=True, type=click.Path(file_okay=False), help=_DATA_HELP)
+    @click.option("--db", "db_url", default=None, help="SQLAlchemy URL (default SQLite in DATA).")
+    def org_create(name: str, data: str, db_url: str | None) -> None:
+        """Create the organisation NAME (a name no user has)."""
+        from tether.hub.server.orgs import create_org
+
+        with _sessions(data, db_url)() as session:
+            create_org(session, name)
+        click.echo(f"created organisation {name}")
+
+    @org.command("add-member")
+    @click.argument("org_name", metavar="ORG")
+    @click.argument("user")
+    @click.option("--data", required=True, type=click.Path(file_okay=False), help=_DATA_HELP)
+    @click.option("--db", "db_url", default=None, help="SQLAlchemy URL (default SQLite in DATA).")
+    @click.option(
+        "--role",
+        type=click.Choice(["read", "write", "admin"]),
+        default="read",
+        show_default=True,
+        help="read: see private repos; write: also commit; admin: also settings, delete, move.",
+    )
+    def org_add_member(org_name: str, user: str, data: str, db_url: str | None, role: str) -> None:
+        """Make USER a member of ORG with --role (or change a member's role)."""
+        from tether.hub.server.orgs import add_member
+
+        with _sessions(data, db_url)() as session:
+            add_member(session, org_name, user, role)
+        click.echo(f"{user} is a member of {org_name} with role {role}")
+
+    @org.command("remove-member")
+    @click.argument("org_name", metavar="ORG")
+    @click.argument("user")
+    @click.option("--data", required=True, type=click.Path(file_okay=False), help=_DATA_HELP)
+    @click.option("--db", "db_url", default=None, help="SQLAlchemy URL (default SQLite in DATA).")
+    def org_remove_member(org_name: str, user: str, data: str, db_url: str | None) -> None:
+        """Remove USER from ORG (their tokens then no longer reach its repos)."""
+        from tether.hub.server.orgs import remove_member
+
+        with _sessions(data, db_url)() as session:
+            remove_member(session, org_name, user)
+        click.echo(f"removed {user} from {org_name}")
+
+    @org.command("list")
+    @click.option("--data", required=True, type=click.Path(file_okay=False), help=_DATA_HELP)
+    @click.option("--db", "db_url", default=None, help="SQLAlchemy URL (default SQLite in DATA).")
+    def org_list(data: str, db_url: str | None) -> None:
+        """List organisations, one line per member (org, user, role)."""
+        from tether.hub.server.orgs import list_orgs
+
+        with _sessions(data, db_url)() as session:
+            for row, members in list_orgs(session):
+                if not members:
+                    click.echo(f"{row.name}\t-\t-")
+                for member in members:
+                    click.echo(f"{row.name}\t{member.user}\t{member.role}")
+
+
+def _sessions(data: str, db_url: str | None) -> Any:
+    """Sessions on the data directory's database, migrated first (as the server does)."""
+    from tether.hub.server import ServerConfig
+    from tether.hub.server.serve import open_sessions
+
+    config = ServerConfig(data_dir=Path(data).resolve(), public_url="", db_url=db_url)
+    return open_sessions(config)

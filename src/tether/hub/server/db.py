@@ -1,4 +1,5 @@
-"""The repo model in SQL: repos, commits (each holding its full file tree), refs, tokens.
+"""The repo model in SQL: repos, commits (each holding its full file tree), refs, tokens,
+organisations and their members.
 
 A commit row is immutable and carries the whole tree as JSON (path -> sha256, size, git blob
 id, lfs flag): reading any revision is one row, and a commit becomes visible only when the
@@ -140,3 +141,25 @@ def has_object(session: Session, repo_pk: int, sha256: str) -> bool:
 
     query = select(RepoObject.id).where(RepoObject.repo_pk == repo_pk, RepoObject.sha256 == sha256)
     return session.scalar(query) is not None
+
+
+class Org(Base):
+    """An organisation: a namespace owned by its members, not by one user (migration 0003)."""
+
+    __tablename__ = "orgs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(96), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OrgMember(Base):
+    """A user's role in an org: ``read``, ``write`` or ``admin`` (see access.py)."""
+
+    __tablename__ = "org_members"
+    __table_args__ = (UniqueConstraint("org_pk", "user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_pk: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    user: Mapped[str] = mapped_column(String(96), index=True)
+    role: Mapped[str] = mapped_column(String(8))

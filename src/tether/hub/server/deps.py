@@ -1,5 +1,5 @@
 """What a route asks for, as ``Annotated`` dependencies: the state, a session, the caller,
-the repo with its access check, the raw body.
+the repo with its access check (the rule is access.py's), the raw body.
 
 A route names what it needs in its signature (``repo: ReadableRepo``, ``caller: Caller``)
 and FastAPI builds it once per request: the session is shared by the caller lookup, the
@@ -18,9 +18,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
-from tether.errors import HubAuthError, HubError
+from tether.errors import HubError
+from tether.hub.server import access
 from tether.hub.server.db import Repo
-from tether.hub.server.repos import get_repo, repo_not_found
+from tether.hub.server.repos import get_repo
 from tether.hub.server.routing import TYPE_FROM_PLURAL
 from tether.hub.server.state import HubState
 from tether.hub.server.tokens import Identity, authenticate
@@ -66,42 +67,20 @@ Body = Annotated[bytes, Depends(get_body)]
 
 
 def readable_repo(request: Request, session: DB, caller: Caller) -> Repo:
-    """The repo if the caller may read it; private repos look missing to others.
-
-    Without a token the answer is 401 (the client then suggests logging in), with a
-    token of another user 404, both carrying ``X-Error-Code: RepoNotFound``.
-    """
+    """The path's repo if the caller may read it (access.require_readable)."""
     params = request.path_params
     repo = get_repo(
         session, TYPE_FROM_PLURAL[params.get("repo_type")], params["namespace"], params["name"]
     )
-    if repo.private and (caller is None or caller.user != repo.namespace):
-        err = repo_not_found(repo.repo_id)
-        if caller is None:
-            err.status = 401
-        raise err
-    return repo
+    return access.require_readable(session, caller, repo)
 
 
 ReadableRepo = Annotated[Repo, Depends(readable_repo)]
 
 
-def require_write(identity: Identity | None, namespace: str) -> Identity:
-    """``identity`` if it may write to ``namespace``; 401 without a token, else 403."""
-    if identity is None:
-        raise HubAuthError("this action needs a token with write scope")
-    if not identity.can_write:
-        raise HubAuthError("this token has read scope; the action needs write scope", status=403)
-    if identity.user != namespace:
-        raise HubAuthError(
-            f"user {identity.user} cannot write to namespace {namespace}", status=403
-        )
-    return identity
-
-
-def repo_writer(repo: ReadableRepo, caller: Caller) -> Identity:
+def repo_writer(session: DB, repo: ReadableRepo, caller: Caller) -> Identity:
     """The caller, checked for write access to the path's repo."""
-    return require_write(caller, repo.namespace)
+    return access.require(session, caller, repo.namespace, access.Level.WRITE)
 
 
 Writer = Annotated[Identity, Depends(repo_writer)]
@@ -112,6 +91,15 @@ def writable_repo(repo: ReadableRepo, _writer: Writer) -> Repo:
 
 
 WritableRepo = Annotated[Repo, Depends(writable_repo)]
+
+
+def admin_repo(session: DB, repo: ReadableRepo, caller: Caller) -> Repo:
+    """The path's repo, checked for admin access (settings)."""
+    access.require(session, caller, repo.namespace, access.Level.ADMIN)
+    return repo
+
+
+AdminRepo = Annotated[Repo, Depends(admin_repo)]
 
 
 def json_body(model: type[RequestT]) -> Any:

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from tether.errors import HubConflictError, HubError
+from tether.errors import HubAuthError, HubConflictError, HubError, HubNotFoundError
 
 
 class RepoExistsError(HubConflictError):
@@ -23,6 +23,33 @@ class RepoExistsError(HubConflictError):
     ``create_repo(exist_ok=True)`` returns to the caller."""
 
     url: str | None = None
+
+
+class NamespaceTakenError(HubConflictError):
+    """A name is a user's and an org's at once (an org named like a user, a token made for an
+    org's name, a member named like an org): a namespace is one or the other."""
+
+    default_hint = "Choose another name: one namespace cannot be both a user and an org."
+    namespace: str | None = None
+    taken_by: str | None = None  # "user" or "org": what holds the name already
+
+
+class OrgNotFoundError(HubNotFoundError):
+    """No organisation has this name (or the user is not one of its members)."""
+
+    default_hint = "Check the name against the organisations and members the hub lists."
+    org: str | None = None
+    user: str | None = None
+
+
+class AccessDeniedError(HubAuthError):
+    """The caller's user lacks the role a route needs in a namespace (access.py)."""
+
+    status = 403
+    default_hint = "An admin of the organisation can give the user a role that allows it."
+    user: str | None = None
+    namespace: str | None = None
+    needed: str | None = None  # "read", "write" or "admin"
 
 
 class GitRefusal(HubError):

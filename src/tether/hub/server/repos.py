@@ -85,6 +85,14 @@ def get_repo(session: Session, repo_type: str, namespace: str, name: str) -> Rep
     return repo
 
 
+def split_repo_id(repo_id: str) -> tuple[str, str]:
+    """``namespace/name`` -> (namespace, name); 400 for anything else."""
+    namespace, _, name = repo_id.partition("/")
+    if not NAME_RE.match(namespace) or not NAME_RE.match(name):
+        raise HubError(f"invalid repo id {repo_id!r}; expected namespace/name", repo_id=repo_id)
+    return namespace, name
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 

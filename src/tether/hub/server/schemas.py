@@ -45,8 +45,18 @@ class AuthInfo(Shape):
     access_token: AccessToken = Field(serialization_alias="accessToken")
 
 
+class OrgEntry(Shape):
+    """One org of ``whoami``'s ``orgs``: ``hf auth whoami`` prints the names."""
+
+    type: str = "org"
+    id: str
+    name: str
+    fullname: str
+    role_in_org: str = Field(serialization_alias="roleInOrg")
+
+
 class WhoAmI(Shape):
-    """``HfApi.whoami``: a user; the token's name and scope under ``auth``."""
+    """``HfApi.whoami``: a user, their orgs; the token's name and scope under ``auth``."""
 
     type: str = "user"
     id: str
@@ -55,7 +65,7 @@ class WhoAmI(Shape):
     email: str | None = None
     email_verified: bool = Field(default=False, serialization_alias="emailVerified")
     is_pro: bool = Field(default=False, serialization_alias="isPro")
-    orgs: list[Any] = Field(default_factory=list)
+    orgs: list[OrgEntry] = Field(default_factory=list)
     auth: AuthInfo
 
 

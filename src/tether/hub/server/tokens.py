@@ -1,8 +1,9 @@
 """Access tokens: random ``hf_`` strings handed out once, stored only as sha256 hashes.
 
-A token has a user (its namespace) and a scope: ``read`` sees private repos of that user,
-``write`` may also create repos and commit. Revoked tokens stay in the table (for the audit
-trail) with ``revoked_at`` set and are refused like unknown ones.
+A token has a user (its namespace) and a scope: ``read`` sees private repos of that user
+and of the orgs they belong to, ``write`` may also create repos and commit (access.py).
+Revoked tokens stay in the table (for the audit trail) with ``revoked_at`` set and are
+refused like unknown ones. A token cannot be made for an org's name (orgs.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from tether.errors import HubAuthError, HubError
 from tether.hub.server.db import Token, utcnow
+from tether.hub.server.orgs import check_user_name
 
 SCOPES = ("read", "write")
 
@@ -43,6 +45,7 @@ def create_token(session: Session, user: str, scope: str, name: str = "default")
     """Store a new token's hash and return the token (the only time it is seen)."""
     if scope not in SCOPES:
         raise HubError(f"unknown token scope {scope!r}; use one of {', '.join(SCOPES)}")
+    check_user_name(session, user)
     token = "hf_" + secrets.token_urlsafe(30).replace("-", "a").replace("_", "b")
     session.add(Token(user=user, name=name, scope=scope, token_hash=hash_token(token)))
     session.commit()

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from tether.errors import HubIntegrityError
-from tether.hub.server import lfs
+from tether.hub.server import access, lfs
 from tether.hub.server.db import Repo, grant_object, has_object
-from tether.hub.server.deps import DB, Caller, Hub, ReadableRepo, json_body, require_write
+from tether.hub.server.deps import DB, Caller, Hub, ReadableRepo, json_body
 from tether.hub.server.schemas import (
     LfsBatch,
     LfsBatchRequest,
@@ -43,7 +43,7 @@ def batch(
     """Which objects to send and where; downloads need read access, uploads write."""
     if payload.operation == "download":
         return download_batch(hub, session, repo, payload)
-    require_write(caller, repo.namespace)
+    access.require(session, caller, repo.namespace, access.Level.WRITE)
     lfs.sweep_uploads(hub, force=False)
     known = {str(o.oid) for o in payload.objects if has_object(session, repo.id, str(o.oid))}
     multipart = "multipart" in (payload.transfers or ["basic"])

@@ -1,4 +1,4 @@
-"""Repos: create, delete, settings, info at a revision, trees and paths-info, and the
+"""Repos: create, delete, move, settings, info at a revision, trees and paths-info, and the
 README check ``upload_folder`` asks for first."""
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from tether.hub.server import repos
+from tether.hub.server import access, repos
 from tether.hub.server.db import Commit, Repo
 from tether.hub.server.deps import (
     DB,
+    AdminRepo,
     Body,
     Caller,
     Hub,
     ReadableRepo,
     WritableRepo,
     json_body,
-    require_write,
 )
 from tether.hub.server.errors import RepoExistsError
 from tether.hub.server.schemas import (
@@ -124,7 +124,7 @@ def create_repo(
 ) -> CreatedRepo:
     """Create a repo (409 with its ``url`` when it exists, for ``exist_ok=True``)."""
     namespace = payload.organization or (caller.user if caller else "")
-    identity = require_write(caller, namespace)
+    identity = access.require(session, caller, namespace, access.Level.WRITE)
     repo_type = payload.type or "model"
     sha, content = repos.initial_blob()
     if not hub.store.exists(sha):
@@ -149,8 +149,9 @@ def create_repo(
 def delete_repo(
     session: DB, caller: Caller, payload: Annotated[RepoRequest, json_body(RepoRequest)]
 ) -> dict[str, Any]:
+    """Delete a repo: admin in its namespace (a user in their own)."""
     namespace = payload.organization or (caller.user if caller else "")
-    require_write(caller, namespace)
+    access.require(session, caller, namespace, access.Level.ADMIN)
     repo = repos.get_repo(session, payload.type or "model", namespace, payload.name)
     session.delete(repo)
     session.commit()
@@ -161,15 +162,16 @@ def delete_repo(
 def move_repo(
     session: DB, caller: Caller, payload: Annotated[MoveRequest, json_body(MoveRequest)]
 ) -> dict[str, Any]:
-    """``move_repo``: rename, or transfer to another namespace the caller may write to."""
-    repo_type = payload.type or "model"
-    (src_ns, _, src_name), (dst_ns, _, dst_name) = (
-        payload.from_repo.partition("/"),
-        payload.to_repo.partition("/"),
+    """``move_repo``: rename a repo or move it to another namespace, as admin of both."""
+    (from_ns, from_name), (to_ns, to_name) = (
+        repos.split_repo_id(payload.from_repo),
+        repos.split_repo_id(payload.to_repo),
     )
-    require_write(caller, src_ns)
-    require_write(caller, dst_ns)
-    repos.move_repo(session, repos.get_repo(session, repo_type, src_ns, src_name), dst_ns, dst_name)
+    repo = repos.get_repo(session, payload.type or "model", from_ns, from_name)
+    access.require_readable(session, caller, repo)
+    access.require(session, caller, from_ns, access.Level.ADMIN)
+    access.require(session, caller, to_ns, access.Level.ADMIN)
+    repos.move_repo(session, repo, to_ns, to_name)
     return {}
 
 
@@ -186,7 +188,7 @@ def auth_check_write(repo: WritableRepo) -> dict[str, Any]:
 
 @router.put(API_REPO + "/settings", response_model=RepoSettings)
 def settings(
-    session: DB, repo: WritableRepo, payload: Annotated[RepoRequest, json_body(RepoRequest)]
+    session: DB, repo: AdminRepo, payload: Annotated[RepoRequest, json_body(RepoRequest)]
 ) -> RepoSettings:
     if payload.sets_visibility:
         repo.private = payload.wants_private
