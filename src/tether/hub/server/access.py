@@ -79,10 +79,12 @@ def require(session: Session, identity: Identity | None, namespace: str, needed:
         raise HubAuthError(f"this action needs a token with {scope} scope")
     if level(session, identity, namespace) >= needed:
         return identity
-    if user_level(session, identity.user, namespace) >= needed:
+    has = user_level(session, identity.user, namespace)
+    if has >= needed:
         raise HubAuthError("this token has read scope; the action needs write scope", status=403)
     raise AccessDeniedError(
-        f"user {identity.user} cannot {word} in namespace {namespace} (needs {word} access)",
+        f"user {identity.user} needs {word} access to namespace {namespace} "
+        f"(has {has.name.lower()})",
         user=identity.user,
         namespace=namespace,
         needed=word,
