@@ -293,3 +293,34 @@ def test_git_clone_of_the_private_org_repo_with_basic_auth(org: Org, tmp_path: P
         pulled = git(home, org.tokens["rea"], "lfs", "pull", cwd=clone)
         assert pulled.returncode == 0, pulled.stderr
         assert (clone / "model.safetensors").read_bytes() == org.weights
+
+
+@pytest.mark.parametrize(
+    ("user", "scope", "want"),
+    [
+        ("ada", "write", "ADMIN"),
+        ("ada", "read", "READ"),
+        ("wes", "write", "WRITE"),
+        ("wes", "read", "READ"),
+        ("rea", "write", "READ"),
+        ("nob", "write", "NONE"),
+        ("acme-outsider", "write", "NONE"),
+    ],
+)
+def test_the_level_is_the_role_capped_by_the_scope(
+    org: Org, user: str, scope: str, want: str
+) -> None:
+    """access.level, the one rule: own namespace admin, org role, token scope as a cap."""
+    from tether.hub.server import access
+    from tether.hub.server.config import ServerConfig
+    from tether.hub.server.serve import open_sessions
+    from tether.hub.server.tokens import Identity
+
+    config = ServerConfig(data_dir=org.hub.data, public_url=org.hub.endpoint)
+    with open_sessions(config)() as session:
+        identity = Identity(user=user, scope=scope, token_name="t")
+        assert access.level(session, identity, ORG) == access.Level[want]
+        assert access.level(session, identity, user) == (
+            access.Level.ADMIN if scope == "write" else access.Level.READ
+        )
+        assert access.level(session, None, ORG) == access.Level.NONE
