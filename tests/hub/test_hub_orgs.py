@@ -324,3 +324,17 @@ def test_the_level_is_the_role_capped_by_the_scope(
             access.Level.ADMIN if scope == "write" else access.Level.READ
         )
         assert access.level(session, None, ORG) == access.Level.NONE
+
+
+def test_listings_and_the_web_page_show_an_org_repo_to_its_members_only(org: Org) -> None:
+    """The finding routes and the web page follow the same rule as the repo routes."""
+    import httpx
+
+    for who, sees in (("rea", True), ("wes", True), ("ada_read", True), ("nob", False)):
+        listed = [m.id for m in org.api(who).list_models(author=ORG)]
+        assert (REPO in listed) is sees, who
+        page = httpx.get(
+            f"{org.hub.endpoint}/", cookies={"tether_hub_token": org.tokens[who]}, timeout=30
+        )
+        assert page.status_code == 200 and (REPO in page.text) is sees, who
+    assert REPO not in [m.id for m in org.hub.api(False).list_models(author=ORG)]

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from tether.errors import HubAuthError
 from tether.hub.server.db import Repo
 from tether.hub.server.errors import AccessDeniedError
-from tether.hub.server.orgs import role_in
+from tether.hub.server.orgs import memberships, role_in
 from tether.hub.server.repos import repo_not_found
 from tether.hub.server.tokens import Identity
 
@@ -54,6 +54,14 @@ def level(session: Session, identity: Identity | None, namespace: str) -> Level:
         return Level.NONE
     granted = user_level(session, identity.user, namespace)
     return granted if identity.can_write else min(granted, Level.READ)
+
+
+def private_namespaces(session: Session, identity: Identity | None) -> set[str]:
+    """The namespaces whose private repos ``identity`` may read (the same rule as
+    ``level``, for listings: every member role reads): its own and its orgs'."""
+    if identity is None:
+        return set()
+    return {identity.user, *(name for name, _ in memberships(session, identity.user))}
 
 
 def require_readable(session: Session, identity: Identity | None, repo: Repo) -> Repo:

@@ -26,6 +26,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from tether.errors import HubError
+from tether.hub.server import access
 from tether.hub.server.db import Commit, Ref, Repo
 from tether.hub.server.repos import DEFAULT_BRANCH
 from tether.hub.server.tokens import Identity
@@ -123,9 +124,10 @@ class Page:
     next_cursor: str | None
 
 
-def can_read(repo: Repo, caller: Identity | None) -> bool:
-    """Public repos are for everyone; a private one only for tokens of its namespace."""
-    return not repo.private or (caller is not None and caller.user == repo.namespace)
+def can_read(repo: Repo, namespaces: set[str]) -> bool:
+    """Public repos are for everyone; a private one only for callers who may read its
+    namespace (``access.private_namespaces``: their own, their orgs')."""
+    return not repo.private or repo.namespace in namespaces
 
 
 def _utc(when: datetime) -> datetime:
@@ -176,10 +178,11 @@ def visible(
         query = query.where(Repo.repo_type == repo_type)
     if author is not None:
         query = query.where(Repo.namespace == author)
+    namespaces = access.private_namespaces(session, caller)
     return [
         Listed(repo=repo, head_oid=oid, last_modified=_utc(when))
         for repo, oid, when in session.execute(query)
-        if can_read(repo, caller)
+        if can_read(repo, namespaces)
     ]
 
 

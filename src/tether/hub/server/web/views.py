@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from tether.hub.server import repos
+from tether.hub.server import access, repos
 from tether.hub.server.db import Commit, Ref, Repo
 from tether.hub.server.storage import BlobStore
 from tether.hub.server.tokens import Identity
@@ -46,8 +46,9 @@ def readable_repos(session: Session, caller: Identity | None, search: str = "") 
         .limit(LIST_LIMIT)
     )
     visible: ColumnElement[bool] = Repo.private.is_(False)
-    if caller is not None:
-        visible = or_(visible, Repo.namespace == caller.user)
+    namespaces = access.private_namespaces(session, caller)
+    if namespaces:
+        visible = or_(visible, Repo.namespace.in_(sorted(namespaces)))
     query = query.where(visible)
     if search.strip():
         full_name = Repo.namespace.concat("/").concat(Repo.name)
