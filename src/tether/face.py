@@ -503,15 +503,10 @@ def check_errors(errors: str) -> None:
 
 
 def check_backend(backend: str) -> None:
-    """Refuse an unknown backend before anything loads."""
-    from tether.optimization.fastpath import BACKENDS
+    """Refuse an unknown backend before anything loads (the fast path's own check)."""
+    from tether.optimization.fastpath import check_backend as check
 
-    if backend not in BACKENDS:
-        raise SpecError(
-            f"Unknown backend {backend!r}.",
-            f"Pass backend= one of: {', '.join(BACKENDS)}.",
-            field="backend",
-        )
+    check(backend)
 
 
 def _resolve(

@@ -127,6 +127,17 @@ def key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def check_backend(backend: str) -> None:
+    """Refuse a ``backend=`` that is not one of ``BACKENDS`` (callers check it before
+    anything loads)."""
+    if backend not in BACKENDS:
+        raise SpecError(
+            f"Unknown backend {backend!r}.",
+            f"Use backend= one of: {', '.join(BACKENDS)}.",
+            field="backend",
+        )
+
+
 def fast_backend(
     loaded: LoadedModel,
     task: str,
@@ -144,12 +155,7 @@ def fast_backend(
         OptimizationError, MissingExtraError: ``backend="exact"`` where the graph does not
             apply (the message says why); ``auto`` runs PyTorch instead.
     """
-    if backend not in BACKENDS:
-        raise SpecError(
-            f"Unknown backend {backend!r}.",
-            f"Use backend= one of: {', '.join(BACKENDS)}.",
-            field="backend",
-        )
+    check_backend(backend)
     if backend == "pytorch":
         return FastPath(None, "pytorch", "PyTorch, as asked (backend='pytorch')")
     why_not = _ineligible(loaded, task)
