@@ -314,10 +314,11 @@ def test_overwrite_replaces_the_bundle_and_leaves_nothing_beside(
 #: fraction of the time a whole save takes (timed first, on a scratch directory), so
 #: that every timed kill lands mid-save on a slow machine and a fast one alike. Each
 #: job reports [exit status, whether the save's temp dir existed, whether the child was
-#: still running when it was killed]. One thread per process keeps fork safe with
+#: still running when it was killed]; a timed save that finished before its kill is
+#: restored and retried with half the delay. One thread per process keeps fork safe with
 #: torch's OpenMP pool.
 _KILL_DRIVER = """
-import json, os, signal, sys, time, traceback
+import json, os, shutil, signal, sys, time, traceback
 from pathlib import Path
 from tether import ModelSpec, load, save
 from tether.bundles import atomic
@@ -343,18 +344,12 @@ def wait_for_temp_dir(out):
 
 
 timing_out = Path(sys.argv[3])
-pid = os.fork()
-if pid == 0:
-    save(loaded, timing_out, overwrite=True)
-    os._exit(0)
-wait_for_temp_dir(timing_out)
-started = time.monotonic()
-assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-save_seconds = time.monotonic() - started
 
-statuses = []
-for job in json.loads(sys.argv[2]):
-    out = Path(job["out"])
+
+# A child saves and, once save() has returned, writes the monotonic time to `done`: the
+# proof that it finished (its exit status alone cannot say whether a kill landed during
+# the save or during the process's own teardown).
+def start_save(job, done):
     pid = os.fork()
     if pid == 0:
         try:
@@ -362,18 +357,48 @@ for job in json.loads(sys.argv[2]):
                 save_module._reached = kill_at(job["kill_at"])
             if job["no_exchange"]:
                 atomic.exchange = lambda a, b: False
-            save(loaded, out, overwrite=True)
+            save(loaded, Path(job["out"]), overwrite=True)
+            done.write_text(repr(time.monotonic()))
             os._exit(0)
         except BaseException:
             traceback.print_exc()
             os._exit(3)
+    return pid
+
+
+timing_done = timing_out.parent / "timing-done"
+pid = start_save({"out": str(timing_out), "kill_at": None, "no_exchange": False}, timing_done)
+wait_for_temp_dir(timing_out)
+started = time.monotonic()
+assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+save_seconds = float(timing_done.read_text()) - started
+
+statuses = []
+for index, job in enumerate(json.loads(sys.argv[2])):
+    out = Path(job["out"])
+    done = timing_out.parent / f"done-{index}"
     temp_seen = running = None
-    if job["fraction"] is not None:
-        temp_seen = wait_for_temp_dir(out)
-        time.sleep(job["fraction"] * save_seconds)
-        running = os.waitpid(pid, os.WNOHANG) == (0, 0)
-        os.kill(pid, signal.SIGKILL)
-    statuses.append([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), temp_seen, running])
+    if job["fraction"] is None:
+        pid = start_save(job, done)
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    else:
+        # A save that finished before its timed kill (the machine sped up) is put back
+        # to the old bundle and tried again with half the delay, so the kill lands mid-save.
+        delay = job["fraction"] * save_seconds
+        for _ in range(8):
+            pid = start_save(job, done)
+            temp_seen = wait_for_temp_dir(out)
+            time.sleep(delay)
+            os.kill(pid, signal.SIGKILL)
+            status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            running = not done.exists()
+            if running:
+                break
+            done.unlink()
+            shutil.rmtree(out)
+            shutil.copytree(job["old"], out)
+            delay /= 2
+    statuses.append([status, temp_seen, running])
 print(json.dumps(statuses))
 """
 
@@ -407,6 +432,7 @@ def killed_saves(tiny, saved, tmp_path_factory):
                 "kill_at": kill_at,
                 "fraction": fraction,
                 "no_exchange": no_exchange,
+                "old": str(saved["bert"]),
             }
         )
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
