@@ -94,14 +94,26 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_js_upload_files_lands_one_commit_with_lfs(
-    js: JsClient, hub: ThreadHub, users: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("use_xet", "protocol"),
+    [(None, "xet"), (False, "lfs")],
+    ids=["default-xet", "useXet-false-lfs"],
+)
+def test_js_upload_files_lands_one_commit(
+    js: JsClient,
+    hub: ThreadHub,
+    users: dict[str, str],
+    tmp_path: Path,
+    use_xet: bool | None,
+    protocol: str,
 ) -> None:
-    """createRepo, then uploadFiles of three files (one of 9 MiB, through LFS multipart):
-    one commit, the sha the JS client reports is the one huggingface_hub reads, and every
-    file's bytes come back as sent."""
+    """createRepo, then uploadFiles of three files in one commit. By default the client
+    offers Xet in the LFS batch and the server takes it (xorbs and a shard to /_xet); with
+    useXet false it is LFS, the 9 MiB file in two multipart parts. Either way the commit
+    the client reports is the repo's head, and every file's bytes come back as sent."""
     api = HfApi(endpoint=hub.endpoint, token=users["jsclient"])
-    rng = random.Random(24)
+    repo = f"jsclient/uploaded-{protocol}"
+    rng = random.Random(protocol)
     files = {
         "config.json": b'{"model_type": "bert", "hidden_size": 32}',
         "weights/small.bin": rng.randbytes(2000),
@@ -110,27 +122,40 @@ def test_js_upload_files_lands_one_commit_with_lfs(
     for path, data in files.items():
         (tmp_path / path.replace("/", "_")).write_bytes(data)
 
-    created = js("createRepo", repo="jsclient/uploaded")
+    created = js("createRepo", repo=repo)
     result = js(
         "uploadFiles",
-        repo="jsclient/uploaded",
+        repo=repo,
+        useXet=use_xet,
         commitTitle="three files from JS",
         files=[{"path": p, "file": str(tmp_path / p.replace("/", "_"))} for p in files],
     )
 
-    info = api.model_info("jsclient/uploaded", files_metadata=True)
-    commits = api.list_repo_commits("jsclient/uploaded")
-    assert created == {"id": "jsclient/uploaded", "repoUrl": f"{hub.endpoint}/jsclient/uploaded"}
-    assert result["sha"] == info.sha == commits[0].commit_id
+    info = api.model_info(repo, files_metadata=True)
+    commits = api.list_repo_commits(repo)
+    assert created == {"id": repo, "repoUrl": f"{hub.endpoint}/{repo}"}
+    assert result["oid"] == info.sha == commits[0].commit_id
+    assert result["url"] == f"{hub.endpoint}/{repo}/commit/{info.sha}"
     assert [c.title for c in commits] == ["three files from JS", "initial commit"]
+    sent = result["requests"]
+    big_sha = sha256(files["model.safetensors"])
+    if protocol == "xet":
+        assert any(r.startswith("POST /_xet/v1/xorbs/default/") for r in sent)
+        assert "POST /_xet/v1/shards" in sent
+        assert not any("/_lfs/" in r for r in sent)
+    else:
+        assert not any("/_xet/" in r for r in sent)
+        parts = [r for r in sent if r.startswith("PUT /_lfs/") and big_sha in r]
+        assert [p.rsplit("/", 2)[-2:] for p in parts] == [["part", "1"], ["part", "2"]]
+    assert sent[-1] == f"POST /api/models/{repo}/commit/main"
     by_path = {s.rfilename: s for s in info.siblings or []}
     assert sorted(by_path) == sorted([".gitattributes", *files])
     big = by_path["model.safetensors"]
-    assert big.lfs is not None and big.lfs.sha256 == sha256(files["model.safetensors"])
+    assert big.lfs is not None and big.lfs.sha256 == big_sha
     assert big.size == BIG
     assert by_path["config.json"].lfs is None
     for path, data in files.items():
-        assert hub.download("jsclient/uploaded", path, token=users["jsclient"]).read_bytes() == data
+        assert hub.download(repo, path, token=users["jsclient"]).read_bytes() == data
 
 
 def test_js_reads_what_huggingface_hub_uploaded(

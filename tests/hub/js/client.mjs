@@ -17,7 +17,15 @@ const accessToken = process.env.HUB_TOKEN || undefined;
 if (!hubUrl) {
 	throw new Error("HUB_ENDPOINT is not set");
 }
-const common = { hubUrl, accessToken };
+// Every request the client makes, as "METHOD /path" (no query: signed URLs carry one), so a
+// test can tell which upload protocol the client chose. The client's own fetch does the work.
+const requests = [];
+async function recordingFetch(input, init) {
+	const url = new URL(input instanceof Request ? input.url : input);
+	requests.push(`${init?.method ?? (input instanceof Request ? input.method : "GET")} ${url.pathname}`);
+	return await fetch(input, init);
+}
+const common = { hubUrl, accessToken, fetch: recordingFetch };
 
 async function collect(iterator) {
 	const out = [];
@@ -56,14 +64,8 @@ const scenarios = {
 		const blobs = await Promise.all(
 			files.map(async ({ path, file }) => ({ path, content: new Blob([await readFile(file)]) })),
 		);
-		const progress = {};
-		for await (const event of hub.uploadFilesWithProgress({ ...common, repo, files: blobs, useXet, commitTitle })) {
-			if (event.event === "fileProgress" && event.progress === 1) {
-				progress[event.path] = event.state;
-			}
-		}
-		const info = await hub.modelInfo({ ...common, name: repo, additionalFields: ["sha"] });
-		return { sha: info.sha, finished: progress };
+		const out = await hub.uploadFiles({ ...common, repo, files: blobs, useXet, commitTitle });
+		return { oid: out?.commit.oid, url: out?.commit.url, requests };
 	},
 
 	async downloadFile({ repo, path, revision, out }) {
