@@ -70,3 +70,37 @@ def test_errors_have_one_shape(client) -> None:
     assert exists.json()["url"] == "http://testserver/tether/r"
     bad = test_client.post("/api/repos/create", content=b"[1]", headers=auth)
     assert bad.status_code == 400 and "RepoRequest" in bad.json()["error"]
+
+
+def test_lfs_batch_answers_the_transfer_the_client_offers(client) -> None:
+    """xet when offered (the JS client): an upload action whose headers are a CAS token and
+    whose href refreshes it; otherwise multipart, or basic when that alone is offered."""
+    test_client, auth = client
+    obj = {"oid": "ab" * 32, "size": 20 * 1024 * 1024}
+
+    def batch(*transfers: str) -> dict:
+        body = {"operation": "upload", "transfers": list(transfers), "objects": [obj]}
+        body["ref"] = {"name": "main"}
+        answer = test_client.post("/tether/r.git/info/lfs/objects/batch", json=body, headers=auth)
+        assert answer.status_code == 200
+        return answer.json()
+
+    xet = batch("basic", "multipart", "xet")
+    upload = xet["objects"][0]["actions"]["upload"]
+    refreshed = test_client.get(upload["href"], headers=auth)
+    assert xet["transfer"] == "xet"
+    assert upload["href"] == "http://testserver/api/models/tether/r/xet-write-token/main"
+    assert upload["header"]["X-Xet-Cas-Url"] == "http://testserver/_xet"
+    assert upload["header"]["X-Xet-Access-Token"].startswith("xet1.")
+    assert int(upload["header"]["X-Xet-Token-Expiration"]) > 0
+    assert refreshed.status_code == 200
+    assert refreshed.json()["casUrl"] == "http://testserver/_xet"
+    dedup = f"/_xet/v1/chunks/default/{'cd' * 32}"
+    cas_auth = {"authorization": f"Bearer {upload['header']['X-Xet-Access-Token']}"}
+    no_dedup = test_client.get(dedup, headers=cas_auth)
+    assert no_dedup.status_code == 404  # the route, not a missing one
+    assert no_dedup.json() == {"error": "no global deduplication on this server"}
+    multipart = batch("basic", "multipart")
+    assert multipart["transfer"] == "multipart"
+    assert "chunk_size" in multipart["objects"][0]["actions"]["upload"]["header"]
+    assert batch("basic")["transfer"] == "basic"

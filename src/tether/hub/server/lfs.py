@@ -1,5 +1,6 @@
 """The Git LFS batch API (basic and multipart transfers) for clients that do not use Xet,
-and for `git lfs pull` of a cloned repo (downloads).
+and for `git lfs pull` of a cloned repo (downloads). A client offering the ``xet`` transfer
+is sent to the CAS instead (xet.py ``upload_action``).
 
 The batch call is authenticated with the client's token; it answers with signed URLs
 (see signing.py) because the client PUTs bodies and parts, and git-lfs GETs bodies, without

@@ -249,7 +249,7 @@ class LfsObject(Shape):
 
 
 class LfsBatch(Shape):
-    transfer: Literal["basic", "multipart"]
+    transfer: Literal["basic", "multipart", "xet"]
     objects: list[LfsObject]
     hash_algo: str = "sha256"
 
@@ -348,9 +348,14 @@ class LfsObjectRequest(Request):
     size: Any = -1
 
 
+class LfsRef(Request):
+    name: str = "main"
+
+
 class LfsBatchRequest(Request):
     operation: str | None = None
     transfers: list[str] | None = None
+    ref: LfsRef | None = None
     objects: list[LfsObjectRequest] = Field(default_factory=list)
 
 

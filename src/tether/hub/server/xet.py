@@ -7,6 +7,11 @@ xorb hash against the URL) and shards, and rebuilds every file a shard describes
 xorbs right away: the bytes are checked against the sha256 the shard announces and stored as
 an ordinary content-addressed blob. The later commit then names that sha256 like any LFS
 file, and downloads stay plain HTTP (no Xet hash is ever advertised).
+
+Clients that ask first (the JavaScript client ``@huggingface/hub``) offer ``xet`` among the
+transfers of an LFS upload batch; the answer then names ``xet`` and gives each object to send
+an upload action whose headers carry a CAS token and URL, and whose href is the repo's
+write-token route, for refreshing it (``upload_action``).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from tether.errors import HubAuthError, HubIntegrityError
 from tether.hub.server import xetformat
-from tether.hub.server.db import grant_object
+from tether.hub.server.db import Repo, grant_object
+from tether.hub.server.schemas import LfsAction
 from tether.hub.server.state import HubState
 from tether.hub.server.storage import verify_and_store
 
@@ -32,6 +39,26 @@ def issue_token(secret: bytes, repo_pk: int, ttl_s: int = TOKEN_TTL_S) -> tuple[
     body = f"xet1.{repo_pk}.{expires}"
     sig = hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()
     return f"{body}.{sig}", expires
+
+
+def cas_url(hub: HubState) -> str:
+    return f"{hub.base_url}/_xet"
+
+
+def upload_action(hub: HubState, repo: Repo, revision: str) -> LfsAction:
+    """The ``xet`` transfer's upload action of an LFS batch answer: a CAS token in the
+    headers the client reads, and the write-token route (its Bearer token, not this one)
+    as the href to call for a fresh token."""
+    token, expires = issue_token(hub.secret, repo.id)
+    href = f"{hub.base_url}/api/{repo.repo_type}s/{repo.repo_id}/xet-write-token/" + quote(
+        revision, safe=""
+    )
+    header = {
+        "X-Xet-Cas-Url": cas_url(hub),
+        "X-Xet-Access-Token": token,
+        "X-Xet-Token-Expiration": str(expires),
+    }
+    return LfsAction(href=href, header=header)
 
 
 def check_token(secret: bytes, authorization: str | None) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from tether.errors import HubIntegrityError
-from tether.hub.server import access, lfs
+from tether.hub.server import access, lfs, xet
 from tether.hub.server.db import Repo, grant_object, has_object
 from tether.hub.server.deps import DB, Caller, Hub, ReadableRepo, json_body
 from tether.hub.server.schemas import (
@@ -46,7 +46,12 @@ def batch(
     access.require(session, caller, repo.namespace, access.Level.WRITE)
     lfs.sweep_uploads(hub, force=False)
     known = {str(o.oid) for o in payload.objects if has_object(session, repo.id, str(o.oid))}
-    multipart = "multipart" in (payload.transfers or ["basic"])
+    transfers = payload.transfers or ["basic"]
+    # Xet when the client offers it, as huggingface.co answers (the JavaScript client does;
+    # huggingface_hub offers basic and multipart, and hf_xet asks no batch), else multipart.
+    transfer: Literal["basic", "multipart", "xet"] = (
+        "xet" if "xet" in transfers else "multipart" if "multipart" in transfers else "basic"
+    )
     objects = []
     for obj in payload.objects:
         oid, size = str(obj.oid), int(obj.size)
@@ -57,10 +62,14 @@ def batch(
             # Already uploaded to this repo: no actions. Bytes another repo holds must
             # be sent again, so knowing a hash never grants its content.
             objects.append(LfsObject(oid=oid, size=size))
-        else:
-            todo = lfs.actions(hub, repo.id, oid, size, multipart)
+        elif transfer == "xet":
+            revision = payload.ref.name if payload.ref else "main"
+            todo = {"upload": xet.upload_action(hub, repo, revision)}
             objects.append(LfsObject(oid=oid, size=size, authenticated=True, actions=todo))
-    return LfsBatch(transfer="multipart" if multipart else "basic", objects=objects)
+        else:
+            todo = lfs.actions(hub, repo.id, oid, size, transfer == "multipart")
+            objects.append(LfsObject(oid=oid, size=size, authenticated=True, actions=todo))
+    return LfsBatch(transfer=transfer, objects=objects)
 
 
 def download_batch(hub: Hub, session: DB, repo: Repo, payload: LfsBatchRequest) -> LfsBatch:

@@ -23,7 +23,7 @@ router = APIRouter()
 def write_token(hub: Hub, repo: WritableRepo, response: Response) -> XetToken:
     """A short-lived CAS token for this repo, in the body and in the headers hf_xet reads."""
     token, expires = xet.issue_token(hub.secret, repo.id)
-    cas = f"{hub.base_url}/_xet"
+    cas = xet.cas_url(hub)
     response.headers["X-Xet-Cas-Url"] = cas
     response.headers["X-Xet-Access-Token"] = token
     response.headers["X-Xet-Token-Expiration"] = str(expires)
@@ -39,6 +39,7 @@ CasRepo = Annotated[int, Depends(cas_repo)]
 
 
 @router.api_route("/_xet/v1/chunks/default-merkledb/{hash:sha256}", methods=GET)
+@router.api_route("/_xet/v1/chunks/default/{hash:sha256}", methods=GET)
 def dedup_query(repo_pk: CasRepo, hash: str) -> Response:
     """Always 404: this server does no global deduplication."""
     raise HubNotFoundError("no global deduplication on this server")
