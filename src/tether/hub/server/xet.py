@@ -45,19 +45,26 @@ def cas_url(hub: HubState) -> str:
     return f"{hub.base_url}/_xet"
 
 
-def upload_action(hub: HubState, repo: Repo, revision: str) -> LfsAction:
-    """The ``xet`` transfer's upload action of an LFS batch answer: a CAS token in the
-    headers the client reads, and the write-token route (its Bearer token, not this one)
-    as the href to call for a fresh token."""
-    token, expires = issue_token(hub.secret, repo.id)
-    href = f"{hub.base_url}/api/{repo.repo_type}s/{repo.repo_id}/xet-write-token/" + quote(
-        revision, safe=""
-    )
-    header = {
+def grant(hub: HubState, repo_pk: int) -> tuple[str, int, dict[str, str]]:
+    """A fresh CAS token for a repo: (token, expiry, the headers that carry it with the CAS
+    URL, as hf_xet and the JavaScript client read them)."""
+    token, expires = issue_token(hub.secret, repo_pk)
+    headers = {
         "X-Xet-Cas-Url": cas_url(hub),
         "X-Xet-Access-Token": token,
         "X-Xet-Token-Expiration": str(expires),
     }
+    return token, expires, headers
+
+
+def upload_action(hub: HubState, repo: Repo, revision: str) -> LfsAction:
+    """The ``xet`` transfer's upload action of an LFS batch answer: a CAS token in the
+    headers the client reads, and the write-token route (its Bearer token, not this one)
+    as the href to call for a fresh token."""
+    _, _, header = grant(hub, repo.id)
+    href = f"{hub.base_url}/api/{repo.repo_type}s/{repo.repo_id}/xet-write-token/" + quote(
+        revision, safe=""
+    )
     return LfsAction(href=href, header=header)
 
 

@@ -52,6 +52,9 @@ def batch(
     transfer: Literal["basic", "multipart", "xet"] = (
         "xet" if "xet" in transfers else "multipart" if "multipart" in transfers else "basic"
     )
+    if transfer == "xet":  # one CAS token for the whole batch
+        revision = payload.ref.name if payload.ref else "main"
+        xet_actions = {"upload": xet.upload_action(hub, repo, revision)}
     objects = []
     for obj in payload.objects:
         oid, size = str(obj.oid), int(obj.size)
@@ -63,9 +66,7 @@ def batch(
             # be sent again, so knowing a hash never grants its content.
             objects.append(LfsObject(oid=oid, size=size))
         elif transfer == "xet":
-            revision = payload.ref.name if payload.ref else "main"
-            todo = {"upload": xet.upload_action(hub, repo, revision)}
-            objects.append(LfsObject(oid=oid, size=size, authenticated=True, actions=todo))
+            objects.append(LfsObject(oid=oid, size=size, authenticated=True, actions=xet_actions))
         else:
             todo = lfs.actions(hub, repo.id, oid, size, transfer == "multipart")
             objects.append(LfsObject(oid=oid, size=size, authenticated=True, actions=todo))

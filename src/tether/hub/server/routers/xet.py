@@ -22,12 +22,9 @@ router = APIRouter()
 )
 def write_token(hub: Hub, repo: WritableRepo, response: Response) -> XetToken:
     """A short-lived CAS token for this repo, in the body and in the headers hf_xet reads."""
-    token, expires = xet.issue_token(hub.secret, repo.id)
-    cas = xet.cas_url(hub)
-    response.headers["X-Xet-Cas-Url"] = cas
-    response.headers["X-Xet-Access-Token"] = token
-    response.headers["X-Xet-Token-Expiration"] = str(expires)
-    return XetToken(access_token=token, exp=expires, cas_url=cas)
+    token, expires, headers = xet.grant(hub, repo.id)
+    response.headers.update(headers)
+    return XetToken(access_token=token, exp=expires, cas_url=xet.cas_url(hub))
 
 
 def cas_repo(hub: Hub, authorization: Annotated[str | None, Header()] = None) -> int:
