@@ -28,6 +28,7 @@ from tether.bundles.optimized import (  # noqa: E402
     machine_record,
 )
 from tether.bundles.probes import PROBE_TEXTS  # noqa: E402
+from tether.inference.backends import OnnxBackend  # noqa: E402
 from tether.inference.engine import Engine  # noqa: E402
 from tether.inference.optimized import task_vectors  # noqa: E402
 from tether.models.manifest import read_manifest  # noqa: E402
@@ -89,7 +90,11 @@ def test_a_broken_optimisation_is_refused_with_the_divergent_layer(tiny, tmp_pat
             out,
             texts=TEXTS,
             int8=Int8Scheme(
-                per_channel=False, sweep=False, smooth_alpha=None, one_text_per_run=False
+                activations="dynamic",
+                per_channel=False,
+                sweep=False,
+                smooth_alpha=None,
+                one_text_per_run=False,
             ),
         )
     error = caught.value
@@ -107,12 +112,61 @@ def test_int8_bundle_passes_its_level_and_keeps_a_text_alone_as_batched(int8):
     assert evidence["parity"]["engine"]["min_cosine"] >= 0.99
     assert evidence["parity"]["engine"]["max_abs_diff"] > 1e-4  # it really is int8
     assert evidence["parity"]["batch_invariance"]["min_cosine"] >= 0.999
-    # the default scheme: outliers smoothed into the weights, each text run on its own,
-    # so a text's vector is the same alone as batched, not just close
+    # the default scheme: outliers smoothed into the weights, activation scales frozen
+    # from calibration, whole batches run, so a text's vector is the same alone as
+    # batched bit for bit, not just close
     build = evidence["build"]["int8"]
     assert build["smoothed_products"] == len(quantized) + len(build["fp32_modules"])
-    assert build["scheme"]["one_text_per_run"] and build["scheme"]["weight_type"] == "uint8"
-    assert evidence["parity"]["batch_invariance"]["min_cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert build["scheme"]["activations"] == "static" and build["batched"]
+    assert build["weights"] == "int8" and build["static_attempt"] is None
+    assert "Attention" not in build["fusions"]  # q, k, v stay products to quantise
+    assert "encoder.layer.0.attention.self.query" in quantized
+    invariance = evidence["parity"]["batch_invariance"]
+    assert invariance["identical"] == invariance["texts"] > 0
+    graph = OnnxBackend(int8 / GRAPH_NAME)
+    assert not graph.one_text_per_run
+
+
+def test_static_int8_is_calibrated_on_half_the_user_texts_and_judged_on_the_rest(tiny, tmp_path):
+    texts = [f"{t} ({i})" for i, t in enumerate(TEXTS * 3)]  # enough to hold some out
+    result = optimize(str(tiny["bert"]), tmp_path / "held", level="int8", texts=texts)
+    build = result.evidence.build["int8"]
+    assert build["calibration_texts"] == len(PROBE_TEXTS) + (len(texts) + 1) // 2
+    held = build["held_out"]
+    assert held["texts"] == len(texts) // 2 and held["min_cosine"] >= 0.99
+    assert "static activation scales from" in result.summary()
+    assert f"held-out {held['texts']} texts" in result.summary()
+
+
+def test_a_static_int8_that_fails_its_level_is_refused_with_the_divergent_layer(tiny, tmp_path):
+    """Static scales, one per weight matrix, nothing smoothed or swept, judged by the exact
+    tolerance and with no dynamic fallback: refused, naming the first layer that parted
+    ways, and nothing written."""
+    out = tmp_path / "broken-static"
+    scheme = Int8Scheme(per_channel=False, sweep=False, smooth_alpha=None, dynamic_fallback=False)
+    with pytest.raises(OptimizationMismatchError) as caught:
+        optimize(str(tiny["bert"]), out, texts=TEXTS, int8=scheme)
+    error = caught.value
+    assert error.divergent is not None and error.divergent.startswith("encoder.layer.0.")
+    assert f"First divergent module: {error.divergent}" in str(error)
+    assert not out.exists()
+
+
+def test_static_int8_that_fails_falls_back_to_dynamic_one_text_per_run(tiny, tmp_path):
+    """Judged by the exact level (max abs diff 1e-4), no static int8 graph passes; the
+    builder then makes the dynamic graph and records the static attempt and why."""
+    from tether import load
+    from tether.inference.graphs.subjects import build_subject
+    from tether.models.spec import ModelSpec
+
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    built = build_subject(loaded, "embed", "exact", TEXTS, tmp_path, int8=Int8Scheme())
+    build = built.build["int8"]
+    assert build["scheme"]["activations"] == "dynamic" and not build["batched"]
+    attempt = build["static_attempt"]
+    assert attempt["scheme"]["activations"] == "static"
+    assert attempt["failures"] and "max abs diff" in attempt["failures"][0]
+    assert OnnxBackend(built.subject).one_text_per_run
 
 
 def test_classify_bundle_gives_the_original_labels(tiny, tmp_path):
@@ -193,21 +247,25 @@ def test_minilm_exact_bundle_is_fused_and_within_fp32_tolerance(minilm_dir, tmp_
 
 
 @pytest.mark.slow
-def test_minilm_int8_bundle_passes_with_smoothing_one_text_per_run(minilm_dir, tmp_path):
-    """The real model at int8 with the default scheme: every text within cosine 0.99 of
-    the float32 model, the same vector alone as batched, and the bundle runs it back."""
+def test_minilm_int8_bundle_passes_static_and_batched(minilm_dir, tmp_path):
+    """The real model at int8 with the default scheme: static activation scales, every
+    text within cosine 0.99 of the float32 model (held-out texts too), the same vector
+    alone as batched bit for bit, and the bundle runs it back."""
     from tether import ModelSpec
 
     spec = ModelSpec(str(minilm_dir), model_class="AutoModel", max_length=256)
     result = optimize(spec, tmp_path / "minilm-int8", level="int8", texts=TEXTS)
     evidence = result.evidence
     build = evidence.build["int8"]
-    assert build["smoothed_products"] == 24  # 6 layers x (attention in, out, FFN in, out)
-    assert len(build["quantized_modules"]) == 24 - len(build["fp32_modules"])
+    assert build["scheme"]["activations"] == "static" and build["static_attempt"] is None
+    assert build["smoothed_products"] == 36  # 6 layers x (q, k, v, attention out, FFN in, out)
+    assert len(build["quantized_modules"]) == 36 - len(build["fp32_modules"])
+    assert build["held_out"]["min_cosine"] >= 0.99
     for name in ("probes", "texts", "engine"):
         assert evidence.parity[name]["min_cosine"] >= 0.99
     assert evidence.parity["engine"]["max_abs_diff"] > 1e-4  # int8, not float32
-    assert evidence.parity["batch_invariance"]["min_cosine"] == pytest.approx(1.0, abs=1e-6)
+    invariance = evidence.parity["batch_invariance"]
+    assert invariance["identical"] == invariance["texts"]
     engine = Engine(load_bundle(result.path), "embed")
     assert engine.backend_name == "onnxruntime (int8)"
     reference = load_reference(result.path / REFERENCE_NAME)

@@ -34,6 +34,7 @@ def int8_bundle(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     assert result.exit_code == 0, result.output
     assert "optimised embed bundle (int8) written to" in result.output
     assert "parity on 8 texts" in result.output
+    assert "static activation scales from" in result.output  # batched, not one text per run
     return out
 
 
@@ -75,6 +76,8 @@ def test_refused_optimisation_exits_non_zero_and_names_the_layer(tiny, tmp_path)
             "--per-tensor",
             "--no-sweep",
             "--no-smooth",
+            "--activations",
+            "dynamic",
             "--batched",
         ],
     )
@@ -82,3 +85,11 @@ def test_refused_optimisation_exits_non_zero_and_names_the_layer(tiny, tmp_path)
     assert "error: The exact optimisation does not pass" in result.output
     assert "First divergent module: encoder.layer.0.attention.output.LayerNorm" in result.output
     assert not out.exists()
+
+
+def test_batched_without_dynamic_activations_is_a_usage_error(tiny, tmp_path):
+    result = CliRunner().invoke(
+        cli, ["optimize", str(tiny["bert"]), str(tmp_path / "x"), "--level", "int8", "--batched"]
+    )
+    assert result.exit_code == 2
+    assert "Add --activations dynamic" in result.output

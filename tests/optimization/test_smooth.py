@@ -29,6 +29,8 @@ from tether.inference.graphs.smooth import (  # noqa: E402
 from tiny_models import CORPUS  # noqa: E402
 
 TEXTS = list(dict.fromkeys(CORPUS))
+#: The default scheme with dynamic activation scales: one text per run.
+DYNAMIC = Int8Scheme(activations="dynamic")
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +89,12 @@ def test_smoothing_is_exact_in_float32(graphs):
 
 def test_one_text_per_run_gives_each_text_its_result_alone(graphs):
     """An int8 graph with dynamic activation scales: batched, a text's output depends on
-    its neighbours; run one text per run (the default scheme), it equals the text run
+    its neighbours; run one text per run (the dynamic default), it equals the text run
     alone, bit for bit, and padded positions are zeros."""
     work, batches, _, _ = graphs
-    batched_scheme = Int8Scheme(per_channel=False, one_text_per_run=False)
+    batched_scheme = Int8Scheme(activations="dynamic", per_channel=False, one_text_per_run=False)
     quantize(work / "smoothed.onnx", work / "batched.onnx", batched_scheme, None)
-    quantize(work / "smoothed.onnx", work / "per-text.onnx", Int8Scheme(), None)
+    quantize(work / "smoothed.onnx", work / "per-text.onnx", DYNAMIC, None)
     batched, per_text = OnnxBackend(work / "batched.onnx"), OnnxBackend(work / "per-text.onnx")
     assert per_text.one_text_per_run and not batched.one_text_per_run
     assert "one text per run" in repr(per_text)
@@ -118,7 +120,7 @@ def test_texts_of_a_per_text_graph_run_side_by_side_with_the_same_results(graphs
     running the texts in turn gives, in batch order."""
     work, batches, _, _ = graphs
     path = work / "side-by-side.onnx"
-    quantize(work / "smoothed.onnx", path, Int8Scheme(), None)
+    quantize(work / "smoothed.onnx", path, DYNAMIC, None)
     parallel, serial = OnnxBackend(path, threads=2), OnnxBackend(path, threads=1)
     assert parallel._pool is not None and serial._pool is None
     assert parallel.threads == 2 and "threads=2, one text per run" in repr(parallel)

@@ -80,7 +80,7 @@ class OptimizeResult:
                 f"  int8: {len(int8['quantized_modules'])} modules quantised, "
                 f"{len(kept)} kept in float32"
                 + (f" ({', '.join(kept)})" if kept else "")
-                + f"; {scheme['weight_type']} weights, "
+                + f"; {int8['weights']} weights, "
                 + ("per channel" if scheme["per_channel"] else "per tensor")
                 + (
                     f"; {int8['smoothed_products']} products smoothed (alpha "
@@ -88,7 +88,7 @@ class OptimizeResult:
                     if int8.get("smoothed_products")
                     else ""
                 )
-                + ("; one text per run" if scheme["one_text_per_run"] else "; batched")
+                + _activations_line(int8)
             )
         for name in ("probes", "texts"):
             report = e.parity.get(name)
@@ -104,7 +104,8 @@ class OptimizeResult:
         )
         inv = e.parity["batch_invariance"]
         lines.append(
-            f"  alone vs batched, {inv['texts']} texts: cosine min {inv['min_cosine']:.6f}"
+            f"  alone vs batched, {inv['texts']} texts: cosine min {inv['min_cosine']:.6f}, "
+            f"{inv.get('identical', 0)} identical bit for bit"
         )
         m = e.machine_record
         lines.append(
@@ -112,6 +113,21 @@ class OptimizeResult:
             f"({len(m.cpu_features)} ISA flags); tolerance {e.limits.describe()}"
         )
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def _activations_line(int8: dict[str, Any]) -> str:
+    scheme = int8["scheme"]
+    if scheme["activations"] == "static":
+        line = f"; static activation scales from {int8['calibration_texts']} texts, batched"
+        held = int8.get("held_out")
+        if held:
+            line += f" (held-out {held['texts']} texts: cosine min {held['min_cosine']:.6f})"
+        return line
+    line = "; dynamic activation scales, " + ("batched" if int8["batched"] else "one text per run")
+    attempt = int8.get("static_attempt")
+    if attempt:
+        line += f" (static scales failed: {'; '.join(attempt['failures'])})"
+    return line
 
 
 def optimize(
@@ -278,6 +294,7 @@ def _verify(
     verdicts["batch_invariance"] = {
         "texts": invariance.texts,
         "min_cosine": invariance.min_cosine,
+        "identical": invariance.identical,
         "required": PRESETS["batch-invariance"].min_cosine,
         "failures": [f"a text alone vs batched: {f}" for f in invariance.failures],
     }

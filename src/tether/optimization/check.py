@@ -76,6 +76,7 @@ class Invariance:
     texts: int
     min_cosine: float
     failures: list[str]
+    identical: int = 0  # texts whose output alone equals the batched one bit for bit
 
     @property
     def passed(self) -> bool:
@@ -93,4 +94,5 @@ def batch_invariance(
     engine.task.attach(backend_for(engine, subject))
     alone = np.concatenate([task_vectors(engine.predict([t])) for t in texts])
     check = check_vectors(batched, alone, PRESETS["batch-invariance"])
-    return Invariance(len(texts), check.min_cosine, check.failures)
+    identical = int(np.all(np.asarray(batched) == alone, axis=1).sum())
+    return Invariance(len(texts), check.min_cosine, check.failures, identical)

@@ -56,10 +56,18 @@ def register(group: click.Group) -> None:
         help="int8: do not move activation outliers into the weights before quantising.",
     )
     @click.option(
+        "--activations",
+        type=click.Choice(["static", "dynamic"]),
+        default=None,
+        help="int8: static (default) calibrates activation scales on your texts and "
+        "freezes them, so whole batches run; dynamic sets them per run, one text per run "
+        "(static falls back to it when it fails the level).",
+    )
+    @click.option(
         "--batched",
         is_flag=True,
-        help="int8: run the graph on whole padded batches (dynamic activation scales then "
-        "mix texts) instead of one text per run.",
+        help="int8 with --activations dynamic: run the graph on whole padded batches "
+        "(dynamic activation scales then mix texts) instead of one text per run.",
     )
     @click.option("--overwrite", is_flag=True, help="Replace an existing bundle atomically.")
     @click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
@@ -74,6 +82,7 @@ def register(group: click.Group) -> None:
         per_tensor: bool,
         no_sweep: bool,
         no_smooth: bool,
+        activations: str | None,
         batched: bool,
         overwrite: bool,
         as_json: bool,
@@ -102,6 +111,7 @@ def register(group: click.Group) -> None:
             "--per-tensor": per_tensor,
             "--no-sweep": no_sweep,
             "--no-smooth": no_smooth,
+            "--activations": activations is not None,
             "--batched": batched,
         }
         given = [flag for flag, on in int8_flags.items() if on]
@@ -110,8 +120,14 @@ def register(group: click.Group) -> None:
                 f"{', '.join(given)} set how an int8 graph is built; --level bf16 builds no "
                 "graph. Drop them, or use --level int8."
             )
+        if batched and activations != "dynamic":
+            raise click.UsageError(
+                "--batched runs a dynamic int8 graph on padded batches; static scales "
+                "always run batched. Add --activations dynamic, or drop --batched."
+            )
         if given:
             int8 = Int8Scheme(
+                activations=activations or Int8Scheme.activations,
                 per_channel=not per_tensor,
                 sweep=not no_sweep,
                 smooth_alpha=None if no_smooth else Int8Scheme.smooth_alpha,

@@ -85,9 +85,13 @@ def export_graph(module: Any, sample: Mapping[str, Any], output: str, path: Path
     return path
 
 
-def fuse(source: Path, target: Path, config: Any) -> dict[str, int]:
+def fuse(source: Path, target: Path, config: Any, *, attention: bool = True) -> dict[str, int]:
     """Fuse attention, layer norms and GELU with ONNX Runtime's transformer optimizer;
-    returns the count of each fused operator (empty when the architecture has none)."""
+    returns the count of each fused operator (empty when the architecture has none).
+
+    ``attention=False`` leaves attention as its plain products: static int8 quantises the
+    query, key and value projections as MatMuls (the fused Attention operator has no
+    static int8 form in ONNX Runtime's CPU provider)."""
     import shutil
 
     kind = FUSION_TYPES.get(str(getattr(config, "model_type", "")))
@@ -95,9 +99,12 @@ def fuse(source: Path, target: Path, config: Any) -> dict[str, int]:
         shutil.copyfile(source, target)
         return {}
     require_extra("onnxruntime", "onnx")
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     # its modules log fusion and shape notes on loggers named after themselves
+    options = FusionOptions(kind)
+    options.enable_attention = attention
     logging.disable(logging.WARNING)
     try:
         optimized = optimize_model(
@@ -108,6 +115,7 @@ def fuse(source: Path, target: Path, config: Any) -> dict[str, int]:
             ),
             hidden_size=int(getattr(config, "hidden_size", 0) or getattr(config, "dim", 0)),
             opt_level=0,
+            optimization_options=options,
         )
         optimized.save_model_to_file(str(target))
         counts = optimized.get_fused_operator_statistics()

@@ -21,60 +21,21 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tether.errors import require_extra
+from tether.inference.graphs.calibration import activation_bounds, weighted_products
 
 #: Metadata that names the smoothed products in a graph (for the evidence and reviews).
 SMOOTHED_KEY = "tether.smoothed"
-
-
-def weighted_products(graph: Any) -> list[tuple[Any, str, str]]:
-    """(node, activation input, weight initializer) of every product with constant weights."""
-    initializers = {i.name for i in graph.graph.initializer}
-    found = []
-    for node in graph.graph.node:
-        if (
-            node.op_type in ("MatMul", "Attention")
-            and len(node.input) > 1
-            and node.input[1] in initializers
-            and node.input[0] not in initializers
-        ):
-            found.append((node, node.input[0], node.input[1]))
-    return found
 
 
 def activation_ranges(graph_path: Path, batches: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Activation tensor -> per-channel max |value| over the real (unpadded) tokens of
     ``batches`` (collated task batches), for every product :func:`weighted_products` finds."""
     import numpy as np
-    import onnx
 
-    from tether.inference.backends import OnnxBackend
-
-    require_extra("onnx", "onnx")
-    graph = onnx.load(str(graph_path))
-    wanted = sorted({act for _, act, _ in weighted_products(graph)})
-    present = {o.name for o in graph.graph.output}
-    for name in wanted:
-        if name not in present:
-            graph.graph.output.append(
-                onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
-            )
-    exposed = graph_path.with_name(graph_path.stem + ".ranges.onnx")
-    onnx.save(graph, str(exposed))
-    backend = OnnxBackend(exposed)
-    ranges: dict[str, Any] = {}
-    for batch in batches:
-        outputs = backend(batch)
-        real = batch["attention_mask"].numpy().astype(bool)
-        for name in wanted:
-            value = outputs[name].numpy()
-            tokens = (
-                value[real] if value.shape[:2] == real.shape else value.reshape(-1, value.shape[-1])
-            )
-            top = np.abs(tokens).max(axis=0)
-            ranges[name] = top if name not in ranges else np.maximum(ranges[name], top)
-    exposed.unlink()
-    return ranges
+    return {
+        name: np.maximum(-low, high)
+        for name, (low, high) in activation_bounds(graph_path, batches).items()
+    }
 
 
 def smooth(source: Path, target: Path, ranges: Mapping[str, Any], alpha: float) -> int:

@@ -7,14 +7,17 @@ level). Steps per level:
 * ``exact``: export the task's module to ONNX, fuse it (ONNX Runtime's transformer
   optimizer);
 * ``bf16``: no graph, the original module under bfloat16 autocast;
-* ``int8``: the fused graph, activation outliers smoothed into the weights (calibrated on
-  the texts), then quantised with a per-module sensitivity sweep on those texts.
+* ``int8``: a fused graph, activation outliers smoothed into the weights, then quantised
+  with a per-module sensitivity sweep. Static (the default): fused without the Attention
+  operator (its projections stay MatMuls), calibrated on the probes and every other one
+  of the user's texts, and also judged on the others (held out); if it fails, dynamic
+  (one text per run) on the fully fused graph, calibrated on the sweep texts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from tether.bundles.probes import PROBE_TEXTS
 from tether.errors import OptimizationError, SpecError
 from tether.inference.backends import AutocastBackend, OnnxBackend
 from tether.inference.engine import Engine
+from tether.inference.graphs.calibration import activation_bounds
 from tether.inference.graphs.export import export_graph, fuse
 from tether.inference.graphs.int8 import Int8Choice, Int8Scheme, choose
 from tether.inference.graphs.smooth import activation_ranges, smooth
@@ -34,8 +38,11 @@ from tether.tolerances import OPTIMIZE_LEVELS, Tolerance
 LEVELS = tuple(OPTIMIZE_LEVELS)
 #: Texts the int8 sensitivity sweep measures each candidate on (probes first).
 SWEEP_TEXTS = 256
-#: Rows per batch when measuring activation ranges for smoothing.
+#: Rows per batch when measuring activation ranges (smoothing, static scales).
 CALIBRATION_ROWS = 16
+#: Held-out texts a static int8 graph is judged on before it is chosen (the whole
+#: verification later covers every text).
+HELD_OUT_TEXTS = 1024
 
 
 @dataclass(frozen=True)
@@ -131,52 +138,123 @@ def build_subject(
         build = {"fusions": fusions, "opset": 17}
     if level == "int8" or int8 is not None:
         assert isinstance(subject, Path)
-        choice = _int8(
-            loaded,
-            task,
-            text_task,
-            subject,
-            workdir,
-            int8 or Int8Scheme(),
-            everything,
-            expected,
-            OPTIMIZE_LEVELS[level],
+        quantizer = _Int8(
+            loaded, task, text_task, workdir, everything, expected, OPTIMIZE_LEVELS[level]
         )
+        scheme = int8 or Int8Scheme()
+        choice = None
+        if scheme.static:
+            attention_free = workdir / "fused-static.onnx"
+            fused_static = fuse(
+                workdir / "export.onnx", attention_free, module.config, attention=False
+            )
+            choice = quantizer.static(attention_free, scheme)
+            choice.fusions = fused_static
+            if not quantizer.passes(choice) and scheme.dynamic_fallback:
+                attempt = choice.to_dict()
+                attempt.pop("static_attempt")
+                choice = quantizer.dynamic(subject, replace(scheme, activations="dynamic"))
+                choice.static_attempt = attempt
+        if choice is None:
+            choice = quantizer.dynamic(subject, scheme)
         subject = choice.graph
         build["int8"] = choice.to_dict()
     return Built(subject, build, everything, expected)
 
 
-def _int8(
-    loaded: LoadedModel,
-    task: str,
-    text_task: Any,
-    fused: Path,
-    work: Path,
-    scheme: Int8Scheme,
-    texts: list[str],
-    expected: Any,
-    tolerance: Tolerance,
-) -> Int8Choice:
-    sweep_texts = texts[:SWEEP_TEXTS]
-    reference = expected[: len(sweep_texts)]
-    smoothed = 0
-    if scheme.smooth_alpha is not None:  # calibrated on the sweep texts
-        encoded = text_task.encode(sweep_texts)
-        batches = (
-            dict(text_task.collate(encoded[i : i + CALIBRATION_ROWS]))
+@dataclass
+class _Int8:
+    """Quantising one model's graph for one task: the texts, the reference, the level."""
+
+    loaded: LoadedModel
+    task: str
+    text_task: Any
+    work: Path
+    texts: list[str]  # the probes, then the user's texts
+    expected: Any  # the original's outputs on ``texts``
+    tolerance: Tolerance
+
+    def dynamic(self, fused: Path, scheme: Int8Scheme) -> Int8Choice:
+        """Dynamic activation scales; smoothing calibrated on the sweep texts."""
+        sweep_texts = self.texts[:SWEEP_TEXTS]
+        graph, smoothed = self._smoothed(fused, scheme, sweep_texts, "smoothed.onnx")
+        choice = choose(graph, self.work, scheme, self._measure(sweep_texts), self._floor)
+        choice.smoothed_products = smoothed
+        choice.calibration_texts = len(sweep_texts) if scheme.smooth_alpha is not None else 0
+        return choice
+
+    def static(self, graph: Path, scheme: Int8Scheme) -> Int8Choice:
+        """Frozen activation scales, calibrated on the probes and every other user text
+        (all of them when there are fewer than 8: too few to hold any out), swept on
+        those and judged on the rest."""
+        probes = len(PROBE_TEXTS)
+        user = self.texts[probes:]
+        held = user[1::2] if len(user) >= 8 else []
+        calibration = self.texts[:probes] + (user[0::2] if held else user)
+        smoothed_graph, smoothed = self._smoothed(
+            graph, scheme, calibration, "smoothed-static.onnx"
+        )
+        bounds = activation_bounds(smoothed_graph, self._batches(calibration))
+        sweep_texts = calibration[:SWEEP_TEXTS]
+        choice = choose(
+            smoothed_graph, self.work, scheme, self._measure(sweep_texts), self._floor, bounds
+        )
+        choice.smoothed_products = smoothed
+        choice.calibration_texts = len(calibration)
+        # judged by the level's whole tolerance (not only the sweep's cosine), on the
+        # calibration texts and on the held-out ones: what decides the dynamic fallback
+        swept = self._judge(sweep_texts, choice.graph)
+        choice.sweep_min_cosine = swept.min_cosine
+        choice.failures = [f"calibration texts: {f}" for f in swept.failures]
+        if held:
+            checked = self._judge(held[:HELD_OUT_TEXTS], choice.graph)
+            choice.held_out = {
+                "texts": checked.texts,
+                "min_cosine": checked.min_cosine,
+                "mean_cosine": checked.mean_cosine,
+                "max_abs_diff": checked.max_abs_diff,
+            }
+            choice.failures += [f"held-out texts: {f}" for f in checked.failures]
+        return choice
+
+    def passes(self, choice: Int8Choice) -> bool:
+        """Whether the chosen graph met the level on every text it was judged on."""
+        return not choice.failures
+
+    @property
+    def _floor(self) -> float:
+        return self.tolerance.min_cosine or 0.0
+
+    def _batches(self, texts: list[str]) -> Any:
+        encoded = self.text_task.encode(texts)
+        return (
+            dict(self.text_task.collate(encoded[i : i + CALIBRATION_ROWS]))
             for i in range(0, len(encoded), CALIBRATION_ROWS)
         )
-        ranges = activation_ranges(fused, batches)
-        target = work / "smoothed.onnx"
-        smoothed = smooth(fused, target, ranges, scheme.smooth_alpha)
-        fused = target
 
-    def measure(graph: Path) -> tuple[float, float]:
-        got = engine_vectors(loaded, task, sweep_texts, graph)
-        result = check_vectors(reference, got, Tolerance())
-        return result.min_cosine, result.mean_cosine
+    def _smoothed(
+        self, graph: Path, scheme: Int8Scheme, texts: list[str], name: str
+    ) -> tuple[Path, int]:
+        if scheme.smooth_alpha is None:
+            return graph, 0
+        ranges = activation_ranges(graph, self._batches(texts))
+        target = self.work / name
+        return target, smooth(graph, target, ranges, scheme.smooth_alpha)
 
-    choice = choose(fused, work, scheme, measure, tolerance.min_cosine or 0.0)
-    choice.smoothed_products = smoothed
-    return choice
+    def _reference(self, texts: list[str]) -> Any:
+        position = {t: i for i, t in enumerate(self.texts)}
+        return self.expected[[position[t] for t in texts]]
+
+    def _judge(self, texts: list[str], graph: Path) -> Any:
+        got = engine_vectors(self.loaded, self.task, texts, graph)
+        return check_vectors(self._reference(texts), got, self.tolerance)
+
+    def _measure(self, texts: list[str]) -> Any:
+        reference = self._reference(texts)
+
+        def measure(graph: Path) -> tuple[float, float]:
+            got = engine_vectors(self.loaded, self.task, texts, graph)
+            result = check_vectors(reference, got, Tolerance())
+            return result.min_cosine, result.mean_cosine
+
+        return measure
