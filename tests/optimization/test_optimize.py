@@ -120,6 +120,7 @@ def test_int8_bundle_passes_its_level_and_keeps_a_text_alone_as_batched(int8):
     assert build["scheme"]["activations"] == "static" and build["batched"]
     assert build["weights"] == "int8" and build["static_attempt"] is None
     assert "Attention" not in build["fusions"]  # q, k, v stay products to quantise
+    assert build["fusions"]["MultiHeadAttention"] > 0
     assert "encoder.layer.0.attention.self.query" in quantized
     invariance = evidence["parity"]["batch_invariance"]
     assert invariance["identical"] == invariance["texts"] > 0

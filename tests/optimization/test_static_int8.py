@@ -28,15 +28,17 @@ TEXTS = list(dict.fromkeys(CORPUS))
 
 @pytest.fixture(scope="module")
 def static(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
-    """The tiny BERT fused without the Attention operator, calibrated on its batches and
-    quantised statically; with the batches and the bounds."""
+    """The tiny BERT fused with MultiHeadAttention (q, k, v as MatMuls), calibrated on
+    its batches and quantised statically; with the batches and the bounds."""
     work = tmp_path_factory.mktemp("static")
     loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
     task = Engine(loaded, "embed").task
     encoded = task.encode(TEXTS)
     batches = [dict(task.collate(encoded[i : i + 4])) for i in range(0, len(encoded), 4)]
     export_graph(task.graph_module, batches[0], task.graph_output, work / "export.onnx")
-    fusions = fuse(work / "export.onnx", work / "fused.onnx", loaded.model.config, attention=False)
+    fusions = fuse(
+        work / "export.onnx", work / "fused.onnx", loaded.model.config, packed_attention=False
+    )
     bounds = activation_bounds(work / "fused.onnx", batches)
     count = quantize_static(work / "fused.onnx", work / "static.onnx", bounds, None)
     return work, batches, bounds, count, fusions
@@ -44,7 +46,7 @@ def static(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
 
 def test_every_matmul_with_constant_weights_gets_frozen_scales(static):
     work, _, bounds, count, fusions = static
-    assert not fusions.get("Attention")  # q, k and v stay MatMuls
+    assert not fusions.get("Attention") and fusions["MultiHeadAttention"] == 2  # per layer
     fused = onnx.load(str(work / "fused.onnx"))
     products = [n for n, _, _ in weighted_products(fused) if n.op_type == "MatMul"]
     assert count == len(products) == 6 * len(bounds) // 4 > 0  # q, k, v, out, in, out / layer

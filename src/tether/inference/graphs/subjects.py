@@ -8,10 +8,10 @@ level). Steps per level:
   optimizer);
 * ``bf16``: no graph, the original module under bfloat16 autocast;
 * ``int8``: a fused graph, activation outliers smoothed into the weights, then quantised
-  with a per-module sensitivity sweep. Static (the default): fused without the Attention
-  operator (its projections stay MatMuls), calibrated on the probes and every other one
-  of the user's texts, and also judged on the others (held out); if it fails, dynamic
-  (one text per run) on the fully fused graph, calibrated on the sweep texts.
+  with a per-module sensitivity sweep. Static (the default): attention fused as
+  MultiHeadAttention (its projections stay MatMuls), calibrated on the probes and every
+  other one of the user's texts, and also judged on the others (held out); if it fails,
+  dynamic (one text per run) on the fully fused graph, calibrated on the sweep texts.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def build_subject(
         if scheme.static:
             attention_free = workdir / "fused-static.onnx"
             fused_static = fuse(
-                workdir / "export.onnx", attention_free, module.config, attention=False
+                workdir / "export.onnx", attention_free, module.config, packed_attention=False
             )
             choice = quantizer.static(attention_free, scheme)
             choice.fusions = fused_static
