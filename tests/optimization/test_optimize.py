@@ -135,6 +135,10 @@ def test_static_int8_is_calibrated_on_half_the_user_texts_and_judged_on_the_rest
     assert build["calibration_texts"] == len(PROBE_TEXTS) + (len(texts) + 1) // 2
     held = build["held_out"]
     assert held["texts"] == len(texts) // 2 and held["min_cosine"] >= 0.99
+    # the sweep aims above the level, on the held-out texts (their worst is the sweep's)
+    assert build["sweep_target"] == pytest.approx(0.995)
+    assert build["sweep_min_cosine"] == pytest.approx(held["min_cosine"])
+    assert build["calibration_min_cosine"] >= 0.99
     assert "static activation scales from" in result.summary()
     assert f"held-out {held['texts']} texts" in result.summary()
 

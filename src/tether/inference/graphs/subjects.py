@@ -185,8 +185,10 @@ class _Int8:
 
     def static(self, graph: Path, scheme: Int8Scheme) -> Int8Choice:
         """Frozen activation scales, calibrated on the probes and every other user text
-        (all of them when there are fewer than 8: too few to hold any out), swept on
-        those and judged on the rest."""
+        (all of them when there are fewer than 8: too few to hold any out). The sweep
+        measures the held-out rest, where a value beyond the calibrated range saturates,
+        and aims at ``scheme.static_headroom`` above the level; the graph must then pass
+        the level on the calibration texts and on the held-out ones."""
         probes = len(PROBE_TEXTS)
         user = self.texts[probes:]
         held = user[1::2] if len(user) >= 8 else []
@@ -195,17 +197,19 @@ class _Int8:
             graph, scheme, calibration, "smoothed-static.onnx"
         )
         bounds = activation_bounds(smoothed_graph, self._batches(calibration))
-        sweep_texts = calibration[:SWEEP_TEXTS]
+        sweep_texts = (held or calibration)[:SWEEP_TEXTS]
+        target = self._floor + scheme.static_headroom * (1.0 - self._floor)
         choice = choose(
-            smoothed_graph, self.work, scheme, self._measure(sweep_texts), self._floor, bounds
+            smoothed_graph, self.work, scheme, self._measure(sweep_texts), target, bounds
         )
         choice.smoothed_products = smoothed
         choice.calibration_texts = len(calibration)
+        choice.sweep_target = target
         # judged by the level's whole tolerance (not only the sweep's cosine), on the
         # calibration texts and on the held-out ones: what decides the dynamic fallback
-        swept = self._judge(sweep_texts, choice.graph)
-        choice.sweep_min_cosine = swept.min_cosine
-        choice.failures = [f"calibration texts: {f}" for f in swept.failures]
+        calibrated = self._judge(calibration[:SWEEP_TEXTS], choice.graph)
+        choice.calibration_min_cosine = calibrated.min_cosine
+        choice.failures = [f"calibration texts: {f}" for f in calibrated.failures]
         if held:
             checked = self._judge(held[:HELD_OUT_TEXTS], choice.graph)
             choice.held_out = {
@@ -215,6 +219,10 @@ class _Int8:
                 "max_abs_diff": checked.max_abs_diff,
             }
             choice.failures += [f"held-out texts: {f}" for f in checked.failures]
+        if choice.sweep_min_cosine is None:
+            choice.sweep_min_cosine = (
+                choice.held_out["min_cosine"] if choice.held_out else calibrated.min_cosine
+            )
         return choice
 
     def passes(self, choice: Int8Choice) -> bool:
