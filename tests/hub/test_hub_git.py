@@ -267,7 +267,22 @@ def test_a_pushed_file_and_lfs_file_keep_the_clients_commit_ids(
     (clone / "data.dat").write_bytes(weights)
     git("add", ".gitattributes", "data.dat", cwd=clone)
     git("commit", "-m", "LFS data\n\nwith a body line", cwd=clone)
-    commit_file(git, clone, "docs/hello.txt", "héllo\n".encode(), "a small file")
+    (clone / "docs").mkdir()
+    (clone / "docs" / "hello.txt").write_bytes("héllo\n".encode())
+    git("add", "docs", cwd=clone)
+    # Whatever git wrote is kept: another author, a time zone, a message without "\n".
+    when, who = "2026-03-04T05:06:07+05:30", "Ünïcode Author <u@example.org>"
+    git(
+        "commit",
+        "--cleanup=verbatim",
+        "--date",
+        when,
+        "--author",
+        who,
+        "-m",
+        "a small file",
+        cwd=clone,
+    )
     (clone / "sub" / "notes.txt").unlink()
     git("commit", "-am", "drop the notes", cwd=clone)
     push = git("push", "origin", "main", cwd=clone, token=hub.token)
@@ -288,6 +303,8 @@ def test_a_pushed_file_and_lfs_file_keep_the_clients_commit_ids(
     assert git("rev-parse", "HEAD", cwd=again).stdout.strip() == ours[0]
     assert files_of(again) == files_of(hub.snapshot(repo_id))
     assert (again / "data.dat").read_bytes() == weights
+    shown = git("log", "-1", "--format=%an <%ae> %aI", "HEAD~1", cwd=again).stdout.strip()
+    assert shown == f"{who} {when}"
     git("fsck", "--strict", cwd=again)
 
 
@@ -426,8 +443,12 @@ def test_a_new_branch_and_a_tag_are_pushed_and_deleted(
         "v1": made["first"],
         "v0": made["first"],
     }
-    bad = git("push", "origin", "HEAD:refs/heads/x.lock", cwd=clone, token=hub.token, check=False)
-    assert bad.returncode != 0
+    for target, reason in (
+        ("refs/heads/HEAD", "Invalid branch name 'HEAD'"),
+        ("refs/notes/x", "only refs/heads/* and refs/tags/*"),
+    ):
+        out = git("push", "origin", f"HEAD:{target}", cwd=clone, token=hub.token, check=False)
+        assert out.returncode != 0 and reason in out.stderr, out.stderr
 
 
 def test_a_commit_stored_before_git_ids_clones_under_a_rebuilt_id(

@@ -113,6 +113,8 @@ class Push:
             raise
         except HubError as exc:
             raise PushRefused(ref, _one_line(exc.message)) from None
+        except KeyError as exc:  # an object neither the pack nor the hub has
+            raise PushRefused(ref, f"missing object {exc}") from None
 
     def _tag(self, ref: str, name: str, new: str, *, exists: bool) -> None:
         if exists:
