@@ -1,5 +1,6 @@
-"""`git clone`, `git fetch` and `git lfs pull` of hub repos with the real git and git-lfs
-(routers/git.py, gitrepo.py, the LFS download batch); repos are made with huggingface_hub.
+"""`git clone`, `git fetch`, `git lfs pull` and `git push` of hub repos with the real git
+and git-lfs (routers/git.py, gitrepo.py, gitpush.py, the LFS batch); repos are made and
+pushed commits checked with huggingface_hub.
 
 Credentials reach git through a credential helper reading the token from the environment,
 so no token is written into a URL, a config file or a command line.

@@ -1,4 +1,4 @@
-"""A hub repo as a git repository, for `git clone` / `git fetch` (routers/git.py serves it).
+"""A hub repo as a git repository, for clone, fetch and push (routers/git.py serves it).
 
 The hub stores commits as rows with their whole file tree (db.py), not as git objects, so
 for each request the repo is built as an in-memory dulwich repository: one blob per file
