@@ -284,15 +284,20 @@ def test_a_pushed_file_and_lfs_file_keep_the_clients_commit_ids(
         "a small file",
         cwd=clone,
     )
+    # Over git's http.postBuffer (1 MiB): git probes, then streams the pack chunked.
+    text = ("".join(random.Random(3).choices("abcdefgh\n", k=6_000_000))).encode()
+    commit_file(git, clone, "big.txt", text, "a regular file over 1 MiB")
     (clone / "sub" / "notes.txt").unlink()
     git("commit", "-am", "drop the notes", cwd=clone)
     push = git("push", "origin", "main", cwd=clone, token=hub.token)
     assert "main -> main" in push.stderr
-    ours = git("log", "--format=%H", "-3", cwd=clone).stdout.split()
+    ours = git("log", "--format=%H", "-4", cwd=clone).stdout.split()
     commits = hub.api().list_repo_commits(repo_id)
-    assert [c.commit_id for c in commits[:3]] == ours
-    assert [c.title for c in commits[:3]] == ["drop the notes", "a small file", "LFS data"]
-    assert commits[2].message == "with a body line"
+    assert [c.commit_id for c in commits[:4]] == ours
+    titles = ["drop the notes", "a regular file over 1 MiB", "a small file", "LFS data"]
+    assert [c.title for c in commits[:4]] == titles
+    assert commits[3].message == "with a body line"
+    assert hub.download(repo_id, "big.txt").read_bytes() == text
     assert hub.download(repo_id, "data.dat").read_bytes() == weights
     assert hub.download(repo_id, "docs/hello.txt").read_bytes() == "héllo\n".encode()
     info = hub.api().get_paths_info(repo_id, ["data.dat", "sub/notes.txt"])
@@ -304,7 +309,7 @@ def test_a_pushed_file_and_lfs_file_keep_the_clients_commit_ids(
     assert git("rev-parse", "HEAD", cwd=again).stdout.strip() == ours[0]
     assert files_of(again) == files_of(hub.snapshot(repo_id))
     assert (again / "data.dat").read_bytes() == weights
-    shown = git("log", "-1", "--format=%an <%ae> %aI", "HEAD~1", cwd=again).stdout.strip()
+    shown = git("log", "-1", "--format=%an <%ae> %aI", "HEAD~2", cwd=again).stdout.strip()
     assert shown == f"{who} {when}"
     git("fsck", "--strict", cwd=again)
 
