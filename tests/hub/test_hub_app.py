@@ -104,3 +104,28 @@ def test_lfs_batch_answers_the_transfer_the_client_offers(client) -> None:
     assert multipart["transfer"] == "multipart"
     assert "chunk_size" in multipart["objects"][0]["actions"]["upload"]["header"]
     assert batch("basic")["transfer"] == "basic"
+
+
+def test_migration_0004_adds_the_raw_git_object_to_existing_commits(tmp_path: Path) -> None:
+    """A data directory at 0003 (before `git push`) upgrades: its commits keep their rows
+    and have no raw git object (the hub rebuilds theirs)."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from tether.hub.server.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    command.upgrade(alembic_config(url), "0003")
+    engine = sa.create_engine(url)
+    repo = "INSERT INTO repos VALUES (1, 'model', 'a', 'b', 0, '2026-01-01')"
+    commit = (
+        "INSERT INTO commits (repo_pk, oid, title, message, author, created_at, tree_json)"
+        " VALUES (1, :oid, 't', '', 'a', '2026-01-01', '{}')"
+    )
+    with engine.begin() as conn:
+        conn.execute(sa.text(repo))
+        conn.execute(sa.text(commit), {"oid": "a" * 40})
+    upgrade(url)
+    with engine.begin() as conn:
+        rows = conn.execute(sa.text("SELECT oid, git_raw FROM commits")).all()
+    assert [tuple(r) for r in rows] == [("a" * 40, None)]

@@ -1,5 +1,6 @@
-"""`git clone`, `git fetch` and `git lfs pull` of hub repos with the real git and git-lfs
-(routers/git.py, gitrepo.py, the LFS download batch); repos are made with huggingface_hub.
+"""`git clone`, `git fetch`, `git lfs pull` and `git push` of hub repos with the real git
+and git-lfs (routers/git.py, gitrepo.py, gitpush.py, the LFS batch); repos are made and
+pushed commits checked with huggingface_hub.
 
 Credentials reach git through a credential helper reading the token from the environment,
 so no token is written into a URL, a config file or a command line.
@@ -12,6 +13,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from dulwich.objects import Tree
 
 from conftest import under_ci
 from hub_server import ThreadHub
-from tether.hub.server.gitobjects import commit_oid, git_blob_sha1, git_trees
+from tether.hub.server.gitobjects import commit_oid, git_blob_sha1, git_trees, lfs_pointer
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 #: Without git-lfs the LFS tests skip locally; under CI (which installs it) they fail.
@@ -234,16 +236,225 @@ def test_a_partial_clone_falls_back_to_a_whole_clone(
     assert git("rev-list", "--count", "HEAD", cwd=shallow).stdout.strip() == "1"
 
 
-def test_push_is_refused_with_a_message(hub: ThreadHub, git: Git, tmp_path: Path) -> None:
-    make_repo(hub, tmp_path, "tether/git-push")
-    clone = tmp_path / "clone"
-    git("clone", f"{hub.endpoint}/tether/git-push", str(clone))
-    (clone / "new.txt").write_text("new\n")
-    git("add", "new.txt", cwd=clone)
-    git("commit", "-m", "new", cwd=clone)
-    push = git("push", "origin", "main", cwd=clone, token=hub.token, check=False)
-    assert push.returncode != 0
-    assert "does not accept git push" in push.stderr
+def clone_for_push(hub: ThreadHub, git: Git, tmp_path: Path, repo_id: str) -> Path:
+    clone = tmp_path / "push-clone"
+    git("clone", f"{hub.endpoint}/{repo_id}", str(clone))
+    return clone
+
+
+def commit_file(git: Git, clone: Path, path: str, content: bytes, message: str) -> str:
+    target = clone / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    git("add", path, cwd=clone)
+    git("commit", "-m", message, cwd=clone)
+    return git("rev-parse", "HEAD", cwd=clone).stdout.strip()
+
+
+def api_head(hub: ThreadHub, repo_id: str, revision: str = "main") -> str:
+    return str(hub.api().list_repo_commits(repo_id, revision=revision)[0].commit_id)
+
+
+@needs_lfs
+def test_a_pushed_file_and_lfs_file_keep_the_clients_commit_ids(
+    hub: ThreadHub, git: Git, tmp_path: Path
+) -> None:
+    repo_id = "tether/git-push"
+    make_repo(hub, tmp_path, repo_id)
+    clone = clone_for_push(hub, git, tmp_path, repo_id)
+    git("lfs", "install", "--skip-smudge", cwd=clone)  # the pre-push hook that uploads
+    git("lfs", "track", "*.dat", cwd=clone)
+    weights = random.Random(11).randbytes(123_456)
+    (clone / "data.dat").write_bytes(weights)
+    git("add", ".gitattributes", "data.dat", cwd=clone)
+    git("commit", "-m", "LFS data\n\nwith a body line", cwd=clone)
+    (clone / "docs").mkdir()
+    (clone / "docs" / "hello.txt").write_bytes("héllo\n".encode())
+    git("add", "docs", cwd=clone)
+    # Whatever git wrote is kept: another author, a time zone, a message without "\n".
+    when, who = "2026-03-04T05:06:07+05:30", "Ünïcode Author <u@example.org>"
+    git(
+        "commit",
+        "--cleanup=verbatim",
+        "--date",
+        when,
+        "--author",
+        who,
+        "-m",
+        "a small file",
+        cwd=clone,
+    )
+    # Over git's http.postBuffer (1 MiB): git probes, then streams the pack chunked.
+    text = ("".join(random.Random(3).choices("abcdefgh\n", k=6_000_000))).encode()
+    commit_file(git, clone, "big.txt", text, "a regular file over 1 MiB")
+    (clone / "sub" / "notes.txt").unlink()
+    git("commit", "-am", "drop the notes", cwd=clone)
+    push = git("push", "origin", "main", cwd=clone, token=hub.token)
+    assert "main -> main" in push.stderr
+    ours = git("log", "--format=%H", "-4", cwd=clone).stdout.split()
+    commits = hub.api().list_repo_commits(repo_id)
+    assert [c.commit_id for c in commits[:4]] == ours
+    titles = ["drop the notes", "a regular file over 1 MiB", "a small file", "LFS data"]
+    assert [c.title for c in commits[:4]] == titles
+    assert commits[3].message == "with a body line"
+    assert hub.download(repo_id, "big.txt").read_bytes() == text
+    assert hub.download(repo_id, "data.dat").read_bytes() == weights
+    assert hub.download(repo_id, "docs/hello.txt").read_bytes() == "héllo\n".encode()
+    info = hub.api().get_paths_info(repo_id, ["data.dat", "sub/notes.txt"])
+    assert [p.path for p in info] == ["data.dat"]
+    assert info[0].lfs is not None and info[0].lfs.sha256 == hashlib.sha256(weights).hexdigest()
+    again = tmp_path / "again"
+    git("clone", f"{hub.endpoint}/{repo_id}", str(again))
+    git("lfs", "pull", cwd=again)
+    assert git("rev-parse", "HEAD", cwd=again).stdout.strip() == ours[0]
+    assert files_of(again) == files_of(hub.snapshot(repo_id))
+    assert (again / "data.dat").read_bytes() == weights
+    shown = git("log", "-1", "--format=%an <%ae> %aI", "HEAD~2", cwd=again).stdout.strip()
+    assert shown == f"{who} {when}"
+    git("fsck", "--strict", cwd=again)
+
+
+def test_a_push_needs_write_access(hub: ThreadHub, git: Git, tmp_path: Path) -> None:
+    for args in (("create", "gitpushers"), ("add-member", "gitpushers", "rita", "--role", "read")):
+        assert hub.run("hub", "org", *args).exit_code == 0
+    assert (
+        hub.run("hub", "org", "add-member", "gitpushers", "will", "--role", "write").exit_code == 0
+    )
+    will = hub.create_token(user="will", name="git-will")
+    repo_id = "gitpushers/shared"
+    hub.api(will).create_repo(repo_id)
+    clone = clone_for_push(hub, git, tmp_path, repo_id)
+    mine = commit_file(git, clone, "x.txt", b"x\n", "x")
+    anonymous = git("push", "origin", "main", cwd=clone, check=False)
+    assert anonymous.returncode != 0 and "could not read Username" in anonymous.stderr
+    refused = {
+        "rita": hub.create_token(user="rita", name="git-rita"),
+        "stranger": hub.create_token(user="git-stranger", name="git-stranger"),
+        "read scope": hub.create_token(user="will", scope="read", name="git-will-r"),
+    }
+    for who, token in refused.items():
+        out = git("push", "origin", "main", cwd=clone, token=token, check=False)
+        assert out.returncode != 0, who
+        assert "needs write access" in out.stderr or "read scope" in out.stderr, out.stderr
+        assert "403" in out.stderr and token not in out.stderr
+    assert api_head(hub, repo_id) != mine
+    git("push", "origin", "main", cwd=clone, token=will)
+    assert api_head(hub, repo_id) == mine
+
+
+def test_a_push_behind_an_api_commit_is_refused_and_nothing_is_lost(
+    hub: ThreadHub, git: Git, tmp_path: Path
+) -> None:
+    repo_id = "tether/git-push-race"
+    make_repo(hub, tmp_path, repo_id)
+    clone = clone_for_push(hub, git, tmp_path, repo_id)
+    commit_file(git, clone, "mine.txt", b"mine\n", "mine")
+    # Between the ref advertisement and the pack, an API commit moves main (a real race:
+    # git runs the pre-push hook after it read the refs and before it sends).
+    script = (
+        "import os; from huggingface_hub import HfApi; "
+        f"HfApi(endpoint={hub.endpoint!r}, token=os.environ['HUB_TEST_TOKEN']).upload_file("
+        f"path_or_fileobj=b'race', path_in_repo='race.txt', repo_id={repo_id!r})"
+    )
+    hook = clone / ".git" / "hooks" / "pre-push"
+    hook.write_text(f'#!/bin/sh\nHF_HUB_OFFLINE=0 exec {sys.executable} -c "{script}"\n')
+    hook.chmod(0o755)
+    raced = git("push", "origin", "main", cwd=clone, token=hub.token, check=False)
+    assert raced.returncode != 0 and "[remote rejected]" in raced.stderr
+    assert "fetch first" in raced.stderr
+    hook.unlink()
+    theirs = api_head(hub, repo_id)
+    assert hub.download(repo_id, "race.txt").read_bytes() == b"race"
+    forced = git("push", "--force", "origin", "main", cwd=clone, token=hub.token, check=False)
+    assert forced.returncode != 0 and "non-fast-forward" in forced.stderr
+    assert api_head(hub, repo_id) == theirs
+    git("pull", "--rebase", cwd=clone)
+    git("push", "origin", "main", cwd=clone, token=hub.token)
+    commits = hub.api().list_repo_commits(repo_id)
+    assert commits[0].commit_id == git("rev-parse", "HEAD", cwd=clone).stdout.strip()
+    assert commits[1].commit_id == theirs
+    files = hub.api().list_repo_files(repo_id)
+    assert "race.txt" in files and "mine.txt" in files
+
+
+def test_what_the_hub_cannot_hold_is_refused(hub: ThreadHub, git: Git, tmp_path: Path) -> None:
+    repo_id = "tether/git-push-bad"
+    make_repo(hub, tmp_path, repo_id)
+    before = api_head(hub, repo_id)
+    clone = clone_for_push(hub, git, tmp_path, repo_id)
+    pointer = lfs_pointer("ab" * 32, 10)
+    cases = {
+        ".cache/x.txt": "invalid path '.cache/x.txt'",
+        "fake.txt": "LFS object " + "ab" * 32 + " was not uploaded",
+        "run.sh": "run.sh in ",
+        "link": "is a symlink",
+    }
+    for path, reason in cases.items():
+        if path == "run.sh":
+            (clone / path).write_text("#!/bin/sh\n")
+            (clone / path).chmod(0o755)
+        elif path == "link":
+            (clone / path).symlink_to("README.md")
+        else:
+            (clone / path).parent.mkdir(exist_ok=True)
+            (clone / path).write_bytes(pointer if path == "fake.txt" else b"x\n")
+        git("add", path, cwd=clone)
+        git("commit", "-m", path, cwd=clone)
+        # --no-verify: past git-lfs's own pre-push check, so the hub is what refuses.
+        out = git("push", "--no-verify", "origin", "main", cwd=clone, token=hub.token, check=False)
+        assert out.returncode != 0 and "[remote rejected]" in out.stderr, out.stderr
+        assert reason in out.stderr, out.stderr
+        assert api_head(hub, repo_id) == before
+        git("reset", "--hard", "HEAD~1", cwd=clone)
+    git("checkout", "-b", "side", cwd=clone)
+    commit_file(git, clone, "side.txt", b"side\n", "side")
+    git("checkout", "main", cwd=clone)
+    commit_file(git, clone, "main.txt", b"main\n", "main")
+    git("merge", "--no-edit", "side", cwd=clone)
+    merged = git("push", "origin", "main", cwd=clone, token=hub.token, check=False)
+    assert merged.returncode != 0 and "is a merge commit" in merged.stderr
+    assert api_head(hub, repo_id) == before
+
+
+def test_a_new_branch_and_a_tag_are_pushed_and_deleted(
+    hub: ThreadHub, git: Git, tmp_path: Path
+) -> None:
+    repo_id = "tether/git-push-refs"
+    made = make_repo(hub, tmp_path, repo_id)
+    clone = clone_for_push(hub, git, tmp_path, repo_id)
+    git("checkout", "-b", "feature", cwd=clone)
+    one = commit_file(git, clone, "f.txt", b"f\n", "feature one")
+    two = commit_file(git, clone, "f.txt", b"ff\n", "feature two")
+    git("tag", "v2", cwd=clone)
+    git("push", "origin", "feature", "v2", cwd=clone, token=hub.token)
+    refs = hub.api().list_repo_refs(repo_id)
+    assert {b.name: b.target_commit for b in refs.branches}["feature"] == two
+    assert {t.name: t.target_commit for t in refs.tags}["v2"] == two
+    assert [c.commit_id for c in hub.api().list_repo_commits(repo_id, revision="feature")][:3] == [
+        two,
+        one,
+        made["second"],
+    ]
+    git("tag", "v0", made["first"], cwd=clone)  # a commit the hub made
+    git("push", "origin", "v0", cwd=clone, token=hub.token)
+    git("tag", "-a", "v3", "-m", "annotated", cwd=clone)
+    annotated = git("push", "origin", "v3", cwd=clone, token=hub.token, check=False)
+    assert annotated.returncode != 0 and "only lightweight tags" in annotated.stderr
+    default = git("push", "origin", ":main", cwd=clone, token=hub.token, check=False)
+    assert default.returncode != 0 and "default branch" in default.stderr
+    git("push", "origin", ":feature", ":v2", cwd=clone, token=hub.token)
+    refs = hub.api().list_repo_refs(repo_id)
+    assert "feature" not in {b.name for b in refs.branches}
+    assert {t.name: t.target_commit for t in refs.tags} == {
+        "v1": made["first"],
+        "v0": made["first"],
+    }
+    for target, reason in (
+        ("refs/heads/HEAD", "Invalid branch name 'HEAD'"),
+        ("refs/notes/x", "only refs/heads/* and refs/tags/*"),
+    ):
+        out = git("push", "origin", f"HEAD:{target}", cwd=clone, token=hub.token, check=False)
+        assert out.returncode != 0 and reason in out.stderr, out.stderr
 
 
 def test_a_commit_stored_before_git_ids_clones_under_a_rebuilt_id(

@@ -6,8 +6,8 @@ The token's scope caps it: a read-scope token reads, whatever its user's role.
 
 - ``read``: see private repos (info, resolve, tree, paths-info, commits, refs, LFS
   downloads, git clone and fetch). Public repos need no level at all.
-- ``write``: commit (and its preupload, LFS and Xet uploads), create and delete branches
-  and tags, create repos in the namespace.
+- ``write``: commit (and its preupload, LFS and Xet uploads, `git push`), create and
+  delete branches and tags, create repos in the namespace.
 - ``admin``: settings (visibility), delete a repo, move it in or out of the namespace.
 
 deps.py turns this into the route dependencies (``ReadableRepo``, ``WritableRepo``,

@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -63,6 +64,9 @@ class Commit(Base):
     author: Mapped[str] = mapped_column(String(96))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     tree_json: Mapped[str] = mapped_column(Text)
+    #: The git commit object as a client pushed it (migration 0004); None when the hub made
+    #: the commit and its object is rebuilt from the fields above.
+    git_raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class Ref(Base):

@@ -3,14 +3,17 @@
 Regular files are identified by their git blob sha1; LFS files by their sha256, with the git
 blob sha1 of their pointer file as tree ``oid``. A commit id is the sha1 of a real git
 commit object (``git_commit``): its tree is built from the stored file tree (``git_trees``),
-so `git clone` of a hub repo (gitrepo.py) sees the very ids the API reports.
+so `git clone` of a hub repo (gitrepo.py) sees the very ids the API reports. A commit that
+arrived by `git push` keeps the client's object byte for byte (``Commit.git_raw``), so its
+id is the client's; ``pushed_header`` reads what the hub checks and keeps of it.
 """
 
 from __future__ import annotations
 
 import calendar
 import hashlib
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 GITATTRIBUTES = """*.7z filter=lfs diff=lfs merge=lfs -text
@@ -121,3 +124,18 @@ def commit_oid(
     moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
     raw = git_commit(git_trees(tree)[0], parent, title, message, author, moment)
     return git_object_id("commit", raw)
+
+
+_COMMITTER = re.compile(rb"^committer .* (\d+) [+-]\d{4}$", re.M)
+
+
+def pushed_header(raw: bytes) -> tuple[str, list[str], str]:
+    """Tree id, parent ids and committer time (ISO 8601, UTC) of a raw git commit object."""
+    head = raw.split(b"\n\n", 1)[0]
+    lines = head.split(b"\n")
+    tree = lines[0].removeprefix(b"tree ").decode() if lines[0].startswith(b"tree ") else ""
+    parents = [ln[len(b"parent ") :].decode() for ln in lines if ln.startswith(b"parent ")]
+    found = _COMMITTER.search(head)
+    seconds = int(found.group(1)) if found else 0
+    when = datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    return tree, parents, when

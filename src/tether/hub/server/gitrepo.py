@@ -1,11 +1,12 @@
-"""A hub repo as a git repository, for `git clone` / `git fetch` (routers/git.py serves it).
+"""A hub repo as a git repository, for clone, fetch and push (routers/git.py serves it).
 
 The hub stores commits as rows with their whole file tree (db.py), not as git objects, so
 for each request the repo is built as an in-memory dulwich repository: one blob per file
 (LFS files as their pointer file, as huggingface.co serves them), the trees and commit
 objects of gitobjects.py, branches as ``refs/heads/*``, tags as ``refs/tags/*`` and
 ``HEAD`` pointing at ``main``. Commit ids are the API's: a commit made by this server is
-the git commit ``gitobjects.git_commit`` describes. A commit stored before commit ids were
+the git commit ``gitobjects.git_commit`` describes; a pushed commit is the very object the
+client sent (``Commit.git_raw``). A commit stored before commit ids were
 git ids (its id was a hash over JSON) keeps that id in the API; git sees the commit
 rebuilt here instead, and so do its descendants (``GitRepo.git_ids`` maps one to the other).
 
@@ -31,7 +32,13 @@ from sqlalchemy.orm import Session
 
 from tether.errors import HubIntegrityError
 from tether.hub.server.db import Commit, Repo
-from tether.hub.server.gitobjects import git_commit, git_object_id, git_trees, lfs_pointer
+from tether.hub.server.gitobjects import (
+    git_commit,
+    git_object_id,
+    git_trees,
+    lfs_pointer,
+    pushed_header,
+)
 from tether.hub.server.repos import DEFAULT_BRANCH, list_refs, tree_of
 from tether.hub.server.storage import BlobStore
 
@@ -102,9 +109,14 @@ def build(session: Session, store: BlobStore, repo: Repo, *, blobs: bool = True)
                 seen.add(oid)
                 _add(git.repo, "tree", raw, oid)
         parent = git.git_ids.get(commit.parent_oid) if commit.parent_oid else None
-        raw = git_commit(
-            root, parent, commit.title, commit.message, commit.author, commit.created_at
-        )
+        if commit.git_raw is not None:  # pushed: the client's object, as it was checked
+            raw = commit.git_raw
+            if pushed_header(raw)[:2] != (root, [parent] if parent else []):
+                raise HubIntegrityError(f"stored git object of commit {commit.oid} disagrees")
+        else:
+            raw = git_commit(
+                root, parent, commit.title, commit.message, commit.author, commit.created_at
+            )
         oid = git_object_id("commit", raw)
         _add(git.repo, "commit", raw, oid)
         git.git_ids[commit.oid] = oid

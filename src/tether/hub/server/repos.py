@@ -8,6 +8,10 @@ the race the update touches no row. A commit that named its ``parentCommit`` is 
 branch", as huggingface.co applies it, so it is re-applied on the new head until it lands:
 concurrent commits are serialised, none is lost. Never half-visible either: until the
 transaction commits, readers see the old head.
+
+A commit pushed with git (routers/git.py, gitpush.py) takes the same path with its raw git
+object (``git_raw``) and the client's old head as ``parent_commit``: its id is the sha1 of
+that object, which must name the tree the operations build and the head as its parent.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ from sqlalchemy.orm import Session
 from tether.errors import HubConflictError, HubError, HubNotFoundError
 from tether.hub.server.db import Commit, Ref, Repo
 from tether.hub.server.errors import RepoExistsError
-from tether.hub.server.gitobjects import GITATTRIBUTES, commit_oid, tree_entry
+from tether.hub.server.gitobjects import (
+    GITATTRIBUTES,
+    commit_oid,
+    git_object_id,
+    git_trees,
+    pushed_header,
+    tree_entry,
+)
 
 REPO_TYPES = ("model", "dataset", "space")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -226,12 +237,15 @@ def apply_commit(
     message: str,
     author: str,
     parent_commit: str | None,
+    git_raw: bytes | None = None,
 ) -> Commit:
     """Apply ``operations`` on top of ``branch`` atomically (see the module docstring).
 
     Without ``parent_commit`` a lost race is retried on the new head (up to
-    ``COMMIT_ATTEMPTS`` times); with it, it is refused (412).
+    ``COMMIT_ATTEMPTS`` times); with it, it is refused (412). ``git_raw`` is a pushed git
+    commit object, kept as is (its id is the commit's); it needs ``parent_commit``.
     """
+    assert git_raw is None or parent_commit, "a pushed commit names its parent"
     for path in {op.path for op in operations}:
         check_path(path)
     for _attempt in range(COMMIT_ATTEMPTS):
@@ -244,6 +258,7 @@ def apply_commit(
             message=message,
             author=author,
             parent_commit=parent_commit,
+            git_raw=git_raw,
         )
         if committed is not None:
             return committed
@@ -279,6 +294,7 @@ def _try_commit(
     message: str,
     author: str,
     parent_commit: str | None,
+    git_raw: bytes | None = None,
 ) -> Commit | None:
     """One attempt of ``apply_commit``: the new commit, or None when the branch moved."""
     kind, name = strip_ref(branch)
@@ -314,8 +330,18 @@ def _try_commit(
             prefix = op.path.rstrip("/") + "/"
             for path in [p for p in tree if p.startswith(prefix)]:
                 del tree[path]
-    when = now_iso()
-    oid = commit_oid(head, tree, title, author, when, message)
+    if git_raw is None:
+        when = now_iso()
+        oid = commit_oid(head, tree, title, author, when, message)
+    else:
+        pushed_tree, parents, when = pushed_header(git_raw)
+        if parents != [head] or pushed_tree != git_trees(tree)[0]:
+            raise HubError(
+                f"pushed commit {git_object_id('commit', git_raw)} does not describe the "
+                f"tree its changes build on {head}",
+                status=422,
+            )
+        oid = git_object_id("commit", git_raw)
     session.add(
         Commit(
             repo_pk=repo.id,
@@ -326,6 +352,7 @@ def _try_commit(
             author=author,
             tree_json=json.dumps(tree, sort_keys=True),
             created_at=datetime.fromisoformat(when.replace("Z", "+00:00")),
+            git_raw=git_raw,
         )
     )
     try:

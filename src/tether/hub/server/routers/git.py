@@ -1,8 +1,9 @@
-"""git's smart HTTP protocol: `git clone` and `git fetch` of a hub repo (read only).
+"""git's smart HTTP protocol: `git clone`, `git fetch` and `git push` of a hub repo.
 
 ``GET .../info/refs?service=git-upload-pack`` advertises the refs and ``POST
-.../git-upload-pack`` sends the pack, for ``/{ns}/{name}`` (a model), ``/datasets/...`` and
-``/spaces/...``, with or without ``.git``. The protocol itself is dulwich's (stateless RPC,
+.../git-upload-pack`` sends the pack (``git-receive-pack`` the same way receives a push),
+for ``/{ns}/{name}`` (a model), ``/datasets/...`` and ``/spaces/...``, with or without
+``.git``. The protocol itself is dulwich's (stateless RPC,
 as ``git http-backend`` speaks it; protocol v0, which git falls back to); this module finds
 the repo, checks access with the API's rule, and builds the git view of it (gitrepo.py).
 
@@ -10,10 +11,11 @@ git authenticates with ``Authorization: Basic`` (any user name, the token as pas
 tokens.py reads it) and sends credentials only after a 401 carrying a Basic challenge, so
 refusals here are ``GitRefusal``: plain text, which git prints as ``remote:`` lines.
 
-Push (``git-receive-pack``) is refused: a pushed commit's id covers its author, e-mail,
-time zone and message exactly as the client wrote them, which the hub's commit rows do not
-keep, so the hub could only store a different commit and the client's branch would no
-longer match the server's. Commits go through the API (``upload_folder``, `tether push`).
+Push needs write access (the API's rule: 401 with a challenge without a token, 403 for a
+read-only member or token). The pushed commits land through the API's commit path with
+their git objects kept byte for byte, so the API's commit ids are the client's shas;
+gitpush.py says what is checked and what is refused. Each ref is reported to git as ok or
+with its reason (``! [remote rejected] main -> main (fetch first: ...)``).
 """
 
 from __future__ import annotations
@@ -29,18 +31,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tether.errors import HubError
-from tether.hub.server import gitrepo
+from tether.hub.server import access, gitpush, gitrepo
 from tether.hub.server.db import Repo
 from tether.hub.server.deps import DB, Body, Hub, readable_repo
 from tether.hub.server.errors import GitRefusal
-from tether.hub.server.tokens import authenticate
+from tether.hub.server.tokens import Identity, authenticate
 
 router = APIRouter()
 UPLOAD_PACK = "git-upload-pack"
-PUSH_REFUSED = (
-    "this hub does not accept git push; commit with huggingface_hub "
-    "(upload_folder, create_commit) or `tether push`"
-)
+RECEIVE_PACK = "git-receive-pack"
 
 
 def git_repo(
@@ -57,41 +56,70 @@ def git_repo(
 GitReadable = Annotated[Repo, Depends(git_repo)]
 
 
+def git_writer(
+    session: DB, repo: GitReadable, authorization: Annotated[str | None, Header()] = None
+) -> Identity:
+    """The caller, if it may write to the path's repo (access.require), in git's shape."""
+    try:
+        return access.require(
+            session, authenticate(session, authorization), repo.namespace, access.Level.WRITE
+        )
+    except HubError as exc:
+        raise GitRefusal(exc.message, status=exc.status) from None
+
+
+GitWriter = Annotated[Identity, Depends(git_writer)]
+
+
 def _no_cache(content_type: str) -> dict[str, str]:
     return {"Content-Type": content_type, "Cache-Control": "no-cache, max-age=0, must-revalidate"}
 
 
-def info_refs(hub: Hub, session: DB, request: Request, repo: GitReadable) -> Response:
-    """The ref advertisement that starts a clone or fetch."""
+def info_refs(
+    hub: Hub,
+    session: DB,
+    request: Request,
+    repo: GitReadable,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The ref advertisement that starts a clone, fetch or push."""
     service = request.query_params.get("service")
-    if service == "git-receive-pack":
-        raise GitRefusal(PUSH_REFUSED, status=403)
-    if service != UPLOAD_PACK:
-        raise GitRefusal("only git's smart HTTP protocol is served (service=git-upload-pack)")
+    if service == RECEIVE_PACK:
+        git_writer(session, repo, authorization)
+    elif service != UPLOAD_PACK:
+        raise GitRefusal(
+            f"only git's smart HTTP protocol is served (service={UPLOAD_PACK} or {RECEIVE_PACK})"
+        )
     git = gitrepo.build(session, hub.store, repo, blobs=False)
     out = io.BytesIO()
-    handler = gitrepo.UploadPack(
+    kind = gitpush.ReceivePack if service == RECEIVE_PACK else gitrepo.UploadPack
+    handler = kind(
         gitrepo.OneRepoBackend(git.repo),
         ["/"],
         ReceivableProtocol(io.BytesIO().read, out.write),
         stateless_rpc=True,
         advertise_refs=True,
     )
-    handler.proto.write_pkt_line(f"# service={UPLOAD_PACK}\n".encode())
+    handler.proto.write_pkt_line(f"# service={service}\n".encode())
     handler.proto.write_pkt_line(None)
     handler.handle()
-    return Response(out.getvalue(), headers=_no_cache(f"application/x-{UPLOAD_PACK}-advertisement"))
+    return Response(out.getvalue(), headers=_no_cache(f"application/x-{service}-advertisement"))
+
+
+def _request_body(request: Request, service: str, body: bytes) -> bytes:
+    if request.headers.get("content-type") != f"application/x-{service}-request":
+        raise GitRefusal(f"expected Content-Type application/x-{service}-request")
+    if request.headers.get("content-encoding") == "gzip":
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError):
+            raise GitRefusal("the gzip-encoded request body does not decompress") from None
+    return body
 
 
 def upload_pack(hub: Hub, session: DB, request: Request, repo: GitReadable, body: Body) -> Response:
     """One round of negotiation (wants, haves) and, when it is done, the pack."""
-    if request.headers.get("content-type") != f"application/x-{UPLOAD_PACK}-request":
-        raise GitRefusal(f"expected Content-Type application/x-{UPLOAD_PACK}-request")
-    if request.headers.get("content-encoding") == "gzip":
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError):
-            raise GitRefusal("the gzip-encoded request body does not decompress") from None
+    body = _request_body(request, UPLOAD_PACK, body)
     git = gitrepo.build(session, hub.store, repo)
     out = io.BytesIO()
     handler = gitrepo.UploadPack(
@@ -107,8 +135,28 @@ def upload_pack(hub: Hub, session: DB, request: Request, repo: GitReadable, body
     return Response(out.getvalue(), headers=_no_cache(f"application/x-{UPLOAD_PACK}-result"))
 
 
-def receive_pack(repo: GitReadable) -> Response:
-    raise GitRefusal(PUSH_REFUSED, status=403)
+def receive_pack(
+    hub: Hub, session: DB, request: Request, repo: GitReadable, writer: GitWriter, body: Body
+) -> Response:
+    """The ref updates and the pack of a push; the answer reports each ref (gitpush.py).
+
+    The scratch repository holds every blob of the repo, as a thin pack's deltas may
+    name any of them."""
+    body = _request_body(request, RECEIVE_PACK, body)
+    git = gitrepo.build(session, hub.store, repo)
+    out = io.BytesIO()
+    handler = gitpush.ReceivePack(
+        gitrepo.OneRepoBackend(git.repo),
+        ["/"],
+        ReceivableProtocol(io.BytesIO(body).read, out.write),
+        stateless_rpc=True,
+    )
+    handler.push = gitpush.Push(session, hub.store, hub.config, repo, git, writer.user)
+    try:
+        handler.handle()
+    except (GitProtocolError, ValueError) as exc:
+        raise GitRefusal(f"{RECEIVE_PACK}: {exc}") from None
+    return Response(out.getvalue(), headers=_no_cache(f"application/x-{RECEIVE_PACK}-result"))
 
 
 # ``name.git`` first: ``{name:segment}`` would otherwise take the suffix into the name.
@@ -123,5 +171,5 @@ for _prefix in ("/{repo_type:plural}/", "/"):
             _repo + "/" + UPLOAD_PACK, upload_pack, methods=["POST"], name="git_upload" + _tag
         )
         router.add_api_route(
-            _repo + "/git-receive-pack", receive_pack, methods=["POST"], name="git_push" + _tag
+            _repo + "/" + RECEIVE_PACK, receive_pack, methods=["POST"], name="git_push" + _tag
         )
