@@ -224,8 +224,10 @@ def main() -> None:
     for level, path in bundles.items():
         if path is None:
             started = time.perf_counter()
-            bundles[level] = str(optimize(loaded, workdir / level, level=level, texts=texts).path)
+            result = optimize(loaded, workdir / level, level=level, texts=texts)
+            bundles[level] = str(result.path)
             print(f"built {level} bundle in {time.perf_counter() - started:.0f} s")
+            print(result.summary())
 
     torch_engine = Engine(loaded, "embed")
     engines = {"tether engine (PyTorch)": torch_engine}

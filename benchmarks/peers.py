@@ -466,6 +466,17 @@ def corpus_texts(corpus: str, count: int, calibration: int) -> tuple[list[str], 
     return texts, list(dict.fromkeys(rest))[:calibration]
 
 
+def tether_source_digest() -> str:
+    """A digest of the tether package's Python files: a tether bundle or graph is rebuilt
+    when the code that builds it changed, even at the same version number."""
+    import tether
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(tether.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def default_workdir(model: Path) -> Path:
     """Exports depend on the model and on the exporters' versions: one directory per both."""
     digest = hashlib.sha256(f"{model}|{versions()}".encode()).hexdigest()[:12]
@@ -546,8 +557,10 @@ def conduct(args: argparse.Namespace) -> None:
     texts, calibration = corpus_texts(args.corpus, args.texts, args.calibration)
     (args.workdir / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
     (args.workdir / "calibration.json").write_text(json.dumps(calibration), encoding="utf-8")
-    # An export is reused only if it was calibrated on these very texts.
+    # An export is reused only if it was calibrated on these very texts (and, for
+    # tether's, built by this very tether source).
     stamp = hashlib.sha256(json.dumps(calibration).encode()).hexdigest()
+    tether_stamp = hashlib.sha256((stamp + tether_source_digest()).encode()).hexdigest()
     tokenizer = Tokenizer.from_file(str(model / "tokenizer.json"))
     tokenizer.enable_truncation(MAX_LENGTH)
     tokens = [len(e.ids) for e in tokenizer.encode_batch(texts)]
@@ -571,7 +584,8 @@ def conduct(args: argparse.Namespace) -> None:
         if reason is None and peer.after is not None and peer.after in why:
             reason = f"not run: needs the {peer.after} export ({why[peer.after]})"
         marker = done / peer.key
-        if reason is None and not (marker.is_file() and marker.read_text() == stamp):
+        wanted = tether_stamp if peer.key.startswith("tether-") else stamp
+        if reason is None and not (marker.is_file() and marker.read_text() == wanted):
             started = time.perf_counter()
             proc = Process("prepare", peer.key, args)
             answer = proc.ask()
@@ -579,7 +593,7 @@ def conduct(args: argparse.Namespace) -> None:
             if "error" in answer:
                 reason = f"not run: export failed: {answer['error']}"
             else:
-                marker.write_text(stamp)
+                marker.write_text(wanted)
                 print(f"  prepared {peer.key} in {time.perf_counter() - started:.0f} s", flush=True)
         if reason is not None:
             why[peer.key] = reason

@@ -16,6 +16,21 @@ from click.testing import CliRunner
 from conftest import optional_import
 
 
+def exported_tiny_bert(model_dir: Path, work: Path, texts: Sequence[str]) -> tuple[Any, list]:
+    """(the loaded tiny BERT, its embed task's batches of 4 of ``texts``), with the task's
+    forward pass exported to ``work / "export.onnx"``."""
+    from tether import ModelSpec, load
+    from tether.inference.engine import Engine
+    from tether.inference.graphs.export import export_graph
+
+    loaded = load(ModelSpec(str(model_dir), model_class="AutoModel"))
+    task = Engine(loaded, "embed").task
+    encoded = task.encode(list(texts))
+    batches = [dict(task.collate(encoded[i : i + 4])) for i in range(0, len(encoded), 4)]
+    export_graph(task.graph_module, batches[0], task.graph_output, work / "export.onnx")
+    return loaded, batches
+
+
 def copy_of(bundle: Path, tmp_path: Path) -> Path:
     target = tmp_path / bundle.name
     shutil.copytree(bundle, target)

@@ -140,6 +140,7 @@ def test_static_int8_is_calibrated_on_half_the_user_texts_and_judged_on_the_rest
     assert build["sweep_min_cosine"] == pytest.approx(held["min_cosine"])
     assert build["calibration_min_cosine"] >= 0.99
     assert "static activation scales from" in result.summary()
+    assert "'MultiHeadAttention': 2" in result.summary()  # the int8 graph's own fusions
     assert f"held-out {held['texts']} texts" in result.summary()
 
 

@@ -15,10 +15,10 @@ optional_import("onnxruntime", "onnx")
 import onnx  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
-from tether import Int8Scheme, ModelSpec, load  # noqa: E402
+from optimized_bundles import exported_tiny_bert  # noqa: E402
+from tether import Int8Scheme  # noqa: E402
 from tether.inference.backends import OnnxBackend  # noqa: E402
-from tether.inference.engine import Engine  # noqa: E402
-from tether.inference.graphs.export import export_graph, fuse  # noqa: E402
+from tether.inference.graphs.export import fuse  # noqa: E402
 from tether.inference.graphs.int8 import quantize  # noqa: E402
 from tether.inference.graphs.smooth import (  # noqa: E402
     SMOOTHED_KEY,
@@ -37,11 +37,7 @@ DYNAMIC = Int8Scheme(activations="dynamic")
 def graphs(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
     """The tiny BERT's fused graph, its batches, and its smoothed copy (alpha 0.8)."""
     work = tmp_path_factory.mktemp("smooth")
-    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
-    task = Engine(loaded, "embed").task
-    encoded = task.encode(TEXTS)
-    batches = [dict(task.collate(encoded[i : i + 4])) for i in range(0, len(encoded), 4)]
-    export_graph(task.graph_module, batches[0], task.graph_output, work / "export.onnx")
+    loaded, batches = exported_tiny_bert(tiny["bert"], work, TEXTS)
     fuse(work / "export.onnx", work / "fused.onnx", loaded.model.config)
     ranges = activation_ranges(work / "fused.onnx", batches)
     count = smooth(work / "fused.onnx", work / "smoothed.onnx", ranges, 0.8)

@@ -15,11 +15,10 @@ optional_import("onnxruntime", "onnx")
 
 import onnx  # noqa: E402
 
-from tether import ModelSpec, load  # noqa: E402
+from optimized_bundles import exported_tiny_bert  # noqa: E402
 from tether.inference.backends import OnnxBackend  # noqa: E402
-from tether.inference.engine import Engine  # noqa: E402
 from tether.inference.graphs.calibration import activation_bounds, weighted_products  # noqa: E402
-from tether.inference.graphs.export import export_graph, fuse  # noqa: E402
+from tether.inference.graphs.export import fuse  # noqa: E402
 from tether.inference.graphs.qdq import STATIC_KEY, activation_scale, quantize_static  # noqa: E402
 from tiny_models import CORPUS  # noqa: E402
 
@@ -31,11 +30,7 @@ def static(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
     """The tiny BERT fused with MultiHeadAttention (q, k, v as MatMuls), calibrated on
     its batches and quantised statically; with the batches and the bounds."""
     work = tmp_path_factory.mktemp("static")
-    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
-    task = Engine(loaded, "embed").task
-    encoded = task.encode(TEXTS)
-    batches = [dict(task.collate(encoded[i : i + 4])) for i in range(0, len(encoded), 4)]
-    export_graph(task.graph_module, batches[0], task.graph_output, work / "export.onnx")
+    loaded, batches = exported_tiny_bert(tiny["bert"], work, TEXTS)
     fusions = fuse(
         work / "export.onnx", work / "fused.onnx", loaded.model.config, packed_attention=False
     )

@@ -71,7 +71,8 @@ class OptimizeResult:
         if e.autocast is not None:
             lines.append(f"  runs: its own float32 weights under {e.autocast} autocast (PyTorch)")
         else:
-            lines.append(f"  graph: {e.build['fusions'] or 'no fusions'}")
+            fusions = (e.build.get("int8") or {}).get("fusions") or e.build["fusions"]
+            lines.append(f"  graph: {fusions or 'no fusions'}")
         if "int8" in e.build:
             int8 = e.build["int8"]
             kept = int8["fp32_modules"]
