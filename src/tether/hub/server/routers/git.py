@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from typing import Annotated
+from typing import Annotated, Any
 
 from dulwich.errors import GitProtocolError
 from dulwich.protocol import ReceivableProtocol
@@ -121,18 +121,7 @@ def upload_pack(hub: Hub, session: DB, request: Request, repo: GitReadable, body
     """One round of negotiation (wants, haves) and, when it is done, the pack."""
     body = _request_body(request, UPLOAD_PACK, body)
     git = gitrepo.build(session, hub.store, repo)
-    out = io.BytesIO()
-    handler = gitrepo.UploadPack(
-        gitrepo.OneRepoBackend(git.repo),
-        ["/"],
-        ReceivableProtocol(io.BytesIO(body).read, out.write),
-        stateless_rpc=True,
-    )
-    try:
-        handler.handle()
-    except (GitProtocolError, ValueError) as exc:  # a request dulwich cannot follow
-        raise GitRefusal(f"git-upload-pack: {exc}") from None
-    return Response(out.getvalue(), headers=_no_cache(f"application/x-{UPLOAD_PACK}-result"))
+    return _serve(gitrepo.UploadPack, UPLOAD_PACK, git, body)
 
 
 def receive_pack(
@@ -144,19 +133,28 @@ def receive_pack(
     name any of them."""
     body = _request_body(request, RECEIVE_PACK, body)
     git = gitrepo.build(session, hub.store, repo)
+    push = gitpush.Push(session, hub.store, hub.config, repo, git, writer.user)
+    return _serve(gitpush.ReceivePack, RECEIVE_PACK, git, body, push=push)
+
+
+def _serve(
+    kind: Any, service: str, git: gitrepo.GitRepo, body: bytes, push: Any = None
+) -> Response:
+    """Run one stateless-RPC round of dulwich's ``kind`` handler over ``body``."""
     out = io.BytesIO()
-    handler = gitpush.ReceivePack(
+    handler = kind(
         gitrepo.OneRepoBackend(git.repo),
         ["/"],
         ReceivableProtocol(io.BytesIO(body).read, out.write),
         stateless_rpc=True,
     )
-    handler.push = gitpush.Push(session, hub.store, hub.config, repo, git, writer.user)
+    if push is not None:
+        handler.push = push
     try:
         handler.handle()
-    except (GitProtocolError, ValueError) as exc:
-        raise GitRefusal(f"{RECEIVE_PACK}: {exc}") from None
-    return Response(out.getvalue(), headers=_no_cache(f"application/x-{RECEIVE_PACK}-result"))
+    except (GitProtocolError, ValueError) as exc:  # a request dulwich cannot follow
+        raise GitRefusal(f"{service}: {exc}") from None
+    return Response(out.getvalue(), headers=_no_cache(f"application/x-{service}-result"))
 
 
 # ``name.git`` first: ``{name:segment}`` would otherwise take the suffix into the name.
