@@ -249,20 +249,19 @@ class _Int8:
         target = self.work / name
         return target, smooth(graph, target, ranges, scheme.smooth_alpha)
 
-    def _reference(self, texts: list[str]) -> Any:
+    def _judge(self, texts: list[str], graph: Path, tolerance: Tolerance | None = None) -> Any:
+        """``graph``'s task outputs on ``texts`` against the original's, by ``tolerance``
+        (default: the level's)."""
         position = {t: i for i, t in enumerate(self.texts)}
-        return self.expected[[position[t] for t in texts]]
-
-    def _judge(self, texts: list[str], graph: Path) -> Any:
+        reference = self.expected[[position[t] for t in texts]]
         got = engine_vectors(self.loaded, self.task, texts, graph)
-        return check_vectors(self._reference(texts), got, self.tolerance)
+        return check_vectors(reference, got, self.tolerance if tolerance is None else tolerance)
 
     def _measure(self, texts: list[str]) -> Any:
-        reference = self._reference(texts)
+        """The sweep's measure on ``texts``: (min, mean) per-text cosine of a graph."""
 
         def measure(graph: Path) -> tuple[float, float]:
-            got = engine_vectors(self.loaded, self.task, texts, graph)
-            result = check_vectors(reference, got, Tolerance())
+            result = self._judge(texts, graph, Tolerance())
             return result.min_cosine, result.mean_cosine
 
         return measure
