@@ -1,4 +1,5 @@
-"""The bf16 level: the original module under bfloat16 autocast, verified like a graph.
+"""The bf16 level: the original module under bfloat16 autocast, verified like a graph
+(these bundles name ``runtime="torch"``; OpenVINO's bf16 is in test_runtimes.py).
 
 Building is refused on a CPU without bfloat16 dot products (it would be emulated, slower
 than float32); the tests that build one say the CPU has them, so they run on any machine
@@ -53,8 +54,12 @@ def bf16(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Ite
     with pytest.MonkeyPatch.context() as patch:
         cpu_with_bf16(patch, True)
         result = CliRunner().invoke(
-            cli, ["optimize", str(tiny["bert"]), str(out), "--level", "bf16", "-i", str(texts)]
-        )
+            cli,
+            [
+                "optimize", str(tiny["bert"]), str(out), "--level", "bf16", "-i", str(texts),
+                "--runtime", "torch",
+            ],
+        )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "optimised embed bundle (bf16) written to" in result.output
     assert "runs: its own float32 weights under bfloat16 autocast (PyTorch)" in result.output
@@ -75,7 +80,11 @@ def test_bf16_bundle_carries_its_evidence_and_no_graph(bf16):
     manifest = read_manifest(bf16)
     evidence = manifest.optimized
     assert evidence is not None and evidence["level"] == "bf16"
-    assert evidence["graph"] is None and evidence["build"] == {"autocast": "bfloat16"}
+    assert evidence["graph"] is None and evidence["build"]["autocast"] == "bfloat16"
+    runtime = evidence["build"]["runtime"]
+    assert runtime["requested"] == "torch" and runtime["chosen"] == "torch"
+    assert [c["runtime"] for c in runtime["candidates"]] == ["torch"]
+    assert "fusions" not in evidence["build"]  # no graph was built for it
     assert REFERENCE_NAME in manifest.files and GRAPH_NAME not in manifest.files
     assert not (bf16 / GRAPH_NAME).exists()
     assert evidence["tolerance"]["min_cosine"] == 0.999
@@ -196,7 +205,7 @@ def test_minilm_bf16_bundle_passes_on_every_text(minilm_dir, tmp_path, monkeypat
 
     cpu_with_bf16(monkeypatch, True)
     spec = ModelSpec(str(minilm_dir), model_class="AutoModel", max_length=256)
-    result = optimize(spec, tmp_path / "minilm-bf16", level="bf16", texts=TEXTS)
+    result = optimize(spec, tmp_path / "minilm-bf16", level="bf16", texts=TEXTS, runtime="torch")
     evidence = result.evidence
     for name in ("probes", "texts", "engine"):
         assert evidence.parity[name]["min_cosine"] >= 0.999
@@ -210,7 +219,12 @@ def test_minilm_bf16_bundle_passes_on_every_text(minilm_dir, tmp_path, monkeypat
 def test_bf16_classify_bundle_gives_the_verified_scores(tiny, tmp_path, monkeypatch):
     cpu_with_bf16(monkeypatch, True)
     path = optimize(
-        str(tiny["distilbert-cls"]), tmp_path / "cls", level="bf16", task="classify", texts=TEXTS
+        str(tiny["distilbert-cls"]),
+        tmp_path / "cls",
+        level="bf16",
+        task="classify",
+        texts=TEXTS,
+        runtime="torch",
     ).path
     engine = Engine(load_bundle(path), "classify")
     assert engine.backend_name == "torch-autocast (bf16)"

@@ -12,9 +12,11 @@ and reference outputs on stored texts so that another machine can check it again
       optimized/reference.tensors  outputs of the original and of the graph on stored texts
       tether.json                  manifest; its ``optimized`` section is the evidence
 
-A ``bf16`` bundle has no graph: it runs its own float32 weights through PyTorch under
-bfloat16 autocast (the evidence's ``graph`` is None, its ``build`` says ``autocast``,
-and its machine record names torch as the runtime).
+A ``bf16`` bundle may have no graph: it runs its own float32 weights through PyTorch
+under bfloat16 autocast (the evidence's ``graph`` is None, its ``build`` says
+``autocast``, and its machine record names torch as the runtime). The machine record's
+runtime says what runs a graph: ``onnxruntime``, or ``openvino`` at the precision in
+``build.runtime`` (the runtime ``tether optimize`` measured fastest on the machine).
 
 The ONNX file and the reference are listed (with sha256) in the manifest like every
 other file, so ``load()`` refuses a changed graph. Running the graph lives in
@@ -41,6 +43,8 @@ EVIDENCE_FORMAT = "tether-optimized/1"
 RUNTIME = "onnxruntime"
 #: The runtime of autocast bundles (``bf16``): PyTorch's own kernels.
 AUTOCAST_RUNTIME = "torch"
+#: The other runtime a graph may be verified on (``build.runtime.precision``: f32, bf16).
+OPENVINO_RUNTIME = "openvino"
 #: The low-precision types an autocast bundle may name (``build["autocast"]``).
 AUTOCAST_DTYPES = ("bfloat16", "float16")
 
@@ -154,6 +158,16 @@ class Evidence:
     def autocast(self) -> str | None:
         """The dtype the bundle's own weights run under (autocast bundles), else None."""
         return str(self.build["autocast"]) if self.graph is None else None
+
+    @property
+    def runtime(self) -> str:
+        """The package whose kernels run the bundle: onnxruntime, openvino or torch."""
+        return self.machine_record.runtime
+
+    @property
+    def precision(self) -> str | None:
+        """OpenVINO's inference precision for the graph (``f32``, ``bf16``), else None."""
+        return (self.build.get("runtime") or {}).get("precision")
 
     @property
     def limits(self) -> Tolerance:

@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from tether.bundles.optimized import (
+    OPENVINO_RUNTIME,
     Evidence,
     VectorCheck,
     check_vectors,
@@ -23,7 +24,7 @@ from tether.bundles.optimized import (
     machine_record,
 )
 from tether.errors import OptimizationError, OptimizationMismatchError
-from tether.inference.backends import AutocastBackend, OnnxBackend
+from tether.inference.backends import AutocastBackend, OnnxBackend, OpenVinoBackend
 from tether.inference.results import Outcome, RecordError
 
 if TYPE_CHECKING:
@@ -43,12 +44,16 @@ def attach_optimized(engine: Engine) -> VectorCheck | None:
     evidence = Evidence.from_dict(loaded.optimized, str(loaded.path))
     if evidence.task != engine.task.name:
         return None
-    backend: AutocastBackend | OnnxBackend
+    backend: AutocastBackend | OnnxBackend | OpenVinoBackend
     if evidence.autocast is not None:
         backend = AutocastBackend.for_task(engine.task, evidence.autocast)
     else:
         assert evidence.graph is not None
-        backend = OnnxBackend(loaded.path / evidence.graph)
+        graph = loaded.path / evidence.graph
+        if evidence.runtime == OPENVINO_RUNTIME:
+            backend = OpenVinoBackend(graph, precision=evidence.precision or "f32")
+        else:
+            backend = OnnxBackend(graph)
     engine.task.attach(backend)
     engine.backend_name = f"{backend.name} ({evidence.level})"
     recorded = evidence.machine_record

@@ -1,7 +1,8 @@
 """Verifying an optimised model against the original, three ways.
 
-What is verified (a ``Subject``) is an ONNX graph's path, or ``Autocast(dtype)``: the
-original module itself run under CPU autocast (the ``bf16`` level).
+What is verified (a ``Subject``) is an ONNX graph's path (ONNX Runtime), the same run by
+OpenVINO (``OpenVinoGraph``), or ``Autocast(dtype)``: the original module itself run
+under CPU autocast (the ``bf16`` level).
 
 1. The parity tool (``tether.compare``) on the probe texts and on the user's texts:
    A is the original PyTorch model, B the graph; final outputs elementwise, every
@@ -22,7 +23,13 @@ from typing import Any
 from tether.bundles.optimized import check_vectors
 from tether.inference.engine import Engine
 from tether.inference.graphs.export import with_layers
-from tether.inference.graphs.subjects import Autocast, Subject, backend_for
+from tether.inference.graphs.subjects import (
+    Autocast,
+    OpenVinoGraph,
+    Subject,
+    backend_for,
+    graph_of,
+)
 from tether.inference.optimized import task_vectors
 from tether.models.loading import LoadedModel
 from tether.parity.candidates import (
@@ -59,8 +66,13 @@ def divergent_module(
         side = autocast_candidate(loaded, subject.dtype, f"original under {subject.dtype} autocast")
     else:
         debug = workdir / "layers.onnx"
-        layers = with_layers(subject, debug)
-        side = graph_candidate(debug, "optimised graph (layers exposed)", layers)
+        graph = graph_of(subject)
+        assert graph is not None
+        layers = with_layers(graph, debug)
+        exposed = (
+            OpenVinoGraph(debug, subject.precision) if isinstance(subject, OpenVinoGraph) else debug
+        )
+        side = graph_candidate(exposed, "optimised graph (layers exposed)", layers)
     report = compare(from_loaded(loaded), side, texts=list(texts), tolerance=tolerance)
     first = report.first_divergence
     if first is None:  # the cosine alone may fail: take the layer with the lowest one

@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -41,6 +41,9 @@ from tether.errors import ParityError, require_extra
 from tether.models.loading import LoadedModel
 from tether.models.spec import ModelSpec
 from tether.tolerances import TRANSFORM_PRESETS
+
+if TYPE_CHECKING:
+    from tether.inference.graphs.subjects import OpenVinoGraph
 
 #: ``tether optimize``'s levels, then the weight casts (each judged by its preset).
 TRANSFORMS = tuple(TRANSFORM_PRESETS)
@@ -469,7 +472,8 @@ def optimised_candidate(
 
 
 def subject_candidate(loaded: LoadedModel, subject: Any, label: str) -> Candidate:
-    """A side that runs an optimisation subject: a graph's path or ``Autocast``."""
+    """A side that runs an optimisation subject: a graph (ONNX Runtime or OpenVINO) or
+    ``Autocast``."""
     from tether.inference.graphs.subjects import Autocast
 
     if isinstance(subject, Autocast):
@@ -491,13 +495,15 @@ def autocast_candidate(loaded: LoadedModel, dtype: str, label: str) -> Candidate
     return replace(base, forward=run, dtype=None)
 
 
-def graph_candidate(path: Path, label: str, layers: Mapping[str, str] | None = None) -> Candidate:
+def graph_candidate(
+    path: Path | OpenVinoGraph, label: str, layers: Mapping[str, str] | None = None
+) -> Candidate:
     """A side that runs the graph at ``path`` as the engine does (``OnnxBackend``: int8
-    graphs one text per run); with ``layers`` (module name -> graph output) it also
-    returns those outputs as named intermediates."""
-    from tether.inference.backends import OnnxBackend
+    graphs one text per run; an ``OpenVinoGraph`` with OpenVINO); with ``layers`` (module
+    name -> graph output) it also returns those outputs as named intermediates."""
+    from tether.inference.graphs.subjects import graph_backend
 
-    backend = OnnxBackend(path)
+    backend = graph_backend(path)
     wanted = dict(layers or {})
     finals = [n for n in backend.output_names if n not in set(wanted.values())]
 

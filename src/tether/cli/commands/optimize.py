@@ -69,6 +69,15 @@ def register(group: click.Group) -> None:
         help="int8 with --activations dynamic: run the graph on whole padded batches "
         "(dynamic activation scales then mix texts) instead of one text per run.",
     )
+    @click.option(
+        "--runtime",
+        type=click.Choice(["auto", "onnxruntime", "openvino", "torch"]),
+        default="auto",
+        show_default=True,
+        help="What runs the level: auto measures every installed runtime that can (ONNX "
+        "Runtime or OpenVINO for graphs, torch autocast or OpenVINO for bf16) on your "
+        "texts and keeps the fastest that passes; the evidence records the figures.",
+    )
     @click.option("--overwrite", is_flag=True, help="Replace an existing bundle atomically.")
     @click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
     @spec_options(default_class=None)
@@ -84,6 +93,7 @@ def register(group: click.Group) -> None:
         no_smooth: bool,
         activations: str | None,
         batched: bool,
+        runtime: str,
         overwrite: bool,
         as_json: bool,
         spec_values: dict[str, Any],
@@ -115,6 +125,11 @@ def register(group: click.Group) -> None:
             "--batched": batched,
         }
         given = [flag for flag, on in int8_flags.items() if on]
+        if runtime == "torch" and level != "bf16":
+            raise click.UsageError(
+                "--runtime torch runs the model under autocast, which only --level bf16 "
+                "does; graphs run on onnxruntime or openvino."
+            )
         if given and level == "bf16":
             raise click.UsageError(
                 f"{', '.join(given)} set how an int8 graph is built; --level bf16 builds no "
@@ -136,7 +151,14 @@ def register(group: click.Group) -> None:
             )
         try:
             result = optimize(
-                spec, out_dir, level=level, texts=texts, task=task, overwrite=overwrite, int8=int8
+                spec,
+                out_dir,
+                level=level,
+                texts=texts,
+                task=task,
+                overwrite=overwrite,
+                int8=int8,
+                runtime=runtime,
             )
         except OptimizationMismatchError as exc:  # a check failed: exit 1, as compare does
             message, hint = format_error(exc)

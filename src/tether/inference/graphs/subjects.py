@@ -1,8 +1,11 @@
 """``build_subject``: the candidate an optimisation level makes of a model, and how to run it.
 
-A *subject* is what replaces the original's forward pass: an ONNX graph's path, or
-``Autocast(dtype)``, the original module itself under ``torch.autocast`` (the ``bf16``
-level). Steps per level:
+A *subject* is what replaces the original's forward pass: an ONNX graph's path (run by
+ONNX Runtime), ``OpenVinoGraph`` (the same kind of file run by OpenVINO at a precision),
+or ``Autocast(dtype)``, the original module itself under ``torch.autocast`` (the ``bf16``
+level). ``runtime_candidates`` lists the subjects that run a built level on each runtime;
+``tether.optimization.runtimes`` measures them and keeps the fastest that passes. Steps
+per level:
 
 * ``exact``: export the task's module to ONNX, fuse it (ONNX Runtime's transformer
   optimizer);
@@ -21,10 +24,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tether.bundles.optimized import check_vectors
+from tether.bundles.optimized import AUTOCAST_RUNTIME, OPENVINO_RUNTIME, RUNTIME, check_vectors
 from tether.bundles.probes import PROBE_TEXTS
 from tether.errors import OptimizationError, SpecError
-from tether.inference.backends import AutocastBackend, OnnxBackend
+from tether.inference.backends import AutocastBackend, OnnxBackend, OpenVinoBackend
+from tether.inference.backends.onnx import ROWS_KEY
 from tether.inference.engine import Engine
 from tether.inference.graphs.calibration import activation_bounds
 from tether.inference.graphs.export import export_graph, fuse
@@ -52,7 +56,32 @@ class Autocast:
     dtype: str = "bfloat16"
 
 
-Subject = Path | Autocast
+@dataclass(frozen=True)
+class OpenVinoGraph:
+    """An ONNX graph run by OpenVINO with ``precision`` (``f32``, or ``bf16`` products)."""
+
+    path: Path
+    precision: str = "f32"
+
+
+Subject = Path | Autocast | OpenVinoGraph
+#: The package whose kernels run each kind of subject (the evidence's runtime).
+ONNXRUNTIME, OPENVINO, TORCH = RUNTIME, OPENVINO_RUNTIME, AUTOCAST_RUNTIME
+RUNTIMES = (ONNXRUNTIME, OPENVINO, TORCH)
+
+
+def runtime_of(subject: Subject) -> str:
+    """The runtime package that runs ``subject``: onnxruntime, openvino or torch."""
+    if isinstance(subject, Autocast):
+        return TORCH
+    return OPENVINO if isinstance(subject, OpenVinoGraph) else ONNXRUNTIME
+
+
+def graph_of(subject: Subject) -> Path | None:
+    """The ONNX file ``subject`` runs (None: autocast runs the module itself)."""
+    if isinstance(subject, Autocast):
+        return None
+    return subject.path if isinstance(subject, OpenVinoGraph) else subject
 
 
 @dataclass
@@ -63,13 +92,50 @@ class Built:
     build: dict[str, Any]  # the evidence's build section: fusions, opset, int8 choice
     texts: list[str]  # the probes, then the user's texts (deduplicated): what it was built on
     expected: Any  # (texts, dim) float32: the original's task outputs on ``texts``
+    #: the fused float32 graph of a ``bf16`` build (OpenVINO runs it with bf16 products)
+    float_graph: Path | None = None
 
 
-def backend_for(engine: Engine, subject: Subject) -> AutocastBackend | OnnxBackend:
+def backend_for(
+    engine: Engine, subject: Subject
+) -> AutocastBackend | OnnxBackend | OpenVinoBackend:
     """The backend that runs ``subject`` for ``engine``'s task."""
     if isinstance(subject, Autocast):
         return AutocastBackend.for_task(engine.task, subject.dtype)
+    return graph_backend(subject)
+
+
+def graph_backend(subject: Path | OpenVinoGraph) -> OnnxBackend | OpenVinoBackend:
+    """The backend that runs a graph subject."""
+    if isinstance(subject, OpenVinoGraph):
+        return OpenVinoBackend(subject.path, precision=subject.precision)
     return OnnxBackend(subject)
+
+
+def runtime_candidates(built: Built) -> list[Subject]:
+    """Every subject that runs ``built``'s level, the built one first.
+
+    A float32 or static-int8 graph runs on ONNX Runtime or on OpenVINO (float32
+    arithmetic around the int8 products: its bf16 default would change them); the
+    ``bf16`` level runs under torch autocast or as the fused float32 graph with OpenVINO's
+    bfloat16 products. A one-text-per-run graph (dynamic int8) stays on ONNX Runtime:
+    OpenVINO would run its padded batches whole.
+    """
+    subject = built.subject
+    if isinstance(subject, Autocast):
+        if built.float_graph is None:
+            return [subject]
+        return [subject, OpenVinoGraph(built.float_graph, "bf16")]
+    if isinstance(subject, OpenVinoGraph):
+        return [subject]
+    import onnx
+
+    metadata = {
+        p.key: p.value for p in onnx.load(str(subject), load_external_data=False).metadata_props
+    }
+    if metadata.get(ROWS_KEY) == "text":
+        return [subject]
+    return [subject, OpenVinoGraph(subject, "f32")]
 
 
 def engine_vectors(
@@ -96,12 +162,15 @@ def build_subject(
     workdir: Path,
     *,
     int8: Int8Scheme | None = None,
+    float_graph: bool = False,
 ) -> Built:
     """Build ``level``'s subject of ``loaded`` for ``task`` in ``workdir`` (graphs are
     files there), calibrated on the probes and ``texts``.
 
     ``int8``: how to quantise (default ``Int8Scheme()`` at level ``int8``); given with
-    ``exact``, the fused graph is quantised all the same.
+    ``exact``, the fused graph is quantised all the same. ``float_graph``: at ``bf16``,
+    also export and fuse the float32 graph (``Built.float_graph``), for a runtime that
+    runs it with bfloat16 products.
     """
     if level not in OPTIMIZE_LEVELS:
         raise SpecError(
@@ -127,13 +196,17 @@ def build_subject(
     text_task: Any = torch_engine.task  # embed and classify are text tasks
     subject: Subject
     build: dict[str, Any]
-    if level == "bf16":
-        subject = Autocast("bfloat16")
-        build = {"autocast": subject.dtype}
-    else:
+    fusions: dict[str, int] | None = None
+    if level != "bf16" or float_graph:
         sample = text_task.collate(text_task.encode(list(PROBE_TEXTS[:2])))
         export_graph(module, dict(sample), output, workdir / "export.onnx")
         fusions = fuse(workdir / "export.onnx", workdir / "fused.onnx", module.config)
+    if level == "bf16":
+        subject = Autocast("bfloat16")
+        build = {"autocast": subject.dtype}
+        if fusions is not None:
+            build.update(fusions=fusions, opset=17)
+    else:
         subject = workdir / "fused.onnx"
         build = {"fusions": fusions, "opset": 17}
     if level == "int8" or int8 is not None:
@@ -159,7 +232,8 @@ def build_subject(
             choice = quantizer.dynamic(subject, scheme)
         subject = choice.graph
         build["int8"] = choice.to_dict()
-    return Built(subject, build, everything, expected)
+    graph = workdir / "fused.onnx" if level == "bf16" and float_graph else None
+    return Built(subject, build, everything, expected, graph)
 
 
 @dataclass
