@@ -3,15 +3,14 @@
 All embed the same real texts (Debian fortunes) with all-MiniLM-L6-v2, max length 256,
 in one run, interleaved, best of N: sentence-transformers, the PyTorch engine, and the
 engine over the ``exact``, ``int8`` and (on a CPU with bfloat16 dot products) ``bf16``
-bundles. For each: texts/s, the ratio to
-sentence-transformers, achieved GFLOP/s (from the real token counts), its share of the
-peak of its own runtime and dtype (a 4096x384 @ 384x1536 product measured between the
-rounds, best burst kept: torch float32 for the PyTorch engine, torch bfloat16 for bf16,
-ONNX Runtime float32 for exact, ONNX Runtime static int8 for int8), the physical bound
-that peak gives (texts/s if every FLOP ran at it) and its ratio to sentence-transformers,
-and the min/mean
-cosine of the vectors against the original float32 model. Then one process with 2
-threads against 2 processes with 1 thread each.
+bundles, each on the runtime its build measured fastest here (named in its row). For each:
+texts/s, the ratio to sentence-transformers, achieved GFLOP/s (from the real token
+counts), its share of the peak of its dtype (a 4096x384 @ 384x1536 product measured
+between the rounds in torch, ONNX Runtime and OpenVINO, best burst kept; the fastest
+runtime's product in float32, bfloat16 or static int8 is the CPU's bound for that dtype),
+the physical bound that peak gives (texts/s if every FLOP ran at it) and its ratio to
+sentence-transformers, and the min/mean cosine of the vectors against the original
+float32 model. Then one process with 2 threads against 2 processes with 1 thread each.
 
     python benchmarks/optimize_throughput.py --limit 3000 [--exact DIR] [--int8 DIR] [--bf16 DIR]
 
@@ -63,14 +62,12 @@ def torch_peak(repeat: int = 20, dtype: str = "float32") -> float:
     return 2 * m * k * n * repeat / (time.perf_counter() - start) / 1e9
 
 
-def onnx_peak(threads: int, repeat: int = 20, int8: bool = False) -> float:
-    """ONNX Runtime's rate on the peak shape: float32, or (``int8``) the same product
-    quantised the way int8 bundles are (static scales: uint8 activations x int8 weights
-    per channel, tether.inference.graphs.qdq): the ceiling int8 kernels give on this
-    CPU, counted in the same multiply-adds."""
+def peak_graph(int8: bool = False) -> bytes:
+    """The peak shape's product as an ONNX graph: float32, or (``int8``) quantised the way
+    int8 bundles are (static scales: uint8 activations x int8 weights per channel,
+    tether.inference.graphs.qdq)."""
     import numpy as np
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     m, k, n = PEAK_SHAPE
@@ -93,6 +90,17 @@ def onnx_peak(threads: int, repeat: int = 20, int8: bool = False) -> float:
             bounds = {"x": (np.full(k, -4.0), np.full(k, 4.0))}
             quantize_static(source, target, bounds, None)
             data = target.read_bytes()
+    return data
+
+
+def onnx_peak(threads: int, repeat: int = 20, int8: bool = False) -> float:
+    """ONNX Runtime's rate on the peak shape's graph (``peak_graph``): the ceiling its
+    float32 or int8 kernels give on this CPU, counted in the same multiply-adds."""
+    import numpy as np
+    import onnxruntime as ort
+
+    m, k, n = PEAK_SHAPE
+    data = peak_graph(int8)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
@@ -105,6 +113,39 @@ def onnx_peak(threads: int, repeat: int = 20, int8: bool = False) -> float:
     return 2 * m * k * n * repeat / (time.perf_counter() - start) / 1e9
 
 
+def openvino_peak(threads: int, repeat: int = 20, int8: bool = False, precision: str = "f32"):
+    """OpenVINO's rate on the same graph, at ``precision`` (bf16: its bfloat16 products);
+    NaN where OpenVINO is not installed."""
+    import importlib.util
+
+    import numpy as np
+
+    if importlib.util.find_spec("openvino") is None:
+        return float("nan")
+    import openvino as ov
+
+    m, k, n = PEAK_SHAPE
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "peak.onnx"
+        path.write_bytes(peak_graph(int8))
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": precision,
+        }
+        core = ov.Core()
+        request = core.compile_model(
+            core.read_model(str(path)), "CPU", config
+        ).create_infer_request()
+    x = np.random.randn(m, k).astype(np.float32)
+    for _ in range(3):
+        request.infer({"x": x})
+    start = time.perf_counter()
+    for _ in range(repeat):
+        request.infer({"x": x})
+    return 2 * m * k * n * repeat / (time.perf_counter() - start) / 1e9
+
+
 def measure_peaks(threads: int, has_bf16: bool, peaks: dict[str, float] | None = None) -> dict:
     """Each runtime's and dtype's GFLOP/s on the peak shape, the best of this burst and
     ``peaks`` (earlier bursts): measured between the rounds, so that one burst that met
@@ -114,19 +155,26 @@ def measure_peaks(threads: int, has_bf16: bool, peaks: dict[str, float] | None =
         "torch bf16": torch_peak(dtype="bfloat16") if has_bf16 else float("nan"),
         "onnxruntime": onnx_peak(threads),
         "onnxruntime int8": onnx_peak(threads, int8=True),
+        "openvino": openvino_peak(threads),
+        "openvino bf16": openvino_peak(threads, precision="bf16") if has_bf16 else float("nan"),
+        "openvino int8": openvino_peak(threads, int8=True),
     }
     if peaks is None:
         return now
     return {key: max(value, peaks[key]) for key, value in now.items()}
 
 
-def peak_of(name: str) -> str:
-    """The peak that bounds a row: its runtime in its dtype."""
-    if "int8" in name:
-        return "onnxruntime int8"
-    if "bf16" in name:
-        return "torch bf16"
-    return "onnxruntime" if "ONNX" in name else "torch"
+def peak_of(name: str, peaks: dict[str, float]) -> str:
+    """The peak that bounds a row: the fastest runtime's product in the row's dtype (the
+    CPU's bound for that dtype, whichever runtime runs the row)."""
+    dtype = "int8" if "int8" in name else "bf16" if "bf16" in name else "float32"
+    keys = {
+        "int8": ("onnxruntime int8", "openvino int8"),
+        "bf16": ("torch bf16", "openvino bf16"),
+        "float32": ("torch", "onnxruntime", "openvino"),
+    }[dtype]
+    finite = [k for k in keys if peaks[k] == peaks[k]]  # NaN: not installed or no bf16
+    return max(finite, key=peaks.__getitem__)
 
 
 def _worker(path: str | None, texts: list[str], repeat: int, barrier: Any, queue: Any) -> None:
@@ -173,9 +221,16 @@ def processes(path: str | None, texts: list[str], count: int, repeat: int) -> fl
     return len(texts) / min(wall)
 
 
-def label(level: str) -> str:
-    """A row's name: the level and what runs it."""
-    return f"tether {level} ({'PyTorch autocast' if level == 'bf16' else 'ONNX Runtime'})"
+RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "torch": "PyTorch autocast"}
+
+
+def label(level: str, path: str) -> str:
+    """A row's name: the level and what runs it (the runtime its build chose)."""
+    from tether.models.manifest import read_manifest
+
+    evidence = read_manifest(path).optimized
+    assert evidence is not None
+    return f"tether {level} ({RUNTIME_NAMES[evidence['machine']['runtime']]})"
 
 
 def main() -> None:
@@ -232,7 +287,7 @@ def main() -> None:
     torch_engine = Engine(loaded, "embed")
     engines = {"tether engine (PyTorch)": torch_engine}
     for level, path in bundles.items():
-        engines[label(level)] = Engine(load_bundle(path), "embed")
+        engines[label(level, path)] = Engine(load_bundle(path), "embed")
     st = SentenceTransformer(str(loaded.path), device="cpu")
     st.max_seq_length = MAX_LENGTH
 
@@ -266,7 +321,9 @@ def main() -> None:
         f"{PEAK_SHAPE[0]}x{PEAK_SHAPE[1]} @ {PEAK_SHAPE[1]}x{PEAK_SHAPE[2]} (best burst "
         f"between the rounds): torch float32 {peaks['torch']:.0f} GFLOP/s, bfloat16 "
         f"{peaks['torch bf16']:.0f}; onnxruntime float32 {peaks['onnxruntime']:.0f}, "
-        f"int8 (static, u8 x s8) {peaks['onnxruntime int8']:.0f}\n"
+        f"int8 (static, u8 x s8) {peaks['onnxruntime int8']:.0f}; openvino float32 "
+        f"{peaks['openvino']:.0f}, bfloat16 {peaks['openvino bf16']:.0f}, int8 "
+        f"{peaks['openvino int8']:.0f}\n"
     )
     print(
         "| | texts/s | vs ST | GFLOP/s | of its dtype's peak | bound texts/s | bound vs ST "
@@ -276,21 +333,21 @@ def main() -> None:
     for name, seconds in best.items():
         rate = len(texts) / seconds
         gflops = work / seconds / 1e9
-        peak = peaks[peak_of(name)]
+        peak = peaks[peak_of(name, peaks)]
         bound = peak * 1e9 / (work / len(texts))
         a = np.asarray(reference, dtype=np.float64)
         b = np.asarray(vectors[name], dtype=np.float64)
         cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
         print(
             f"| {name} | {rate:.1f} | {rate / base:.2f}x | {gflops:.0f} | "
-            f"{gflops / peak:.0%} ({peak_of(name)}) | {bound:.0f} | {bound / base:.2f}x | "
+            f"{gflops / peak:.0%} ({peak_of(name, peaks)}) | {bound:.0f} | {bound / base:.2f}x | "
             f"{cos.min():.6f} | {cos.mean():.6f} |"
         )
     if not args.no_processes:
         print("\n| | 1 process x 2 threads | 2 processes x 1 thread |")
         print("| --- | --- | --- |")
         pairs = [("tether engine (PyTorch)", None)]
-        pairs += [(label(level), path) for level, path in bundles.items()]
+        pairs += [(label(level, path), path) for level, path in bundles.items()]
         for name, path in pairs:
             split = processes(path, texts, 2, args.repeat)
             print(f"| {name} | {len(texts) / best[name]:.1f} | {split:.1f} |")

@@ -16,7 +16,8 @@ rounds are interleaved (A B C ... A B C ...) and the best round of each is kept:
 * fastembed's ``TextEmbedding`` over a local ONNX export (``add_custom_model``);
 * tether: `tether embed`'s engine with ``backend="pytorch"`` and ``backend="exact"`` (the
   cached verified graph), and the ``exact``, ``bf16`` and ``int8`` bundles of
-  ``tether optimize`` run through the same engine.
+  ``tether optimize`` run through the same engine (each on the runtime its build measured
+  fastest here, named in the row: ONNX Runtime, OpenVINO or torch autocast).
 
 Every engine gets ``--threads`` compute threads. Per engine: texts/s, the ratio to
 sentence-transformers on torch, each text's cosine to its float32 vector (min, 1st
@@ -120,9 +121,11 @@ PEERS = (
     Peer("fastembed", "fastembed (local ONNX export)", ("fastembed",), after="st-onnx"),
     Peer("tether-pytorch", "tether embed, backend pytorch", ("tether",)),
     Peer("tether-exact", "tether embed, backend exact (cached graph)", ("tether", "onnxruntime")),
-    Peer("tether-opt-exact", "tether optimize exact (ONNX Runtime)", ("tether", "onnxruntime")),
-    Peer("tether-opt-bf16", "tether optimize bf16 (torch autocast)", ("tether",)),
-    Peer("tether-opt-int8", "tether optimize int8 (ONNX Runtime)", ("tether", "onnxruntime")),
+    # optimize's runtime=auto measures the runtimes it can use and keeps the fastest; the
+    # row names the one it chose
+    Peer("tether-opt-exact", "tether optimize exact", ("tether", "onnxruntime")),
+    Peer("tether-opt-bf16", "tether optimize bf16", ("tether",)),
+    Peer("tether-opt-int8", "tether optimize int8", ("tether", "onnxruntime")),
 )
 
 
@@ -396,6 +399,20 @@ def engine(key: str, ctx: Context) -> Callable[[list[str]], Any]:
     return lambda texts: np.stack([o.inference for o in runner.predict(texts)])
 
 
+def runs_on(key: str, ctx: Context) -> str | None:
+    """What runs a tether optimised bundle, from its evidence (None for other peers)."""
+    if not key.startswith("tether-opt-"):
+        return None
+    from tether.models.manifest import read_manifest
+
+    evidence = read_manifest(ctx.workdir / f"bundle-{key.removeprefix('tether-opt-')}").optimized
+    assert evidence is not None
+    names = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "torch": "torch autocast"}
+    record = evidence["build"].get("runtime") or {}
+    precision = f" {record['precision']}" if record.get("precision") else ""
+    return names.get(evidence["machine"]["runtime"], evidence["machine"]["runtime"]) + precision
+
+
 def _reply(channel: Any, **message: Any) -> None:
     channel.write(json.dumps(message) + "\n")
     channel.flush()
@@ -431,7 +448,7 @@ def worker(mode: str, key: str, ctx: Context) -> None:
     except BaseException as exc:
         _reply(channel, error=_error(exc))
         return
-    _reply(channel, ok=True, load_s=load_s)
+    _reply(channel, ok=True, load_s=load_s, runs=runs_on(key, ctx))
     vectors = None
     for command in sys.stdin:
         if command.strip() == "run":
@@ -599,6 +616,7 @@ def conduct(args: argparse.Namespace) -> None:
             why[peer.key] = reason
             print(f"  {peer.key}: {reason}", flush=True)
     running: dict[str, Process] = {}
+    runs: dict[str, str] = {}
     for peer in peers:
         if peer.key in why:
             continue
@@ -609,6 +627,8 @@ def conduct(args: argparse.Namespace) -> None:
             proc.close()
         else:
             running[peer.key] = proc
+            if answer.get("runs"):
+                runs[peer.key] = answer["runs"]
             print(f"  loaded {peer.key} in {answer['load_s']:.1f} s", flush=True)
     rounds: dict[str, list[dict[str, float]]] = {key: [] for key in running}
     try:
@@ -635,6 +655,8 @@ def conduct(args: argparse.Namespace) -> None:
     rows: list[dict[str, Any]] = []
     for peer in peers:
         label = peer.label.format(onnx_level=args.onnx_level)
+        if peer.key in runs:
+            label += f" ({runs[peer.key]})"
         if peer.key in why or reference is None or base is None:
             rows.append({"label": label, "why": why.get(peer.key, "not run: no reference row")})
             continue
