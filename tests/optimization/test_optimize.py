@@ -1,4 +1,8 @@
-"""tether.optimize: optimised bundles from tiny models, their evidence, and the refusals."""
+"""tether.optimize: optimised bundles from tiny models, their evidence, and the refusals.
+
+Bundles whose runtime a test asserts name ``runtime="onnxruntime"``: which runtime wins
+``auto``'s race depends on the machine (test_runtimes.py tests the race).
+"""
 
 from __future__ import annotations
 
@@ -40,13 +44,15 @@ TEXTS = list(dict.fromkeys(CORPUS))
 @pytest.fixture(scope="module")
 def exact(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("optimized") / "bert-exact"
-    return optimize(str(tiny["bert"]), out, texts=TEXTS).path
+    return optimize(str(tiny["bert"]), out, texts=TEXTS, runtime="onnxruntime").path
 
 
 @pytest.fixture(scope="module")
 def int8(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("optimized") / "bert-int8"
-    return optimize(str(tiny["bert"]), out, level="int8", texts=TEXTS).path
+    return optimize(
+        str(tiny["bert"]), out, level="int8", texts=TEXTS, runtime="onnxruntime"
+    ).path
 
 
 # -- building -----------------------------------------------------------------------------
@@ -177,7 +183,11 @@ def test_static_int8_that_fails_falls_back_to_dynamic_one_text_per_run(tiny, tmp
 
 def test_classify_bundle_gives_the_original_labels(tiny, tmp_path):
     path = optimize(
-        str(tiny["distilbert-cls"]), tmp_path / "cls", task="classify", texts=TEXTS
+        str(tiny["distilbert-cls"]),
+        tmp_path / "cls",
+        task="classify",
+        texts=TEXTS,
+        runtime="onnxruntime",
     ).path
     loaded = load_bundle(path)
     engine = Engine(loaded, "classify")
@@ -238,7 +248,7 @@ def test_minilm_exact_bundle_is_fused_and_within_fp32_tolerance(minilm_dir, tmp_
     from tether import ModelSpec
 
     spec = ModelSpec(str(minilm_dir), model_class="AutoModel", max_length=256)
-    result = optimize(spec, tmp_path / "minilm-exact", texts=TEXTS)
+    result = optimize(spec, tmp_path / "minilm-exact", texts=TEXTS, runtime="onnxruntime")
     evidence = result.evidence
     assert evidence.build["fusions"]["Attention"] == 6
     assert evidence.build["fusions"]["SkipLayerNormalization"] == 12
@@ -260,7 +270,10 @@ def test_minilm_int8_bundle_passes_static_and_batched(minilm_dir, tmp_path):
     from tether import ModelSpec
 
     spec = ModelSpec(str(minilm_dir), model_class="AutoModel", max_length=256)
-    result = optimize(spec, tmp_path / "minilm-int8", level="int8", texts=TEXTS)
+    # ONNX Runtime named: compare --transform below runs the built graph on it
+    result = optimize(
+        spec, tmp_path / "minilm-int8", level="int8", texts=TEXTS, runtime="onnxruntime"
+    )
     evidence = result.evidence
     build = evidence.build["int8"]
     assert build["scheme"]["activations"] == "static" and build["static_attempt"] is None

@@ -1,11 +1,12 @@
 """``optimize(source, out_dir, level=...)``: an optimised bundle, or an error saying why not.
 
 Steps: load the original through tether's guards; export the task's forward pass to
-ONNX; fuse it; for int8, quantise with a sensitivity sweep (for bf16 there is no graph:
-the original module runs under bfloat16 autocast); verify the result against
-the original (parity on probes and user texts, the engine's own batches, batch
-invariance); write a bundle whose manifest carries the evidence. Nothing is written
-unless every check passes: the error names the first layer that parted ways.
+ONNX; fuse it; for int8, quantise with a sensitivity sweep (for bf16 the original module
+runs under bfloat16 autocast, or OpenVINO runs the fused graph with bfloat16 products);
+judge and race the runtimes that can run the result (``runtimes.py``); verify the
+fastest against the original (parity on probes and user texts, the engine's own batches,
+batch invariance); write a bundle whose manifest carries the evidence. Nothing is
+written unless every check passes: the error names the first layer that parted ways.
 """
 
 from __future__ import annotations
@@ -170,8 +171,8 @@ def optimize(
     Args:
         source: a model source or directory, a ModelSpec, or a LoadedModel.
         level: ``exact`` (fused float32 graph, max abs diff 1e-4 and cosine 0.9999 on
-            every text), ``bf16`` (the original module under bfloat16 autocast, cosine
-            0.999 on every text; needs a CPU with avx512_bf16 or AMX) or ``int8``.
+            every text), ``bf16`` (bfloat16 products, under autocast or on OpenVINO,
+            cosine 0.999 on every text; needs a CPU with avx512_bf16 or AMX) or ``int8``.
         texts: the user's own texts (calibration and verification), besides the probes.
         task: ``embed`` or ``classify``.
         int8: how to quantise; default ``Int8Scheme()`` at level ``int8``. Given with

@@ -21,8 +21,8 @@ def register(group: click.Group) -> None:
         default="exact",
         show_default=True,
         help="exact: fused float32 graph (max abs diff 1e-4, cosine 0.9999 on every text); "
-        "int8: int8 weights (cosine 0.99 on every text, batch-invariant); bf16: the "
-        "original weights under bfloat16 autocast (cosine 0.999 on every text; needs "
+        "int8: int8 weights (cosine 0.99 on every text, batch-invariant); bf16: bfloat16 "
+        "products, under torch autocast or on OpenVINO (cosine 0.999 on every text; needs "
         "avx512_bf16 or amx_bf16).",
     )
     @click.option(
