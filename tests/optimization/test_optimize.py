@@ -50,9 +50,7 @@ def exact(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Pa
 @pytest.fixture(scope="module")
 def int8(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("optimized") / "bert-int8"
-    return optimize(
-        str(tiny["bert"]), out, level="int8", texts=TEXTS, runtime="onnxruntime"
-    ).path
+    return optimize(str(tiny["bert"]), out, level="int8", texts=TEXTS, runtime="onnxruntime").path
 
 
 # -- building -----------------------------------------------------------------------------
