@@ -47,7 +47,7 @@ from tether.models.loading import LoadedModel
 from tether.models.manifest import Manifest
 from tether.models.spec import ModelSpec
 from tether.optimization import check
-from tether.optimization.runtimes import RUNTIME_CHOICES, Ranking, rank_runtimes
+from tether.optimization.runtimes import Ranking, check_runtime, rank_runtimes
 from tether.tolerances import OPTIMIZE_LEVELS, PRESETS, Tolerance
 
 #: Stored with the bundle for re-verification on another machine: the probes and this
@@ -211,12 +211,7 @@ def optimize(
             "int8= quantises an ONNX graph, and level 'bf16' runs no graph.",
             "Drop int8=, or use level='int8'.",
         )
-    if runtime not in RUNTIME_CHOICES:
-        raise SpecError(
-            f"Unknown runtime {runtime!r}.",
-            f"Use runtime= one of {', '.join(RUNTIME_CHOICES)}.",
-            field="runtime",
-        )
+    check_runtime(runtime)
     if isinstance(source, LoadedModel):
         loaded = source
     else:

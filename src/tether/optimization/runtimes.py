@@ -29,7 +29,6 @@ from tether.bundles.optimized import check_vectors
 from tether.errors import MissingExtraError, OptimizationError, SpecError, TaskError
 from tether.inference.engine import Engine
 from tether.inference.graphs.subjects import (
-    OPENVINO,
     RUNTIMES,
     Built,
     OpenVinoGraph,
@@ -63,6 +62,17 @@ class Ranking:
         return {**self.record, "chosen": runtime_of(subject), **_precision(subject)}
 
 
+def check_runtime(runtime: str) -> None:
+    """Refuse a ``runtime=`` that is not one of ``RUNTIME_CHOICES`` (``optimize`` checks
+    it before anything loads)."""
+    if runtime not in RUNTIME_CHOICES:
+        raise SpecError(
+            f"Unknown runtime {runtime!r}.",
+            f"Use runtime= one of {', '.join(RUNTIME_CHOICES)}.",
+            field="runtime",
+        )
+
+
 def rank_runtimes(
     loaded: LoadedModel, task: str, built: Built, tolerance: Tolerance, runtime: str = "auto"
 ) -> Ranking:
@@ -70,12 +80,7 @@ def rank_runtimes(
     ``auto``); see the module docstring. Raises SpecError for an unknown ``runtime``,
     OptimizationError for one that cannot run this level, MissingExtraError for a named
     runtime that is not installed."""
-    if runtime not in RUNTIME_CHOICES:
-        raise SpecError(
-            f"Unknown runtime {runtime!r}.",
-            f"Use runtime= one of {', '.join(RUNTIME_CHOICES)}.",
-            field="runtime",
-        )
+    check_runtime(runtime)
     candidates = runtime_candidates(built)
     if runtime != "auto":
         named = [c for c in candidates if runtime_of(c) == runtime]
@@ -147,4 +152,4 @@ def _precision(subject: Subject) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["OPENVINO", "RUNTIME_CHOICES", "Ranking", "rank_runtimes"]
+__all__ = ["RUNTIME_CHOICES", "Ranking", "check_runtime", "rank_runtimes"]

@@ -112,19 +112,7 @@ class OnnxBackend:
         import numpy as np
         import torch
 
-        feed: dict[str, Any] = {}
-        for name in self.input_names:
-            value = inputs.get(name)
-            if value is None:
-                if name != "token_type_ids":
-                    raise TaskError(
-                        f"The optimised graph needs input {name!r}, which the task does not "
-                        f"give (it gives {', '.join(inputs)}).",
-                        "Re-create the optimised bundle with `tether optimize`.",
-                    )
-                value = torch.zeros_like(inputs["input_ids"])
-            feed[name] = np.ascontiguousarray(value.cpu().numpy(), dtype=np.int64)
-        values = self.session.run(self.output_names, feed)
+        values = self.session.run(self.output_names, graph_feed(self.input_names, inputs))
         return {
             name: torch.from_numpy(np.asarray(value, dtype=np.float32))
             for name, value in zip(self.output_names, values, strict=True)
@@ -133,3 +121,26 @@ class OnnxBackend:
     def __repr__(self) -> str:
         rows = ", one text per run" if self.one_text_per_run else ""
         return f"OnnxBackend({str(self.path)!r}, threads={self.threads}{rows})"
+
+
+def graph_feed(input_names: list[str], inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """A graph's inputs by name as contiguous int64 arrays, from a task's torch batch
+    (every runtime that runs tether's graphs feeds them this way). A missing
+    ``token_type_ids`` is all zeros, what the exported model assumed; any other missing
+    input is an error."""
+    import numpy as np
+    import torch
+
+    feed: dict[str, Any] = {}
+    for name in input_names:
+        value = inputs.get(name)
+        if value is None:
+            if name != "token_type_ids":
+                raise TaskError(
+                    f"The optimised graph needs input {name!r}, which the task does not "
+                    f"give (it gives {', '.join(inputs)}).",
+                    "Re-create the optimised bundle with `tether optimize`.",
+                )
+            value = torch.zeros_like(inputs["input_ids"])
+        feed[name] = np.ascontiguousarray(value.cpu().numpy(), dtype=np.int64)
+    return feed

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import TaskError, require_extra
+from tether.inference.backends.onnx import graph_feed
 
 #: The inference precisions a graph may be run with (OpenVINO's names).
 PRECISIONS = ("f32", "bf16")
@@ -83,18 +84,7 @@ class OpenVinoBackend:
         import numpy as np
         import torch
 
-        feed: dict[str, Any] = {}
-        for name in self.input_names:
-            value = inputs.get(name)
-            if value is None:
-                if name != "token_type_ids":
-                    raise TaskError(
-                        f"The optimised graph needs input {name!r}, which the task does not "
-                        f"give (it gives {', '.join(inputs)}).",
-                        "Re-create the optimised bundle with `tether optimize`.",
-                    )
-                value = torch.zeros_like(inputs["input_ids"])
-            feed[name] = np.ascontiguousarray(value.cpu().numpy(), dtype=np.int64)
+        feed = graph_feed(self.input_names, inputs)
         with self._lock:
             result = self._request.infer(feed)
             # the request reuses its output buffers on the next call: copy them out
