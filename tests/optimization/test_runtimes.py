@@ -168,6 +168,47 @@ def test_a_runtime_that_fails_the_level_is_recorded_and_not_raced(tiny, tmp_path
     assert ranking.chosen(built.subject)["chosen"] == "torch"
 
 
+def test_static_int8_also_races_openvino_with_bfloat16_around_its_products(tiny, tmp_path):
+    """A static int8 graph's products are int8 on either precision; OpenVINO's bf16
+    runs attention, GELU and layer norms in bfloat16 (different numbers, judged by the
+    int8 level), or is skipped on a CPU without bfloat16 units."""
+    import openvino as ov
+
+    from tether import ModelSpec, load
+
+    loaded = load(ModelSpec(str(tiny["bert"]), model_class="AutoModel"))
+    built = build_subject(loaded, "embed", "int8", TEXTS, tmp_path)
+    assert isinstance(built.subject, Path)
+    ranking = rank_runtimes(loaded, "embed", built, OPTIMIZE_LEVELS["int8"])
+    candidates = ranking.record["candidates"]
+    assert [(c["runtime"], c.get("precision")) for c in candidates] == [
+        ("onnxruntime", None),
+        ("openvino", "f32"),
+        ("openvino", "bf16"),
+    ]
+    f32, bf16 = (OpenVinoBackend(built.subject, precision=p) for p in ("f32", "bf16"))
+    assert f32.effective_precision == "f32"
+    task = Engine(loaded, "embed").task
+    batch = dict(task.collate(task.encode(TEXTS[:8])))
+    name = f32.output_names[0]
+    difference = float((f32(batch)[name] - bf16(batch)[name]).abs().max())
+    if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        assert bf16.effective_precision == "bf16" and difference > 1e-6
+        assert "min_cosine" in candidates[2] and "skipped" not in candidates[2]
+    else:
+        assert bf16.effective_precision == "f32" and difference == 0.0
+        assert candidates[2]["skipped"] == "this CPU has no bf16 arithmetic (OpenVINO runs f32)"
+    raced = [c for c in candidates if "texts_per_second" in c]
+    rates = [c["texts_per_second"] for c in raced]
+    assert len(ranking.subjects) == len(raced) >= 2 and rates  # ORT and OpenVINO f32 pass
+    chosen = ranking.chosen(ranking.subjects[0])
+    fastest = max(raced, key=lambda c: c["texts_per_second"])
+    assert (chosen["chosen"], chosen.get("precision")) == (
+        fastest["runtime"],
+        fastest.get("precision"),
+    )
+
+
 def test_a_graph_openvino_cannot_read_is_recorded_as_skipped(tiny, tmp_path):
     """A batched dynamic int8 graph fuses attention as com.microsoft.QAttention, which
     OpenVINO has no conversion for: ``auto`` records why and keeps ONNX Runtime."""
@@ -225,8 +266,13 @@ def test_openvino_int8_bundle_carries_its_runtime(ov_int8):
     assert evidence["machine"]["runtime"] == "openvino"
     assert evidence["machine"]["runtime_version"]
     record = evidence["build"]["runtime"]
-    assert record["chosen"] == "openvino" and record["precision"] == "f32"
-    assert record["requested"] == "openvino" and record["race"] is None
+    assert record["chosen"] == "openvino" and record["requested"] == "openvino"
+    # OpenVINO's two precisions around the int8 products, raced when both pass
+    offered = {c["precision"]: c for c in record["candidates"]}
+    assert set(offered) == {"f32", "bf16"}
+    rates = {p: c["texts_per_second"] for p, c in offered.items() if "texts_per_second" in c}
+    assert record["precision"] == (max(rates, key=rates.__getitem__) if rates else "f32")
+    assert (record["race"] is None) == (len(rates) < 2)
     assert evidence["build"]["int8"]["scheme"]["activations"] == "static"
     assert evidence["parity"]["batch_invariance"]["min_cosine"] >= 0.999
     assert GRAPH_NAME in manifest.files

@@ -1,7 +1,8 @@
 """Which runtime runs an optimised level on this machine: measured, not guessed.
 
 A built level can run on more than one runtime (``runtime_candidates``): a float32 or
-static-int8 graph on ONNX Runtime or on OpenVINO, the ``bf16`` level under torch
+static-int8 graph on ONNX Runtime or on OpenVINO (a static int8 one with float32 or
+bfloat16 arithmetic around its int8 products), the ``bf16`` level under torch
 autocast or as a float32 graph with OpenVINO's bfloat16 products. Which is faster
 depends on the CPU (AMX, AVX-512 BF16, VNNI) and on the runtimes' versions, so
 ``rank_runtimes`` measures every candidate on this machine, on the user's texts through
@@ -27,6 +28,7 @@ from typing import Any
 
 from tether.bundles.optimized import check_vectors
 from tether.errors import MissingExtraError, OptimizationError, SpecError, TaskError
+from tether.inference.backends import OpenVinoBackend
 from tether.inference.engine import Engine
 from tether.inference.graphs.subjects import (
     RUNTIMES,
@@ -100,7 +102,8 @@ def rank_runtimes(
         entries.append(entry)
         try:
             engine = Engine(loaded, task)
-            engine.task.attach(backend_for(engine, subject))
+            backend = backend_for(engine, subject)
+            engine.task.attach(backend)
         except MissingExtraError as exc:
             if runtime != "auto":
                 raise
@@ -110,6 +113,16 @@ def rank_runtimes(
             if runtime != "auto":
                 raise
             entry["skipped"] = f"cannot run this graph: {_reason(exc)}"
+            continue
+        if (
+            isinstance(backend, OpenVinoBackend)
+            and backend.effective_precision != backend.precision
+        ):
+            # asked for bf16 on a CPU without bfloat16 units: it would time float32 again
+            entry["skipped"] = (
+                f"this CPU has no {backend.precision} arithmetic "
+                f"(OpenVINO runs {backend.effective_precision})"
+            )
             continue
         check = check_vectors(expected, task_vectors(engine.predict(texts)), tolerance)
         entry.update(min_cosine=check.min_cosine, max_abs_diff=check.max_abs_diff)

@@ -10,8 +10,10 @@ class only runs a graph.
 ``precision`` is OpenVINO's ``INFERENCE_PRECISION_HINT``: ``f32`` keeps float32
 arithmetic (its default on a CPU with bfloat16 units is bf16, which would silently
 change an ``exact`` graph's numbers), ``bf16`` runs the float32 graph's products in
-bfloat16 (the ``bf16`` level). The runtime is an optional extra (``tether[openvino]``),
-imported only here.
+bfloat16 (the ``bf16`` level), or, in a static int8 graph, everything around the int8
+products (attention, GELU, layer norms): on a CPU without bfloat16 units OpenVINO runs
+float32 instead, which ``effective_precision`` reports. The runtime is an optional
+extra (``tether[openvino]``), imported only here.
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ class OpenVinoBackend:
                 f"OpenVINO could not compile {str(self.path)!r}: {type(exc).__name__}: {exc}",
                 "Re-create the optimised bundle with `tether optimize`.",
             ) from exc
+        #: what OpenVINO compiled: ``bf16`` asked of a CPU without bfloat16 gives ``f32``
+        self.effective_precision = str(
+            self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        )
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
         self.output_names = [port.get_any_name() for port in self.compiled.outputs]
         self._request = self.compiled.create_infer_request()

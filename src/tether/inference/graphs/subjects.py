@@ -33,6 +33,7 @@ from tether.inference.engine import Engine
 from tether.inference.graphs.calibration import activation_bounds
 from tether.inference.graphs.export import export_graph, fuse
 from tether.inference.graphs.int8 import Int8Choice, Int8Scheme, choose
+from tether.inference.graphs.qdq import STATIC_KEY
 from tether.inference.graphs.smooth import activation_ranges, smooth
 from tether.inference.optimized import task_vectors
 from tether.models.loading import LoadedModel
@@ -115,11 +116,14 @@ def graph_backend(subject: Path | OpenVinoGraph) -> OnnxBackend | OpenVinoBacken
 def runtime_candidates(built: Built) -> list[Subject]:
     """Every subject that runs ``built``'s level, the built one first.
 
-    A float32 or static-int8 graph runs on ONNX Runtime or on OpenVINO (float32
-    arithmetic around the int8 products: its bf16 default would change them); the
-    ``bf16`` level runs under torch autocast or as the fused float32 graph with OpenVINO's
-    bfloat16 products. A one-text-per-run graph (dynamic int8) stays on ONNX Runtime:
-    OpenVINO would run its padded batches whole.
+    A float32 graph runs on ONNX Runtime or on OpenVINO in float32 (its bf16 default
+    would change an ``exact`` graph). A static int8 graph runs on ONNX Runtime, or on
+    OpenVINO with float32 or bfloat16 arithmetic around its int8 products (attention,
+    GELU, layer norms: measured 14% faster in bf16 on MiniLM, at the same per-text
+    cosine; the level's judge decides). The ``bf16`` level runs under torch autocast or
+    as the fused float32 graph with OpenVINO's bfloat16 products. A one-text-per-run
+    graph (dynamic int8) stays on ONNX Runtime: OpenVINO would run its padded batches
+    whole.
     """
     subject = built.subject
     if isinstance(subject, Autocast):
@@ -135,6 +139,8 @@ def runtime_candidates(built: Built) -> list[Subject]:
     }
     if metadata.get(ROWS_KEY) == "text":
         return [subject]
+    if int(metadata.get(STATIC_KEY) or 0):
+        return [subject, OpenVinoGraph(subject, "f32"), OpenVinoGraph(subject, "bf16")]
     return [subject, OpenVinoGraph(subject, "f32")]
 
 
