@@ -39,7 +39,7 @@ from tether.cli.main import cli
 from tether.errors import TaskError
 from tether.inference.backends import OnnxBackend, OpenVinoBackend
 from tether.inference.engine import Engine
-from tether.inference.graphs.subjects import Autocast, build_subject
+from tether.inference.graphs.subjects import Autocast, OpenVinoGraph, build_subject
 from tether.inference.optimized import task_vectors
 from tether.models.manifest import read_manifest
 from tether.optimization import build
@@ -166,6 +166,12 @@ def test_a_runtime_that_fails_the_level_is_recorded_and_not_raced(tiny, tmp_path
     assert "texts_per_second" not in ov_entry and "texts_per_second" not in torch_entry
     assert ranking.record["race"] is None  # one candidate left: nothing to race
     assert ranking.chosen(built.subject)["chosen"] == "torch"
+    # named, the failing runtime is what verification runs (and refuses), not autocast
+    named = rank_runtimes(loaded, "embed", built, OPTIMIZE_LEVELS["bf16"], runtime="openvino")
+    assert named.subjects == [] and named.record["candidates"][0]["failures"]
+    assert named.fallback == OpenVinoGraph(built.float_graph, "bf16")
+    _, _, failures = build._verified(loaded, "embed", "bf16", built, TEXTS, named)
+    assert failures
 
 
 def test_static_int8_also_races_openvino_with_bfloat16_around_its_products(tiny, tmp_path):

@@ -282,8 +282,8 @@ def _verified(
 ) -> tuple[Subject, dict[str, Any], list[str]]:
     """Verify the ranked candidates, fastest first, and keep the first that passes:
     (its subject, figures, no failures); when none passes (or none passed the ranking's
-    judge), the fastest one's (or the built subject's) figures and failures."""
-    order = ranking.subjects or [built.subject]
+    judge), the fastest one's (or the first judged one's) figures and failures."""
+    order = ranking.subjects or [ranking.fallback or built.subject]
     first: tuple[Subject, dict[str, Any], list[str]] | None = None
     for subject in order:
         verdicts, failures = verify_subject(

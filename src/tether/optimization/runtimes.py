@@ -58,6 +58,9 @@ class Ranking:
 
     subjects: list[Subject]
     record: dict[str, Any]  # build.runtime: candidates with rates, cosines, skips
+    #: when none passed the judge, the first candidate it ran: what verification then
+    #: runs to refuse with its figures (a named runtime's own, not another runtime's)
+    fallback: Subject | None = None
 
     def chosen(self, subject: Subject) -> dict[str, Any]:
         """The record with ``subject`` as the runtime chosen."""
@@ -97,6 +100,7 @@ def rank_runtimes(
     expected = built.expected[: len(texts)]
     entries: list[dict[str, Any]] = []
     engines: list[tuple[Subject, Engine, dict[str, Any]]] = []
+    judged: list[Subject] = []
     for subject in candidates:
         entry: dict[str, Any] = {"runtime": runtime_of(subject), **_precision(subject)}
         entries.append(entry)
@@ -124,6 +128,7 @@ def rank_runtimes(
                 f"(OpenVINO runs {backend.effective_precision})"
             )
             continue
+        judged.append(subject)
         check = check_vectors(expected, task_vectors(engine.predict(texts)), tolerance)
         entry.update(min_cosine=check.min_cosine, max_abs_diff=check.max_abs_diff)
         if not check.passed:
@@ -149,7 +154,7 @@ def rank_runtimes(
         else None,
         "candidates": entries,
     }
-    return Ranking([subject for subject, _, _ in engines], record)
+    return Ranking([subject for subject, _, _ in engines], record, judged[0] if judged else None)
 
 
 def _reason(exc: TaskError) -> str:

@@ -119,7 +119,7 @@ def runtime_candidates(built: Built) -> list[Subject]:
     A float32 graph runs on ONNX Runtime or on OpenVINO in float32 (its bf16 default
     would change an ``exact`` graph). A static int8 graph runs on ONNX Runtime, or on
     OpenVINO with float32 or bfloat16 arithmetic around its int8 products (attention,
-    GELU, layer norms: measured 14% faster in bf16 on MiniLM, at the same per-text
+    GELU, layer norms: measured 14-15% faster in bf16 on MiniLM, at the same per-text
     cosine; the level's judge decides). The ``bf16`` level runs under torch autocast or
     as the fused float32 graph with OpenVINO's bfloat16 products. A one-text-per-run
     graph (dynamic int8) stays on ONNX Runtime: OpenVINO would run its padded batches
