@@ -225,12 +225,15 @@ RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "torch":
 
 
 def label(level: str, path: str) -> str:
-    """A row's name: the level and what runs it (the runtime its build chose)."""
+    """A row's name: the level and what runs it (the runtime its build chose, and
+    OpenVINO's precision: an int8 graph at bf16 runs bfloat16 around its int8 products)."""
     from tether.models.manifest import read_manifest
 
     evidence = read_manifest(path).optimized
     assert evidence is not None
-    return f"tether {level} ({RUNTIME_NAMES[evidence['machine']['runtime']]})"
+    precision = (evidence["build"].get("runtime") or {}).get("precision")
+    runtime = RUNTIME_NAMES[evidence["machine"]["runtime"]]
+    return f"tether {level} ({runtime}{f' {precision}' if precision else ''})"
 
 
 def main() -> None:

@@ -26,6 +26,9 @@ time, and its process's peak RSS. An engine whose package is missing or whose ex
 gets a row saying why. Exports are kept in ``--workdir`` (reused by the next run).
 
     python benchmarks/peers.py [--corpus long|fortunes] [--texts 800] [--rounds 3]
+
+The peers need their own environment (optimum-intel pins transformers 4.x): see
+docs/optimize.md, "Against peers".
 """
 
 from __future__ import annotations
