@@ -205,8 +205,7 @@ def test_static_int8_also_races_openvino_with_bfloat16_around_its_products(tiny,
         assert bf16.effective_precision == "f32" and difference == 0.0
         assert candidates[2]["skipped"] == "this CPU has no bf16 arithmetic (OpenVINO runs f32)"
     raced = [c for c in candidates if "texts_per_second" in c]
-    rates = [c["texts_per_second"] for c in raced]
-    assert len(ranking.subjects) == len(raced) >= 2 and rates  # ORT and OpenVINO f32 pass
+    assert len(ranking.subjects) == len(raced) >= 2  # ORT and OpenVINO f32 pass
     chosen = ranking.chosen(ranking.subjects[0])
     fastest = max(raced, key=lambda c: c["texts_per_second"])
     assert (chosen["chosen"], chosen.get("precision")) == (

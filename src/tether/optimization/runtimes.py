@@ -100,7 +100,7 @@ def rank_runtimes(
     expected = built.expected[: len(texts)]
     entries: list[dict[str, Any]] = []
     engines: list[tuple[Subject, Engine, dict[str, Any]]] = []
-    judged: list[Subject] = []
+    fallback: Subject | None = None  # the first candidate judged
     for subject in candidates:
         entry: dict[str, Any] = {"runtime": runtime_of(subject), **_precision(subject)}
         entries.append(entry)
@@ -128,7 +128,7 @@ def rank_runtimes(
                 f"(OpenVINO runs {backend.effective_precision})"
             )
             continue
-        judged.append(subject)
+        fallback = fallback or subject
         check = check_vectors(expected, task_vectors(engine.predict(texts)), tolerance)
         entry.update(min_cosine=check.min_cosine, max_abs_diff=check.max_abs_diff)
         if not check.passed:
@@ -154,7 +154,7 @@ def rank_runtimes(
         else None,
         "candidates": entries,
     }
-    return Ranking([subject for subject, _, _ in engines], record, judged[0] if judged else None)
+    return Ranking([subject for subject, _, _ in engines], record, fallback)
 
 
 def _reason(exc: TaskError) -> str:
